@@ -1,0 +1,124 @@
+"""The command-line interface: a thin shell over the library.
+
+Each command parses its options, calls one library function, and prints. A
+:class:`~labelwise.validation.LabelwiseError` becomes a one-line ``error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="labelwise: pool-based active learning. Try `labelwise run`.",
+)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def run(
+    dataset: str = typer.Option("mnist5k", help="built-in data set name, or a feature file path "
+                                "(.npy/.npz/.csv/.parquet with a 'label' column)"),
+    strategies: str = typer.Option("random,least_confidence,margin,entropy,coreset",
+                                   help="comma-separated strategy names (see `labelwise strategies`)"),
+    seeds: int = typer.Option(3, help="number of seeds (runs per strategy)"),
+    seed_size: int = typer.Option(20, help="size of the initial labeled set"),
+    seed_set: str = typer.Option("balanced", help="seed set: balanced or random"),
+    batch_size: int = typer.Option(10, help="labels acquired per round"),
+    rounds: int = typer.Option(20, help="number of acquisition rounds"),
+    learner: str = typer.Option("logreg", help="learner name (logreg, svm, mlp)"),
+    pool_subsample: int = typer.Option(None, help="choose each round among this many unlabeled "
+                                       "items drawn at random (default: the whole pool)"),
+    out: Path = typer.Option(None, help="output folder (default: runs/<dataset>-<time>)"),
+    jobs: int = typer.Option(None, help="worker processes (default: one per core)"),
+):
+    """Simulate active learning on a labeled data set and write results, curves and a summary."""
+    from labelwise.experiments.simulate import simulate
+
+    if out is None:
+        stem = Path(dataset).stem if Path(dataset).suffix else dataset
+        out = Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    results = simulate(dataset=dataset, strategies=_split(strategies), seeds=seeds,
+                       seed_size=seed_size, batch_size=batch_size, rounds=rounds,
+                       learner=learner, pool_subsample=pool_subsample, seed_set=seed_set,
+                       out=out, n_jobs=jobs)
+    typer.echo((out / "summary.md").read_text().split("\n\n*Labels saved*")[0])
+    typer.echo(f"\n{len(results)} rows written to {out}/ "
+               "(results.csv, results.parquet, picks.csv, curves.png, summary.md)")
+
+
+@app.command("strategies")
+def list_strategies():
+    """List the acquisition strategies with what they need from the learner."""
+    from labelwise.strategies import STRATEGIES
+
+    width = max(map(len, STRATEGIES))
+    for name, s in STRATEGIES.items():
+        needs = ", ".join(sorted(s.needs)) or "-"
+        typer.echo(f"{name:<{width}}  {s.description} [needs: {needs}; paper {s.paper}]")
+
+
+@app.command("datasets")
+def list_datasets():
+    """List the built-in data sets (and how to get those that need an install)."""
+    from labelwise.data import DATASETS
+
+    width = max(map(len, DATASETS))
+    for name, spec in DATASETS.items():
+        extra = f" [needs: {spec.requires}]" if spec.requires else ""
+        typer.echo(f"{name:<{width}}  {spec.description}{extra}")
+    typer.echo(f"{'<file>':<{width}}  your own features: .npy/.npz/.csv/.parquet "
+               "(a 'label' column, or arrays X and y)")
+
+
+@app.command("learners")
+def list_learners():
+    """List the learners with their capabilities."""
+    from labelwise.learners import LEARNERS
+
+    width = max(map(len, LEARNERS))
+    for name, spec in LEARNERS.items():
+        typer.echo(f"{name:<{width}}  {spec.description} "
+                   f"[{', '.join(sorted(spec.capabilities))}]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning LabelwiseError into a one-line message."""
+    from labelwise.validation import LabelwiseError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except LabelwiseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def entry() -> None:
+    """Console-script wrapper around :func:`main`."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,101 @@
+"""scikit-learn classifiers behind the learner protocol (the shallow classifiers of paper 003).
+
+Their "embedding" is the input features themselves: on frozen pretrained features (003) the
+representation a diversity strategy such as Coreset works on is the encoder's output.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from labelwise.learners.base import EMBEDDING, PROBA, BaseLearner
+
+
+class SklearnLearner(BaseLearner):
+    """Base adapter: fits ``self._make_estimator(X, y_idx)`` and pads absent classes with zeros."""
+
+    capabilities = frozenset({PROBA, EMBEDDING})
+
+    def _make_estimator(self, X, y_idx):
+        raise NotImplementedError
+
+    def _fit(self, X, y_idx):
+        self.estimator_ = self._make_estimator(X, y_idx)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter on tiny labeled sets
+            self.estimator_.fit(X, y_idx)
+
+    def _predict_proba(self, X):
+        p = np.zeros((len(X), self.n_classes), dtype=np.float64)
+        p[:, self.estimator_.classes_] = self.estimator_.predict_proba(X)
+        return p
+
+    def _embed(self, X):
+        return X
+
+
+class LogisticRegressionLearner(SklearnLearner):
+    """Multinomial logistic regression (L2, ``C``), the default learner.
+
+    Args:
+        C: inverse regularisation strength.
+        max_iter: L-BFGS iterations.
+        class_weight: ``None`` or ``"balanced"``.
+    """
+
+    def __init__(self, classes, random_state=None, C: float = 1.0, max_iter: int = 500,
+                 class_weight=None):
+        super().__init__(classes, random_state, C=C, max_iter=max_iter, class_weight=class_weight)
+
+    def _make_estimator(self, X, y_idx):
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(
+            C=self.params["C"], max_iter=self.params["max_iter"],
+            class_weight=self.params["class_weight"], random_state=self.random_state,
+        )
+
+
+class SVMLearner(SklearnLearner):
+    """RBF support-vector machine with Platt-scaled probabilities (paper 003's shallow classifier).
+
+    ``C`` is chosen by 3-fold stratified cross-validation on the labeled set over ``C_grid`` when
+    every present class has at least 3 examples (METHODS.md "Training recipes"); otherwise ``C``.
+
+    Args:
+        C: the fallback regularisation strength.
+        C_grid: candidates for cross-validation; empty to always use ``C``.
+        class_weight: ``None`` or ``"balanced"`` (for imbalanced data).
+    """
+
+    def __init__(self, classes, random_state=None, C: float = 1.0,
+                 C_grid: tuple = (0.1, 1.0, 10.0, 100.0), class_weight=None):
+        super().__init__(classes, random_state, C=C, C_grid=tuple(C_grid),
+                         class_weight=class_weight)
+
+    def _make_estimator(self, X, y_idx):
+        from sklearn.svm import SVC
+
+        C = self.params["C"]
+        counts = np.bincount(y_idx)
+        if self.params["C_grid"] and counts[counts > 0].min() >= 3:
+            C = self._cross_validated_C(X, y_idx)
+        self.C_ = C
+        return SVC(C=C, probability=True, class_weight=self.params["class_weight"],
+                   random_state=self.random_state)
+
+    def _cross_validated_C(self, X, y_idx) -> float:
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+        from sklearn.svm import SVC
+
+        search = GridSearchCV(
+            SVC(class_weight=self.params["class_weight"]),
+            {"C": list(self.params["C_grid"])},
+            cv=StratifiedKFold(3, shuffle=True, random_state=self.random_state),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search.fit(X, y_idx)
+        return float(search.best_params_["C"])

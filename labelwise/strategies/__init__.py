@@ -1,0 +1,6 @@
+"""Acquisition strategies: scores and selectors as pure functions, one registry, one context."""
+
+from labelwise.strategies.context import SelectionContext
+from labelwise.strategies.registry import STRATEGIES, Strategy, get_strategy, register
+
+__all__ = ["STRATEGIES", "SelectionContext", "Strategy", "get_strategy", "register"]

@@ -1,0 +1,67 @@
+"""The selection context: the model's outputs on the candidates, computed lazily, once per round.
+
+A strategy never trains a model or touches files; it reads arrays from a :class:`SelectionContext`.
+Each array is computed on first access and cached, so a strategy that needs ``proba`` twice (or a
+score and a selector that both need it) costs one forward pass.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+
+class SelectionContext:
+    """What a strategy may read in one round.
+
+    Args:
+        learner: the model fitted on the labeled set this round.
+        X_candidates: (n, d) features of the unlabeled items the strategy may pick from.
+        X_labeled: (m, d) features of the labeled set.
+        y_labeled: (m,) labels of the labeled set (values of ``learner.classes_``).
+        previous_learner: last round's fitted model, or None in the first round.
+        random_state: seed or Generator for the strategy's own randomness.
+
+    Lazily computed attributes: ``proba`` (n, K), ``embedding`` (n, d'), ``labeled_embedding``
+    (m, d'), ``labeled_idx`` (m,) class indices, ``previous_proba`` (n, K) or None.
+    """
+
+    def __init__(self, learner, X_candidates, X_labeled, y_labeled, previous_learner=None,
+                 random_state=None):
+        self.learner = learner
+        self.X_candidates = X_candidates
+        self.X_labeled = X_labeled
+        self.y_labeled = y_labeled
+        self.previous_learner = previous_learner
+        self.rng = np.random.default_rng(random_state)
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.X_candidates)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.learner.classes_)
+
+    @cached_property
+    def proba(self) -> np.ndarray:
+        return self.learner.predict_proba(self.X_candidates)
+
+    @cached_property
+    def embedding(self) -> np.ndarray:
+        return self.learner.embed(self.X_candidates)
+
+    @cached_property
+    def labeled_embedding(self) -> np.ndarray:
+        return self.learner.embed(self.X_labeled)
+
+    @cached_property
+    def labeled_class_idx(self) -> np.ndarray:
+        return self.learner.encode(self.y_labeled)
+
+    @cached_property
+    def previous_proba(self) -> np.ndarray | None:
+        if self.previous_learner is None:
+            return None
+        return self.previous_learner.predict_proba(self.X_candidates)

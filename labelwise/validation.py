@@ -1,0 +1,107 @@
+"""Input checks at the library's boundary.
+
+Every public entry point validates its inputs here, so that bad input gets one clear sentence naming
+the problem (a :class:`LabelwiseError`) instead of a traceback from deep inside numpy or scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+class LabelwiseError(ValueError):
+    """A user-facing error: its message names the problem in one line."""
+
+
+def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> LabelwiseError:
+    """An error for a name that is not in a registry, listing the valid choices."""
+    return LabelwiseError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(choices))}")
+
+
+def check_features(X, name: str = "X") -> np.ndarray:
+    """Return ``X`` as a 2-D float array of shape (n, d), rejecting NaN, inf and wrong shapes."""
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise LabelwiseError(f"{name} cannot be read as a numeric array: {exc}") from None
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
+    ):
+        raise LabelwiseError(f"{name} must be numeric, got values of type {arr.dtype}")
+    if arr.ndim == 1:
+        raise LabelwiseError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array")
+    if arr.ndim != 2:
+        raise LabelwiseError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
+            "flatten images first or use an encoder"
+        )
+    if arr.shape[1] == 0:
+        raise LabelwiseError(f"{name} has no feature columns")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        kind = "NaN" if np.isnan(arr[rows[0]]).any() else "inf"
+        raise LabelwiseError(
+            f"{name} contains NaN or inf values ({kind} in {len(rows)} row(s), first at row "
+            f"{rows[0]})"
+        )
+    return arr
+
+
+def check_labels(y, classes: Sequence | None = None, name: str = "y") -> np.ndarray:
+    """Return ``y`` as a 1-D array; with ``classes``, reject labels outside them."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise LabelwiseError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise LabelwiseError(f"{name} contains NaN or inf labels")
+    if classes is not None:
+        known = set(np.asarray(classes).tolist())
+        outside = sorted({v for v in arr.tolist() if v not in known}, key=str)
+        if outside:
+            shown = ", ".join(map(repr, outside[:5])) + (" ..." if len(outside) > 5 else "")
+            raise LabelwiseError(
+                f"{name} has labels outside the declared classes: {shown} "
+                f"(classes are {', '.join(map(repr, np.asarray(classes).tolist()))})"
+            )
+    return arr
+
+
+def check_same_length(a, b, name_a: str = "X", name_b: str = "y") -> None:
+    """Reject two arrays whose first dimensions differ."""
+    if len(a) != len(b):
+        raise LabelwiseError(f"{name_a} has {len(a)} rows but {name_b} has {len(b)}")
+
+
+def check_indices(idx, n: int, name: str = "labeled") -> np.ndarray:
+    """Return ``idx`` as unique int indices into a pool of ``n`` items."""
+    arr = np.asarray(idx if idx is not None else [], dtype=np.int64).ravel()
+    if arr.size and (arr.min() < 0 or arr.max() >= n):
+        raise LabelwiseError(f"{name} indices must lie in [0, {n}), got {arr.min()}..{arr.max()}")
+    if np.unique(arr).size != arr.size:
+        raise LabelwiseError(f"{name} indices contain duplicates")
+    return arr
+
+
+def check_k(k: int, n_candidates: int) -> int:
+    """Check that ``k`` items can be picked from ``n_candidates``."""
+    if int(k) != k or k < 1:
+        raise LabelwiseError(f"k (the number of items to pick) must be a positive integer, got {k}")
+    if n_candidates == 0:
+        raise LabelwiseError("the pool is empty: there are no unlabeled items to pick from")
+    if k > n_candidates:
+        raise LabelwiseError(
+            f"k={k} is larger than the unlabeled pool ({n_candidates} items)"
+        )
+    return int(k)
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Check an integer option such as the batch size or the number of rounds."""
+    if int(value) != value or value < minimum:
+        raise LabelwiseError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
