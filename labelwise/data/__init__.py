@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelwise.data.dataset import Dataset
+from labelwise.data.dataset import Dataset, RawData
 from labelwise.data.files import FEATURE_SUFFIXES, load_feature_file, read_features
 from labelwise.validation import unknown_name_error
 
@@ -62,6 +62,7 @@ def load_dataset(name: str, **kwargs) -> Dataset:
 __all__ = [
     "DATASETS",
     "Dataset",
+    "RawData",
     "DatasetSpec",
     "load_dataset",
     "load_feature_file",

@@ -48,3 +48,26 @@ class Dataset:
             f"Dataset({self.name!r}, pool={self.X_train.shape}, test={n_test}, "
             f"classes={self.n_classes})"
         )
+
+
+@dataclass
+class RawData:
+    """Raw user items before encoding: images or texts, with optional labels.
+
+    Attributes:
+        items: the inputs: images as (H, W, 3) uint8 arrays, or texts as strings.
+        labels: one label (str) per item, ``None`` for an unlabeled item; or ``None`` when the whole
+            source is unlabeled.
+        ids: a stable id per item (the image's path relative to the folder, or the row number).
+        modality: ``"image"`` or ``"text"``.
+        source: where the data came from (a folder or file path).
+    """
+
+    items: list
+    labels: list | None
+    ids: list[str]
+    modality: str
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.items)
