@@ -104,9 +104,14 @@ class TorchMLPLearner(BaseLearner):
         return {"epochs": epochs, "first_loss": first_loss, "final_loss": epoch_loss}
 
     def _fit(self, X, y_idx):
+        import torch
+
         self.device_ = resolve_device(self.params["device"])
         self.net_ = self._new_network(X.shape[1], self._seed())
-        self.train_log_ = self._train(self.net_, X, y_idx, self._seed())
+        # dropout masks draw from the global generator: seed it so every fit is identical
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed())
+            self.train_log_ = self._train(self.net_, X, y_idx, self._seed())
 
     def _forward(self, net, X, fn, batch: int = 8192) -> np.ndarray:
         import torch
