@@ -1,0 +1,100 @@
+"""Every metric of METHODS.md "Metrics" on hand-computed tiny inputs."""
+
+import numpy as np
+import pytest
+
+from labelwise import metrics as M
+
+
+def test_classification_metrics_include_calibration():
+    y = np.array([0, 1])
+    p = np.array([[0.8, 0.2], [0.6, 0.4]])
+    m = M.classification_metrics(y, p)
+    assert m["accuracy"] == 0.5 and m["balanced_accuracy"] == 0.5
+    assert m["brier"] == pytest.approx((0.04 + 0.04 + 0.36 + 0.36) / 2)
+
+
+def test_ece_hand_computed():
+    # confidences 0.9 (correct), 0.9 (wrong), 0.6 (correct): bins 14 and 9 of 15
+    y = np.array([0, 1, 0])
+    p = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4]])
+    expected = 2 / 3 * abs(0.5 - 0.9) + 1 / 3 * abs(1.0 - 0.6)
+    assert M.expected_calibration_error(y, p) == pytest.approx(expected)
+    # perfectly calibrated: confidence 1 and always right
+    assert M.expected_calibration_error(np.array([1]), np.array([[0.0, 1.0]])) == 0.0
+
+
+def test_brier_three_classes():
+    assert M.brier_score(np.array([2]), np.array([[0.2, 0.3, 0.5]])) == pytest.approx(
+        0.04 + 0.09 + 0.25)
+
+
+def test_group_accuracies():
+    y = np.array([0, 0, 1, 1, 1])
+    pred = np.array([0, 1, 1, 1, 0])
+    g = np.array([0, 0, 1, 1, 2])
+    assert M.per_group_accuracy(y, pred, g) == {0: 0.5, 1: 1.0, 2: 0.0}
+    assert M.worst_group_accuracy(y, pred, g) == 0.0
+
+
+def test_minority_average_precision():
+    y = np.array([0, 1, 0, 1])
+    p1 = np.array([0.1, 0.9, 0.8, 0.3])  # ranking: 1(+), 2(-), 3(+), 0(-)
+    proba = np.stack([1 - p1, p1], axis=1)
+    assert M.minority_average_precision(y, proba) == pytest.approx(0.5 * (1 + 2 / 3))
+
+
+def test_labels_saved_and_aubc():
+    n = np.array([10, 20, 30, 40])
+    rand = np.array([0.5, 0.6, 0.7, 0.8])
+    strat = np.array([0.5, 0.8, 0.8, 0.9])
+    # random reaches 0.8 at 40, the strategy at 20
+    assert M.labels_saved(n, rand, n, strat) == pytest.approx(2.0)
+    # interpolated: strategy 0.5 -> 0.9 between 10 and 20 reaches 0.8 at 17.5
+    assert M.labels_saved(n, rand, n, np.array([0.5, 0.9, 0.9, 0.9])) == pytest.approx(40 / 17.5)
+    assert M.area_under_curve(n, rand) == pytest.approx(0.65)
+
+
+def test_clean_pick_fraction():
+    assert M.clean_pick_fraction(np.array([True, False, False, False])) == 0.75
+    assert np.isnan(M.clean_pick_fraction(np.array([], bool)))
+
+
+def test_group_oversampling():
+    pool = np.array([0] * 90 + [1] * 10)
+    picks = np.array([0] * 8 + [1] * 2)  # group 1: 20% of picks vs 10% of the pool
+    over = M.group_oversampling(picks, pool)
+    assert over[1] == pytest.approx(1.0)
+    assert over[0] == pytest.approx(0.8 / 0.9 - 1)
+
+
+def test_imbalance_profile_and_ratio():
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    np.testing.assert_array_equal(M.imbalance_profile(labels, 4), [3, 2, 1, 0])
+    # counts 3, 1, 2: mean 2, population std sqrt(2/3)
+    assert M.imbalance_ratio(np.array([3, 1, 2])) == pytest.approx(np.sqrt(2 / 3) / 2)
+    assert M.imbalance_ratio(np.array([5, 5])) == 0.0
+
+
+def test_sampling_bias():
+    assert M.sampling_bias(np.array([0, 1, 2, 3]), 4) == pytest.approx(0.0)
+    assert M.sampling_bias(np.array([1, 1, 1]), 4) == pytest.approx(1.0)
+    # two classes of four, half each: 1 - log 2 / log 4 = 0.5
+    assert M.sampling_bias(np.array([0, 1]), 4) == pytest.approx(0.5)
+
+
+def test_relative_query_time():
+    assert M.relative_query_time(3.0, 1.5) == 2.0
+    assert np.isnan(M.relative_query_time(1.0, 0.0))
+
+
+def test_ood_auroc():
+    assert M.ood_auroc([0.1, 0.2], [0.9, 0.8]) == 1.0
+    assert M.ood_auroc([0.1, 0.9], [0.5, 0.6]) == 0.5
+    # a "lowest first" score (e.g. margin) flips the sign
+    assert M.ood_auroc([0.9, 0.8], [0.1, 0.2], higher_means_ood=False) == 1.0
+
+
+def test_mean_ci():
+    m, h = M.mean_ci([1.0, 3.0])
+    assert m == 2.0 and h == pytest.approx(12.706 * np.sqrt(2) / np.sqrt(2), rel=1e-3)
