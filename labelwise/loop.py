@@ -169,6 +169,7 @@ def run_active_learning(
     random_state: int = 0,
     learner_params: dict | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
+    evaluate: Callable[[BaseLearner, np.ndarray], dict] | None = None,
 ) -> list[RoundRecord]:
     """Simulate pool-based active learning with an oracle that knows ``y_pool``.
 
@@ -188,6 +189,8 @@ def run_active_learning(
         budget: total labels to reach, seed set included; the last batch may be smaller.
         random_state: seeds the seed set, the learner, the strategy and the subsampling.
         on_round: called with each :class:`RoundRecord` as soon as it is complete.
+        evaluate: optional ``(model, labeled_idx) -> dict`` of extra per-round metrics (e.g.
+            worst-group accuracy, sampling bias), merged into the round's ``metrics``.
 
     Returns:
         One :class:`RoundRecord` per round, rounds + 1 in all (the last has no picks).
@@ -231,6 +234,8 @@ def run_active_learning(
         train_s = time.perf_counter() - t0
         record = RoundRecord(r, len(labeled), classification_metrics(
             y_test, model.predict_proba(X_test)), train_seconds=train_s)
+        if evaluate is not None:
+            record.metrics.update(evaluate(model, labeled))
         unlabeled = np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)
         k = batch_size if budget is None else min(batch_size, budget - len(labeled))
         k = min(k, len(unlabeled))
