@@ -1,0 +1,56 @@
+"""The command line end to end with a tiny budget, and its one-line errors."""
+
+import pandas as pd
+
+from labelwise.cli import main
+
+
+def test_run_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", "--dataset", "digits", "--strategies", "random,margin,coreset",
+                 "--seeds", "2", "--rounds", "2", "--batch-size", "5", "--out", str(out),
+                 "--jobs", "1"])
+    assert code == 0
+    for name in ("results.csv", "results.parquet", "picks.csv", "curves.png", "summary.md"):
+        assert (out / name).stat().st_size > 0, name
+    results = pd.read_csv(out / "results.csv")
+    needed = {"dataset", "strategy", "learner", "seed", "round", "n_labeled", "accuracy",
+              "macro_f1", "query_seconds", "train_seconds"}
+    assert needed <= set(results.columns)
+    assert len(results) == 3 * 2 * 3  # strategies x seeds x (rounds + 1)
+    assert results["n_labeled"].max() == 30
+    picks = pd.read_csv(out / "picks.csv")
+    assert len(picks) == 3 * 2 * 2 * 5
+    assert not picks.duplicated(["strategy", "seed", "pool_index"]).any()
+    summary = (out / "summary.md").read_text()
+    assert "| margin |" in summary and "labels saved" in summary
+    assert "| margin |" in capsys.readouterr().out
+
+
+def test_parallel_workers_give_the_same_table(tmp_path):
+    args = ["run", "--dataset", "digits", "--strategies", "random,entropy", "--seeds", "2",
+            "--rounds", "2"]
+    assert main(args + ["--out", str(tmp_path / "a"), "--jobs", "1"]) == 0
+    assert main(args + ["--out", str(tmp_path / "b"), "--jobs", "2"]) == 0
+    a = pd.read_csv(tmp_path / "a" / "picks.csv")
+    b = pd.read_csv(tmp_path / "b" / "picks.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_listings(capsys):
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    assert "least_confidence" in out and "coreset" in out
+    assert main(["datasets"]) == 0
+    assert "mnist5k" in capsys.readouterr().out
+
+
+def test_unknown_names_are_one_line_errors(capsys, tmp_path):
+    assert main(["run", "--strategies", "margin,nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown strategy 'nope'") and "margin" in err
+    assert err.count("\n") == 1
+    assert main(["run", "--dataset", "cifar10", "--out", str(tmp_path)]) == 2
+    assert "unknown dataset 'cifar10'" in capsys.readouterr().err
+    assert main(["run", "--dataset", "digits", "--learner", "xgb", "--out", str(tmp_path)]) == 2
+    assert "unknown learner 'xgb'" in capsys.readouterr().err

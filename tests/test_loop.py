@@ -1,0 +1,131 @@
+"""The query step and the simulated loop, end to end on the real digits data."""
+
+import numpy as np
+import pytest
+
+from labelwise import LabelwiseError, make_learner, query, run_active_learning
+from labelwise.loop import initial_labeled_set
+
+FOUNDATION = ["random", "least_confidence", "margin", "entropy", "coreset"]
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    labeled = initial_labeled_set(digits.y_train, 30, 10, "balanced", random_state=0)
+    learner = make_learner("logreg", 10, random_state=0).fit(
+        digits.X_train[labeled], digits.y_train[labeled])
+    return learner, labeled
+
+
+@pytest.mark.parametrize("strategy", FOUNDATION)
+def test_query_picks_are_unique_unlabeled_and_deterministic(digits, fitted, strategy):
+    learner, labeled = fitted
+    y_lab = digits.y_train[labeled]
+    a = query(strategy, learner, digits.X_train, labeled, y_lab, k=25, random_state=3)
+    b = query(strategy, learner, digits.X_train, labeled, y_lab, k=25, random_state=3)
+    assert len(a) == 25 and len(set(a.tolist())) == 25
+    assert not set(a.tolist()) & set(labeled.tolist())
+    np.testing.assert_array_equal(a, b)
+
+
+def test_query_respects_candidates(digits, fitted):
+    learner, labeled = fitted
+    cand = np.setdiff1d(np.arange(200), labeled)
+    picks = query("entropy", learner, digits.X_train, labeled, digits.y_train[labeled], 10,
+                  candidates=cand)
+    assert set(picks.tolist()) <= set(cand.tolist())
+
+
+def test_margin_picks_are_the_smallest_margins(digits, fitted):
+    learner, labeled = fitted
+    picks = query("margin", learner, digits.X_train, labeled, digits.y_train[labeled], 5)
+    p = learner.predict_proba(digits.X_train)
+    top2 = np.sort(p, axis=1)[:, -2:]
+    m = top2[:, 1] - top2[:, 0]
+    m[labeled] = np.inf
+    assert set(picks.tolist()) == set(np.argsort(m, kind="stable")[:5].tolist())
+
+
+def test_balanced_seed_set_has_every_class(digits):
+    seed = initial_labeled_set(digits.y_train, 20, 10, "balanced", random_state=1)
+    assert np.bincount(digits.y_train[seed], minlength=10).tolist() == [2] * 10
+
+
+def test_balanced_seed_set_with_a_remainder_and_a_short_class():
+    y = np.array([0] * 50 + [1] * 50 + [2])
+    seed = initial_labeled_set(y, 7, 3, "balanced", random_state=0)
+    assert len(seed) == 7 and len(set(seed.tolist())) == 7
+    assert (y[seed] == 2).sum() == 1  # the short class gives all it has
+
+
+def test_loop_end_to_end_on_digits(digits):
+    records = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                                  strategy="margin", seed_size=20, batch_size=10, rounds=4,
+                                  random_state=0)
+    assert [r.n_labeled for r in records] == [20, 30, 40, 50, 60]
+    assert [len(r.picks) for r in records] == [10, 10, 10, 10, 0]
+    picked = np.concatenate([r.picks for r in records])
+    assert len(set(picked.tolist())) == len(picked)
+    assert records[-1].metrics["accuracy"] > records[0].metrics["accuracy"]
+    assert all(r.query_seconds > 0 for r in records[:-1])
+    assert 0.5 < records[-1].metrics["accuracy"] <= 1.0
+
+
+def test_loop_is_deterministic_for_a_seed_and_differs_across_seeds(digits):
+    def picks(seed):
+        recs = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                                   strategy="random", rounds=2, random_state=seed)
+        return np.concatenate([r.picks for r in recs])
+
+    np.testing.assert_array_equal(picks(7), picks(7))
+    assert not np.array_equal(picks(7), picks(8))
+
+
+def test_budget_truncates_the_last_batch_and_subsampling_limits_candidates(digits):
+    recs = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                               strategy="entropy", batch_size=10, budget=45, pool_subsample=50,
+                               random_state=0)
+    assert [r.n_labeled for r in recs] == [20, 30, 40, 45]
+
+
+def test_coreset_with_the_mlp_learner_runs(digits):
+    recs = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                               strategy="coreset", learner="mlp", rounds=1,
+                               learner_params={"max_epochs": 30}, random_state=0)
+    assert len(recs[0].picks) == 10
+
+
+def test_mlp_is_seeded_and_reset_each_fit(digits):
+    X, y = digits.X_train[:100], digits.y_train[:100]
+    a = make_learner("mlp", 10, random_state=0, max_epochs=20).fit(X, y).predict_proba(X[:5])
+    learner = make_learner("mlp", 10, random_state=0, max_epochs=20)
+    learner.fit(X, y)
+    b = learner.fit(X, y).predict_proba(X[:5])
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_svm_learner_pads_absent_classes(digits):
+    keep = np.flatnonzero(digits.y_train < 3)[:30]
+    learner = make_learner("svm", 10, random_state=0).fit(digits.X_train[keep],
+                                                           digits.y_train[keep])
+    p = learner.predict_proba(digits.X_test[:4])
+    assert p.shape == (4, 10)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (p[:, 3:] == 0).all()
+
+
+def test_string_classes_in_a_real_workflow():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(4, 1, (30, 2))])
+    labeled, labels = [0, 1, 30, 31], ["cat", "cat", "dog", "dog"]
+    learner = make_learner("logreg", classes=["cat", "dog"], random_state=0).fit(X[labeled],
+                                                                                  labels)
+    picks = query("least_confidence", learner, X, labeled, labels, k=3, random_state=0)
+    assert len(picks) == 3 and not set(picks.tolist()) & set(labeled)
+    assert set(learner.predict(X[[5, 40]]).tolist()) == {"cat", "dog"}
+
+
+def test_random_seed_set_missing_a_class_raises_a_clear_error(digits):
+    with pytest.raises(LabelwiseError, match="at least 2 classes"):
+        run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                            seed_size=1, seed_set="random", rounds=1)
