@@ -33,4 +33,4 @@ def handle_offenders(offenders: list[str], what: str, source: str, skip_bad: boo
     if skip_bad:
         warnings.warn(f"skipped {msg}", UserWarning, stacklevel=3)
         return
-    raise LabelwiseError(f"{msg} (fix them, or pass skip_bad=True / --skip-bad to leave them out)")
+    raise LabelwiseError(f"{msg} (fix them, or pass skip_bad=True to leave them out)")
