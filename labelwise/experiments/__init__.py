@@ -1,1 +1,2 @@
-"""Experiments: grids of simulated runs, the results store, and reports made from the table alone."""
+"""Experiments: grids of simulated runs, executors and the results store, suites, and reports
+made from the results table alone."""

@@ -8,7 +8,6 @@ row per (strategy, seed, round).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +21,13 @@ DEFAULT_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "corese
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One simulated run: everything needed to reproduce it."""
+    """One simulated run: everything needed to reproduce it.
+
+    ``dataset_params`` and ``learner_params`` are tuples of (name, value) pairs (hashable, so a
+    spec can key the results store); ``budget`` overrides ``rounds`` (METHODS.md "The loop").
+    A ``dataset`` named in :data:`labelwise.experiments.benchdata.BENCH_DATASETS` is a benchmark
+    construction built from ``dataset_params``; any other name goes to ``load_dataset``.
+    """
 
     dataset: str
     strategy: str
@@ -33,92 +38,134 @@ class RunSpec:
     rounds: int = 20
     pool_subsample: int | None = None
     seed_set: str = "balanced"
+    dataset_params: tuple = ()
+    learner_params: tuple = ()
+    budget: int | None = None
 
 
 @lru_cache(maxsize=4)
-def _cached_dataset(name: str):
+def _cached_dataset(name: str, params: tuple = ()):
+    from labelwise.experiments.benchdata import BENCH_DATASETS, build_bench_dataset
+
+    if name in BENCH_DATASETS:
+        return build_bench_dataset(name, **dict(params))
     from labelwise.data import load_dataset
 
-    return load_dataset(name)
+    return load_dataset(name, **dict(params))
 
 
-def run_one(spec: RunSpec) -> tuple[list[dict], list[dict]]:
-    """Execute one run; returns (result rows, pick rows) as lists of dicts."""
+def _round_evaluator(ds, spec: RunSpec):
+    """Extra per-round metrics for what the data set carries (METHODS.md "Metrics").
+
+    Always: sampling bias and imbalance ratio of the labeled set (004, 003). With test groups:
+    per-group and worst-group accuracy (000). With ``info["minority"]``: the minority class's
+    average precision (001). With ``info["X_ood"]``: on the last round, the AUROC of the
+    strategy's own score for telling OOD inputs from the test set (004).
+    """
+    from labelwise import metrics as M
+
+    K = ds.n_classes
+    final_n = spec.budget
+    if final_n is None:
+        final_n = min(len(ds.y_train), spec.seed_size + spec.rounds * spec.batch_size)
+
+    def evaluate(model, labeled) -> dict:
+        out = {}
+        y_lab = ds.y_train[labeled]
+        out["sampling_bias"] = M.sampling_bias(y_lab, K)
+        out["imbalance_ratio"] = M.imbalance_ratio(M.class_counts(y_lab, K))
+        needs_proba = ds.groups_test is not None or "minority" in ds.info
+        proba = model.predict_proba(ds.X_test) if needs_proba else None
+        if ds.groups_test is not None:
+            accs = M.per_group_accuracy(ds.y_test, proba.argmax(1), ds.groups_test)
+            out.update({f"acc_group_{g}": a for g, a in accs.items()})
+            out["worst_group_accuracy"] = min(accs.values())
+        if "minority" in ds.info:
+            out["minority_ap"] = M.minority_average_precision(ds.y_test, proba,
+                                                              ds.info["minority"])
+        if ds.groups_train is not None and "noisy_group" in ds.info:
+            out["clean_fraction_labeled"] = M.clean_pick_fraction(
+                ds.groups_train[labeled] == ds.info["noisy_group"])
+        if "X_ood" in ds.info and len(labeled) >= final_n:
+            from labelwise.experiments.ood import strategy_ood_auroc
+
+            out["ood_auroc"] = strategy_ood_auroc(spec.strategy, model, ds.X_test,
+                                                  ds.info["X_ood"], ds.X_train[labeled],
+                                                  y_lab, random_state=spec.seed)
+        return {k: float(v) for k, v in out.items()}
+
+    return evaluate
+
+
+def run_one(spec: RunSpec) -> dict[str, list[dict]]:
+    """Execute one run; returns {"results": rows, "picks": pick rows} (lists of dicts).
+
+    Results: one row per round with every metric; picks: one row per picked item with its label
+    (and its group when the data set has groups).
+    """
     from labelwise.loop import run_active_learning
 
-    ds = _cached_dataset(spec.dataset)
+    ds = _cached_dataset(spec.dataset, spec.dataset_params)
     records = run_active_learning(
         ds.X_train, ds.y_train, ds.X_test, ds.y_test,
         strategy=spec.strategy, learner=spec.learner, seed_size=spec.seed_size,
         seed_set=spec.seed_set, batch_size=spec.batch_size, rounds=spec.rounds,
-        pool_subsample=spec.pool_subsample, random_state=spec.seed,
+        budget=spec.budget, pool_subsample=spec.pool_subsample, random_state=spec.seed,
+        learner_params=dict(spec.learner_params) or None,
+        evaluate=_round_evaluator(ds, spec),
     )
-    keys = {"dataset": Path(spec.dataset).name if os.sep in spec.dataset else spec.dataset,
-            "strategy": spec.strategy, "learner": spec.learner, "seed": spec.seed}
+    name = Path(spec.dataset).name if os.sep in spec.dataset else spec.dataset
+    keys = {"dataset": name, "strategy": spec.strategy, "learner": spec.learner,
+            "seed": spec.seed, **{k: v for k, v in spec.dataset_params}}
     rows, picks = [], []
     for rec in records:
         rows.append({**keys, "round": rec.round, "n_labeled": rec.n_labeled, **rec.metrics,
                      "query_seconds": rec.query_seconds, "train_seconds": rec.train_seconds})
         for order, idx in enumerate(rec.picks.tolist()):
-            picks.append({**keys, "round": rec.round, "order": order, "pool_index": idx,
-                          "label": int(ds.y_train[idx])})
-    return rows, picks
+            row = {**keys, "round": rec.round, "order": order, "pool_index": idx,
+                   "label": int(ds.y_train[idx])}
+            if ds.groups_train is not None:
+                row["group"] = int(ds.groups_train[idx])
+            picks.append(row)
+    return {"results": rows, "picks": picks}
 
 
-def _init_worker():
-    # one BLAS/torch thread per worker process: the grid is already parallel across processes
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+PICK_COLUMNS = ["dataset", "strategy", "learner", "seed", "round", "order", "pool_index", "label"]
 
 
-def run_grid(specs: list[RunSpec], n_jobs: int | None = None, progress: bool = True):
-    """Run every spec (in parallel worker processes when ``n_jobs`` > 1).
+def run_grid(specs: list[RunSpec], n_jobs: int | None = None, progress: bool = True,
+             executor: str = "local", ray_address: str | None = None,
+             store: str | Path | None = None):
+    """Run every spec with :func:`labelwise.experiments.executors.execute`.
 
-    Returns (results DataFrame, picks DataFrame), sorted by strategy order, seed and round.
+    With ``store`` (a folder), finished runs are saved as they finish and an interrupted grid
+    resumes. Returns (results DataFrame, picks DataFrame), sorted by strategy order, seed and
+    round.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from labelwise.experiments.executors import execute
 
-    n_jobs = n_jobs or min(os.cpu_count() or 1, len(specs))
-    rows, picks = [], []
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress, transient=False) as bar:
-        task = bar.add_task("runs", total=len(specs))
-        if n_jobs <= 1:
-            for spec in specs:
-                bar.update(task, description=f"{spec.strategy} seed {spec.seed}")
-                r, p = run_one(spec)
-                rows += r
-                picks += p
-                bar.advance(task)
-        else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn"),
-                                     initializer=_init_worker) as pool:
-                futures = {pool.submit(run_one, s): s for s in specs}
-                for fut in as_completed(futures):
-                    r, p = fut.result()
-                    rows += r
-                    picks += p
-                    spec = futures[fut]
-                    bar.update(task, description=f"done {spec.strategy} seed {spec.seed}")
-                    bar.advance(task)
-    order = {s.strategy: i for i, s in enumerate(specs)}
+    outputs = execute(specs, run_one, executor=executor, n_jobs=n_jobs,
+                      ray_address=ray_address, store=store, progress=progress)
+    rows = [r for out in outputs for r in out["results"]]
+    picks = [p for out in outputs for p in out["picks"]]
+    order = {}
+    for s in specs:
+        order.setdefault(s.strategy, len(order))
+    extra = sorted({k for p in picks for k in p} - set(PICK_COLUMNS))
     results = pd.DataFrame(rows)
-    results = results.sort_values(["strategy", "seed", "round"],
-                                  key=lambda c: c.map(order) if c.name == "strategy" else c)
-    picks_df = pd.DataFrame(picks, columns=["dataset", "strategy", "learner", "seed", "round",
-                                            "order", "pool_index", "label"])
-    picks_df = picks_df.sort_values(["strategy", "seed", "round", "order"],
-                                    key=lambda c: c.map(order) if c.name == "strategy" else c)
+    sort_keys = [c for c in ("strategy", "seed", "round") if c in results]
+    results = _sort(results, sort_keys, order)
+    picks_df = _sort(pd.DataFrame(picks, columns=PICK_COLUMNS + extra),
+                     ["strategy", "seed", "round", "order"], order)
     return results.reset_index(drop=True), picks_df.reset_index(drop=True)
+
+
+def _sort(df: pd.DataFrame, keys: list[str], order: dict) -> pd.DataFrame:
+    # stable sort keeps the spec order (e.g. data-set variants) within equal keys
+    if df.empty:
+        return df
+    return df.sort_values(keys, kind="stable",
+                          key=lambda c: c.map(order) if c.name == "strategy" else c)
 
 
 def simulate(
@@ -134,6 +181,8 @@ def simulate(
     out: str | Path | None = None,
     n_jobs: int | None = None,
     progress: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> pd.DataFrame:
     """Simulate active learning for every strategy and seed on one data set; write the outputs.
 
@@ -168,7 +217,8 @@ def simulate(
         raise LabelwiseError(f"seed size {seed_size} is larger than the pool ({len(ds.X_train)})")
     check_positive_int(batch_size, "batch size")
     check_positive_int(rounds, "rounds", minimum=0)
-    results, picks = run_grid(specs, n_jobs=n_jobs, progress=progress)
+    results, picks = run_grid(specs, n_jobs=n_jobs, progress=progress, executor=executor,
+                              ray_address=ray_address, store=out)
     if out is not None:
         write_outputs(results, picks, out, {**asdict(specs[0]), "strategies": strategies,
                                             "seeds": seeds})

@@ -1,0 +1,182 @@
+"""Benchmark data sets: the constructions of :mod:`labelwise.data.constructions` applied to the
+real data here (../shared/DATA.md), encoded, as :class:`~labelwise.data.Dataset` records.
+
+A suite names one with ``RunSpec(dataset=NAME, dataset_params=((key, value), ...))``; the worker
+builds it with :func:`build_bench_dataset` (cached per process; embeddings cached on disk by
+:func:`labelwise.encoders.embed`). Image constructions act on raw uint8 images before encoding,
+as in the papers. Groups ride along in ``groups_train``/``groups_test`` and ``info``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from labelwise.data import constructions as C
+from labelwise.data.dataset import Dataset
+from labelwise.validation import unknown_name_error
+
+BENCH_DATASETS: dict[str, Callable[..., Dataset]] = {}
+
+#: Fashion-MNIST classes that form core class 0 of the spurious task (tops: T-shirt, pullover,
+#: dress, coat, shirt); the rest (trouser, sandal, sneaker, bag, ankle boot) are core class 1.
+FMNIST_TOPS = (0, 2, 3, 4, 6)
+
+
+def bench_dataset(name: str):
+    def deco(fn):
+        BENCH_DATASETS[name] = fn
+        return fn
+    return deco
+
+
+def build_bench_dataset(name: str, **params) -> Dataset:
+    """Build the benchmark data set ``name`` with ``params`` (see each builder's docstring)."""
+    if name not in BENCH_DATASETS:
+        raise unknown_name_error("benchmark data set", name, BENCH_DATASETS)
+    return BENCH_DATASETS[name](**params)
+
+
+def _source(source: str, pool: int | None, test: int | None, seed: int = 0):
+    """Raw images and labels of a built-in image data set, optionally a stratified subset."""
+    from sklearn.model_selection import train_test_split
+
+    from labelwise.data import load_dataset
+
+    ds = load_dataset(source)
+    out = []
+    for raw, y, size in ((ds.raw_train, ds.y_train, pool), (ds.raw_test, ds.y_test, test)):
+        raw = np.asarray(raw)
+        if size is not None and size < len(y):
+            keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y,
+                                       random_state=seed)
+            keep = np.sort(keep)
+            raw, y = raw[keep], y[keep]
+        out += [raw, np.asarray(y, dtype=np.int64)]
+    return (*out, ds.classes)
+
+
+def _encode(encoder: str, *image_sets) -> list[np.ndarray]:
+    from labelwise.encoders import embed
+
+    return [embed(encoder, imgs, progress=False) for imgs in image_sets]
+
+
+@bench_dataset("gaussians")
+def gaussians(n: int = 5000, n_test: int = 1000, distance: float = 3.0, seed: int = 0) -> Dataset:
+    """Paper 001's 2-D Gaussians: ``n`` pool and ``n_test`` test points of two unit blobs."""
+    X, y = C.two_gaussians(n, distance, seed)
+    Xt, yt = C.two_gaussians(n_test, distance, seed + 1)
+    return Dataset("gaussians", X, y, Xt, yt, ["blob0", "blob1"], "two 2-D Gaussians (001)")
+
+
+@bench_dataset("four-moons")
+def four_moons(n: int = 2000, n_test: int = 1000, seed: int = 0) -> Dataset:
+    """Paper 002's Four-Moons: moon 0 has random labels; groups_train 1 = noisy. The test set is
+    the three clean moons (the noisy moon's labels cannot be predicted)."""
+    X, y, noisy = C.four_moons(n, noisy_moon=0, random_state=seed)
+    Xt, yt, nt = C.four_moons(n_test, noisy_moon=0, random_state=seed + 1)
+    return Dataset("four-moons", X, y, Xt[~nt], yt[~nt], ["m0", "m1", "m2", "m3"],
+                   "Four-Moons, one noisy moon (002)", groups_train=noisy.astype(np.int64),
+                   info={"noisy_group": 1})
+
+
+@bench_dataset("balanced")
+def balanced(source: str = "fashion-mnist", encoder: str = "identity", pool: int | None = 3000,
+             test: int | None = 1000) -> Dataset:
+    """A stratified subset of a built-in image data set, encoded."""
+    X, y, Xt, yt, classes = _source(source, pool, test)
+    F, Ft = _encode(encoder, X, Xt)
+    return Dataset(f"{source}-balanced", F, y, Ft, yt, classes, info={"encoder": encoder})
+
+
+@bench_dataset("heteroskedastic")
+def heteroskedastic(kind: str = "blank", source: str = "fashion-mnist",
+                    encoder: str = "identity", pool: int = 1000, test: int = 1000,
+                    noise_fraction: float = 0.8, seed: int = 0) -> Dataset:
+    """Paper 002's Noisy-Blank/Diverse/Class on ``pool`` clean images (+ 4x as many noisy at
+    80%); the test set is clean. groups_train: 1 = noisy."""
+    X, y, Xt, yt, classes = _source(source, pool, test)
+    Xh, yh, noisy = C.heteroskedastic(X, y, kind, len(classes), noise_fraction, random_state=seed)
+    if Xh.ndim == 4:  # Noisy-Diverse is RGB: give the test set the same layout
+        Xt = C.to_rgb(Xt)
+    F, Ft = _encode(encoder, Xh, Xt)
+    return Dataset(f"{source}-noisy-{kind}", F, yh, Ft, yt, classes,
+                   groups_train=noisy.astype(np.int64),
+                   info={"noisy_group": 1, "encoder": encoder})
+
+
+@bench_dataset("imbalanced-binary")
+def imbalanced_binary(source: str = "fashion-mnist", encoder: str = "identity",
+                      minority: tuple = (0, 6), ratio: float = 1 / 19, pool: int | None = None,
+                      test: int | None = None, seed: int = 0) -> Dataset:
+    """Paper 001's binary minority task: classes ``minority`` (default T-shirt and shirt) vs the
+    rest at 1:19, in the pool and in the test set; scored by the minority's AP."""
+    X, y, Xt, yt, _ = _source(source, pool, test)
+    i, yb = C.imbalanced_binary(y, list(minority), ratio, seed)
+    it, ybt = C.imbalanced_binary(yt, list(minority), ratio, seed + 1)
+    F, Ft = _encode(encoder, X[i], Xt[it])
+    return Dataset(f"{source}-imbalanced-binary", F, yb, Ft, ybt, ["majority", "minority"],
+                   info={"minority": 1, "encoder": encoder})
+
+
+@bench_dataset("long-tailed")
+def long_tailed(source: str = "fashion-mnist", encoder: str = "identity",
+                imbalance_ratio: float = 0.75, pool: int | None = 6000, test: int | None = 1000,
+                seed: int = 0) -> Dataset:
+    """Paper 003's long-tailed pool with imbalance ratio std/mean (003 uses ~0.75); balanced
+    test set."""
+    X, y, Xt, yt, classes = _source(source, pool, test)
+    i = C.long_tailed(y, imbalance_ratio, seed)
+    F, Ft = _encode(encoder, X[i], Xt)
+    return Dataset(f"{source}-long-tailed", F, y[i], Ft, yt, classes,
+                   info={"encoder": encoder})
+
+
+@bench_dataset("half-classes")
+def half_classes(source: str = "fashion-mnist", encoder: str = "identity",
+                 fraction: float = 0.1, pool: int | None = 6000, test: int | None = 1000,
+                 seed: int = 0) -> Dataset:
+    """Paper 000 appendix I: half of the classes keep 10% of their pool examples; balanced test.
+    groups: 1 = a reduced (minority) class."""
+    X, y, Xt, yt, classes = _source(source, pool, test)
+    i, reduced = C.subsample_classes(y, fraction, random_state=seed)
+    F, Ft = _encode(encoder, X[i], Xt)
+    return Dataset(f"{source}-half-classes", F, y[i], Ft, yt, classes,
+                   groups_train=np.isin(y[i], reduced).astype(np.int64),
+                   groups_test=np.isin(yt, reduced).astype(np.int64), info={"encoder": encoder})
+
+
+@bench_dataset("spurious")
+def spurious(source: str = "fashion-mnist", encoder: str = "efficientnet-lite0",
+             agreement: float = 0.95, test_agreement: float = 0.5, pool: int | None = 3000,
+             test: int | None = 1000, seed: int = 0) -> Dataset:
+    """Paper 000's Waterbirds stand-in: core = tops vs the rest of Fashion-MNIST, spurious
+    attribute = a warm or cool background tint agreeing with the core on ``agreement`` of the
+    pool and ``test_agreement`` of the test set; groups 2 * core + attribute."""
+    X, y, Xt, yt, _ = _source(source, pool, test)
+    core, core_t = (~np.isin(y, FMNIST_TOPS)).astype(np.int64), (~np.isin(yt, FMNIST_TOPS)
+                                                                  ).astype(np.int64)
+    Xs, _, g = C.spurious_correlation(X, core, agreement, seed)
+    Xst, _, gt = C.spurious_correlation(Xt, core_t, test_agreement, seed + 1)
+    F, Ft = _encode(encoder, Xs, Xst)
+    return Dataset(f"{source}-spurious-{agreement}", F, core, Ft, core_t, ["tops", "other"],
+                   groups_train=g, groups_test=gt, info={"encoder": encoder})
+
+
+@bench_dataset("with-ood")
+def with_ood(source: str = "fashion-mnist", ood_source: str = "mnist5k",
+             encoder: str = "identity", imbalance_ratio: float = 0.0, pool: int | None = 3000,
+             test: int | None = 1000, n_ood: int = 1000) -> Dataset:
+    """Paper 004's setting: a balanced (``imbalance_ratio`` 0) or long-tailed pool, and
+    ``n_ood`` images of another data set (MNIST digits by default) as out-of-distribution inputs
+    in ``info["X_ood"]`` for the OOD AUROC."""
+    X, y, Xt, yt, classes = _source(source, pool, test)
+    if imbalance_ratio > 0:
+        i = C.long_tailed(y, imbalance_ratio, 0)
+        X, y = X[i], y[i]
+    Xo, _, _, _, _ = _source(ood_source, n_ood, None)
+    F, Ft, Fo = _encode(encoder, X, Xt, Xo)
+    name = f"{source}-{'long-tailed' if imbalance_ratio > 0 else 'balanced'}"
+    return Dataset(name, F, y, Ft, yt, classes, info={"X_ood": Fo, "encoder": encoder})

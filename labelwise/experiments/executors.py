@@ -1,0 +1,217 @@
+"""Executors for grids of independent runs: local worker processes or a Ray cluster.
+
+Every run of a grid is independent and deterministic given its spec, so a grid can run in any
+order, anywhere, and give the same table. ``execute`` runs the specs with the chosen executor and,
+given a results folder, saves each finished run as one JSON file keyed by a hash of its spec
+(``<folder>/runs/<key>.json``), so an interrupted grid resumes without redoing finished runs.
+
+A run function takes a spec (a frozen dataclass) and returns a dict of lists of row dicts (e.g.
+``{"results": [...], "picks": [...]}``); it must be importable by name (module-level) so worker
+processes and Ray workers can find it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from labelwise.validation import LabelwiseError
+
+EXECUTORS = ("local", "ray")
+
+
+def spec_key(spec) -> str:
+    """A stable 16-hex-digit key of a run spec (its fields as sorted JSON)."""
+    text = json.dumps(asdict(spec), sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+class RunStore:
+    """Finished runs on disk: one JSON file per run under ``folder/runs/``.
+
+    Files are written to a temporary name and renamed, so a run killed mid-write leaves nothing
+    that looks finished.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder) / "runs"
+
+    def path(self, spec) -> Path:
+        return self.folder / f"{spec_key(spec)}.json"
+
+    def load(self, spec) -> dict | None:
+        """The saved output of ``spec``, or None when it has not finished."""
+        p = self.path(spec)
+        if not p.exists():
+            return None
+        try:
+            return json.loads(p.read_text())["output"]
+        except (json.JSONDecodeError, KeyError):
+            return None  # a damaged file counts as not finished
+
+    def save(self, spec, output: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        p = self.path(spec)
+        tmp = p.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"spec": asdict(spec), "output": output}, default=_jsonable))
+        tmp.replace(p)
+
+
+def _jsonable(value):
+    # numpy scalars in row dicts
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def limit_threads() -> None:
+    """One BLAS/torch thread per worker: the grid is already parallel across processes.
+
+    Also makes results independent of the executor (thread counts can change float sums).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _call_limited(run_fn: Callable, spec) -> dict:
+    limit_threads()
+    return run_fn(spec)
+
+
+def _ray_call(run_fn: Callable, spec) -> dict:
+    return _call_limited(run_fn, spec)
+
+
+def _describe(spec) -> str:
+    parts = [str(getattr(spec, a)) for a in ("dataset", "strategy", "seed") if hasattr(spec, a)]
+    return " ".join(parts) or spec_key(spec)
+
+
+def execute(
+    specs: Sequence,
+    run_fn: Callable,
+    executor: str = "local",
+    n_jobs: int | None = None,
+    ray_address: str | None = None,
+    store: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Run ``run_fn(spec)`` for every spec and return the outputs in spec order.
+
+    Args:
+        specs: run specs (frozen dataclasses).
+        run_fn: module-level function spec -> dict of row lists.
+        executor: "local" (worker processes; in-process when ``n_jobs`` is 1) or "ray".
+        n_jobs: local worker processes (default: one per core, at most one per run); for Ray, the
+            CPUs of the local instance it starts (ignored with ``ray_address``).
+        ray_address: address of a running Ray cluster ("auto", "ray://host:10001"); default:
+            start a local Ray instance.
+        store: results folder; finished runs are saved there as they finish and loaded instead of
+            re-run (resume).
+        progress: show a progress bar over the grid.
+    """
+    if executor not in EXECUTORS:
+        raise LabelwiseError(f"unknown executor {executor!r}; choose one of: "
+                             f"{', '.join(EXECUTORS)}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    run_store = RunStore(store) if store is not None else None
+    outputs: list[dict | None] = [None] * len(specs)
+    todo = []
+    for i, spec in enumerate(specs):
+        done = run_store.load(spec) if run_store else None
+        if done is not None:
+            outputs[i] = done
+        else:
+            todo.append(i)
+
+    def finish(i: int, out: dict) -> None:
+        outputs[i] = out
+        if run_store is not None:
+            run_store.save(specs[i], out)
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), disable=not progress, transient=False) as bar:
+        task = bar.add_task(f"runs ({len(specs) - len(todo)} resumed)", total=len(specs),
+                            completed=len(specs) - len(todo))
+        if todo and executor == "ray":
+            _execute_ray(specs, todo, run_fn, finish, n_jobs, ray_address, bar, task)
+        elif todo:
+            n_jobs = n_jobs or min(os.cpu_count() or 1, len(todo))
+            if n_jobs <= 1:
+                from threadpoolctl import threadpool_limits
+
+                with threadpool_limits(1):
+                    torch_threads = _torch_threads(1)
+                    try:
+                        for i in todo:
+                            bar.update(task, description=_describe(specs[i]))
+                            finish(i, run_fn(specs[i]))
+                            bar.advance(task)
+                    finally:
+                        _torch_threads(torch_threads)
+            else:
+                _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task)
+    return outputs  # type: ignore[return-value]
+
+
+def _torch_threads(n: int) -> int | None:
+    """Set torch's thread count if torch is already imported; returns the previous count."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or n is None:
+        return None
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return old
+
+
+def _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_call_limited, run_fn, specs[i]): i for i in todo}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            finish(i, fut.result())
+            bar.update(task, description=f"done {_describe(specs[i])}")
+            bar.advance(task)
+
+
+def _execute_ray(specs, todo, run_fn, finish, n_jobs, ray_address, bar, task) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise LabelwiseError("the ray executor needs Ray: pip install 'labelwise[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        kwargs = {"address": ray_address} if ray_address else {"num_cpus": n_jobs or os.cpu_count()}
+        ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 configure_logging=False, **kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_ray_call)
+        pending = {remote.remote(run_fn, specs[i]): i for i in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                finish(i, ray.get(ref))
+                bar.update(task, description=f"done {_describe(specs[i])}")
+                bar.advance(task)
+    finally:
+        if started:
+            ray.shutdown()
