@@ -90,6 +90,101 @@ def list_learners():
                    f"[{', '.join(sorted(spec.capabilities))}]")
 
 
+@app.command("init")
+def init_cmd(
+    project: Path = typer.Argument(..., help="project folder to create"),
+    data: Path = typer.Option(..., help="a folder of images (one subfolder per class, or flat) "
+                              "or a .csv/.tsv/.jsonl file of texts"),
+    classes: str = typer.Option(None, help="comma-separated class names (default: the labels "
+                                "found in the data)"),
+    encoder: str = typer.Option(None, help="encoder name (default: efficientnet-lite0 for "
+                                "images, minilm for texts; see labelwise.encoders)"),
+    strategy: str = typer.Option("margin", help="acquisition strategy"),
+    learner: str = typer.Option("logreg", help="learner name"),
+    batch_size: int = typer.Option(10, help="items per batch"),
+    labels_per_item: int = typer.Option(1, help="annotators per item (2+ = double labeling)"),
+    labels: Path = typer.Option(None, help="CSV of existing labels (columns id,label)"),
+    text_column: str = typer.Option("text", help="text column of a CSV/JSONL"),
+    label_column: str = typer.Option("label", help="label column of a CSV/JSONL"),
+    seed: int = typer.Option(0, help="random seed"),
+):
+    """Create a labeling project: database, embeddings (cached) and the first batch."""
+    from labelwise.app.project import init_project
+
+    proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
+                        learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
+                        labels_csv=labels, text_column=text_column, label_column=label_column,
+                        random_state=seed)
+    s = proj.status()
+    typer.echo(f"created {proj.path}: {s['items']} {s['modality']} items, classes "
+               f"{', '.join(s['classes'])}, {s['labels']} labels imported")
+    typer.echo(f"next: labelwise label {project}")
+
+
+@app.command("import-labels")
+def import_labels_cmd(
+    project: Path = typer.Argument(..., help="project folder"),
+    labels: Path = typer.Argument(..., help="CSV with columns id,label"),
+):
+    """Import existing labels into a project."""
+    from labelwise.app.project import Project
+
+    out = Project(project).import_labels(labels)
+    typer.echo(f"imported {out['imported']} labels ({out['already_labeled']} items already "
+               "labeled were left as they were)")
+
+
+@app.command("label")
+def label_cmd(
+    project: Path = typer.Argument(..., help="project folder"),
+    host: str = typer.Option("127.0.0.1", help="address to bind; any non-loopback address "
+                             "requires a token"),
+    port: int = typer.Option(8000, help="port"),
+    token: str = typer.Option(None, help="access token (generated for non-loopback addresses)"),
+):
+    """Start the labeling web page for a project and print its address."""
+    from labelwise.app.server import serve
+
+    serve(project, host=host, port=port, token=token, echo=typer.echo)
+
+
+@app.command("export")
+def export_cmd(
+    project: Path = typer.Argument(..., help="project folder"),
+    format: str = typer.Option("csv", help="csv, jsonl or label-studio"),
+    out: Path = typer.Option(None, help="output file (default: PROJECT/export/labels.<ext>)"),
+    predictions: bool = typer.Option(False, help="add the model's prediction and confidence "
+                                     "for every item"),
+):
+    """Write the labels (and optionally predictions) of a project."""
+    from labelwise.app.project import Project
+
+    proj = Project(project)
+    if out is None:
+        ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
+        out = proj.path / "export" / f"labels.{ext}"
+    res = proj.export(out, format=format, predictions=predictions)
+    typer.echo(f"wrote {res['rows']} rows ({res['labeled']} labeled) to {res['path']}")
+
+
+@app.command("status")
+def status_cmd(project: Path = typer.Argument(..., help="project folder")):
+    """Print a project's counts: items, labels per class, rounds, accuracy estimate."""
+    from labelwise.app.project import Project
+
+    s = Project(project).status()
+    acc = "-" if s["cv_accuracy"] is None else f"{100 * s['cv_accuracy']:.1f}%"
+    typer.echo(f"project {s['path']} ({s['modality']}, encoder {s['encoder'] or '-'}, "
+               f"strategy {s['strategy']}, learner {s['learner']})")
+    typer.echo(f"items {s['items']}: {s['labeled_items']} labeled ({s['labels']} labels), "
+               f"{s['skipped']} skipped, {s['unlabeled']} unlabeled")
+    typer.echo("per class: " + ", ".join(f"{c} {n}" for c, n in s["per_class"].items()))
+    typer.echo(f"rounds {s['rounds']}, current round {s['current_round'] or '-'} "
+               f"({s['batch']} done), cross-validated accuracy {acc}")
+    if s["annotators"]:
+        typer.echo("annotators: " + ", ".join(f"{a} {n}" for a, n in s["annotators"].items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning LabelwiseError into a one-line message."""
     from labelwise.validation import LabelwiseError

@@ -1,0 +1,105 @@
+"""The project database: SQLite in WAL mode, one short write transaction per user action.
+
+Tables (one row per ...):
+
+- ``settings``: key -> JSON value (classes, strategy, learner, batch size, encoder, ...).
+- ``items``: pool item ``idx`` (its row in ``embeddings.npy``), its ``item_id`` (path relative to
+  the image folder, or ``"line N"`` of a text file), the text (texts only) and the path (images).
+- ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``
+  (``app``, ``data`` or ``import``); an undo sets ``undone_at`` instead of deleting the row.
+- ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current`` or
+  ``done``, how many labels its model used, its cross-validated accuracy and timings.
+- ``queue``: (round, position) -> item: the batches, in order. An item is queued at most once.
+- ``assignments``: which annotator holds which item right now (so two never get the same one).
+- ``skips``: items an annotator skipped; they leave the queue and are never picked again.
+
+Durability: ``synchronous=FULL`` with WAL means a committed transaction survives a process kill
+and a power loss; the server answers only after the commit returns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    idx INTEGER PRIMARY KEY,
+    item_id TEXT NOT NULL UNIQUE,
+    text TEXT,
+    path TEXT
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_idx INTEGER NOT NULL REFERENCES items(idx),
+    label TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    created REAL NOT NULL,
+    source TEXT NOT NULL DEFAULT 'app',
+    undone_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS labels_once_per_annotator
+    ON labels(item_idx, annotator) WHERE undone_at IS NULL;
+CREATE INDEX IF NOT EXISTS labels_by_item ON labels(item_idx);
+CREATE TABLE IF NOT EXISTS rounds (
+    round INTEGER PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('next', 'current', 'done')),
+    created REAL NOT NULL,
+    n_labels INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    cv_accuracy REAL,
+    train_seconds REAL,
+    select_seconds REAL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    round INTEGER NOT NULL REFERENCES rounds(round),
+    position INTEGER NOT NULL,
+    item_idx INTEGER NOT NULL UNIQUE REFERENCES items(idx),
+    PRIMARY KEY (round, position)
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    item_idx INTEGER NOT NULL REFERENCES items(idx),
+    annotator TEXT NOT NULL,
+    assigned_at REAL NOT NULL,
+    PRIMARY KEY (item_idx, annotator)
+);
+CREATE TABLE IF NOT EXISTS skips (
+    item_idx INTEGER PRIMARY KEY REFERENCES items(idx),
+    annotator TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open the project database (WAL, synchronous=FULL, 30 s busy timeout, autocommit mode).
+
+    Writes go through :func:`transaction`; the connection may be used from any one thread.
+    """
+    conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create every table and index (idempotent)."""
+    conn.executescript(SCHEMA)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): one writer at a time, and the
+    reads inside see the state the writes are based on."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,271 @@
+"""The labeling server: a FastAPI app over a :class:`~labelwise.app.project.Project`, on uvicorn.
+
+Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with a 4xx status):
+
+| route | what |
+|---|---|
+| ``GET /`` | the page (``static/index.html``, ``app.js``, ``style.css``; no build step) |
+| ``GET /api/config`` | classes, modality, batch size, project name |
+| ``GET /api/next?annotator=A`` | the item A should label now (assigned to A), the state, progress |
+| ``GET /api/items/{idx}/content`` | the image file, or ``{"text": ...}``; only registered items |
+| ``POST /api/label`` | ``{"item": idx, "label": "cat", "annotator": "A"}``; answered after commit |
+| ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
+| ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
+| ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
+| ``GET /api/labels`` | every label in force |
+
+Access: on a loopback address no token is needed (unless one is given); any other address gets
+a token (generated when not given) that every request must carry, as the header
+``X-Labelwise-Token`` (or ``Authorization: Bearer``) or the query parameter ``token``. Request
+bodies over ``max_body`` bytes get 413.
+"""
+
+import hmac
+import ipaddress
+import json
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from labelwise.app.project import Conflict, ItemNotFound, Project
+from labelwise.validation import LabelwiseError
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+DEFAULT_MAX_BODY = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(host: str, token: str | None) -> str | None:
+    """The token the server will demand: the one given, a new random one for a non-loopback
+    ``host``, or None (no token) on loopback."""
+    if token:
+        return token
+    return None if is_loopback(host) else secrets.token_urlsafe(18)
+
+
+class _Guard:
+    """ASGI middleware: checks the token and caps the request body before any route runs."""
+
+    def __init__(self, app, token: str | None, max_body: int):
+        self.app, self.token, self.max_body = app, token, max_body
+
+    async def _reply(self, send, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        if self.token is not None:
+            given = headers.get("x-labelwise-token", "")
+            auth = headers.get("authorization", "")
+            if not given and auth.lower().startswith("bearer "):
+                given = auth[7:].strip()
+            if not given:
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                given = (query.get("token") or [""])[0]
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return await self._reply(send, 401, "missing or wrong access token")
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return await self._reply(send, 413, f"request body over {self.max_body} bytes")
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    return await self._reply(send, 413,
+                                             f"request body over {self.max_body} bytes")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            body, sent = b"".join(chunks), False
+
+            async def replay():
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            return await self.app(scope, replay, send)
+        return await self.app(scope, receive, send)
+
+
+def create_app(project: str | Path | Project, token: str | None = None,
+               max_body: int = DEFAULT_MAX_BODY, start_worker: bool = True):
+    """The FastAPI app for ``project``, with its background worker (started with the app).
+
+    Args:
+        project: a project folder or an open :class:`Project`.
+        token: the access token every request must carry; None = no token (loopback only:
+            :func:`serve` decides).
+        max_body: the largest request body accepted, in bytes.
+        start_worker: run the :class:`~labelwise.app.worker.BatchWorker` (tests may turn it off
+            and call ``prepare_next_batch`` themselves).
+    """
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from pydantic import BaseModel, ConfigDict, StrictInt
+    from starlette.exceptions import HTTPException
+
+    from labelwise.app.worker import BatchWorker
+
+    proj = project if isinstance(project, Project) else Project(project)
+    worker = BatchWorker(proj)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        if start_worker:
+            worker.start()
+        yield
+        if start_worker:
+            worker.stop()
+
+    app = FastAPI(title="labelwise", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.project = proj
+    app.state.worker = worker
+
+    class _Body(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        annotator: str = "default"
+
+    class LabelIn(_Body):
+        item: StrictInt
+        label: str
+
+    class SkipIn(_Body):
+        item: StrictInt
+
+    def _error(status: int, message: str):
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.exception_handler(LabelwiseError)
+    async def _labelwise_error(request: Request, exc: LabelwiseError):
+        status = 404 if isinstance(exc, ItemNotFound) else 409 if isinstance(exc, Conflict) \
+            else 400
+        return _error(status, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError):
+        problems = []
+        for e in exc.errors():
+            if e.get("type") == "json_invalid" or tuple(e.get("loc", ())) == ("body",):
+                return _error(400, "malformed JSON body: expected an object like "
+                                   '{"item": 3, "label": "cat", "annotator": "me"}')
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+            problems.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+        return _error(400 if problems else 422, "bad request: " + "; ".join(problems))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/static/{name}")
+    def static(name: str):
+        if name not in STATIC_FILES:  # a fixed list: nothing else is ever read from disk
+            return _error(404, f"no static file {name!r}")
+        return Response((STATIC_DIR / name).read_bytes(), media_type=STATIC_FILES[name])
+
+    @app.get("/api/health")
+    def health():
+        return {"ok": True}
+
+    @app.get("/api/config")
+    def config():
+        s = proj.settings
+        return {"classes": proj.classes, "modality": s["modality"],
+                "batch_size": s["batch_size"], "strategy": s["strategy"],
+                "learner": s["learner"], "project": proj.path.name,
+                "labels_per_item": s["labels_per_item"]}
+
+    @app.get("/api/next")
+    def next_item(annotator: str = "default"):
+        out = proj.next_item(annotator)
+        if out["state"] == "waiting":
+            worker.wake()
+        out["worker_error"] = worker.last_error
+        return out
+
+    @app.get("/api/items/{idx}/content")
+    def content(idx: int):
+        kind, value = proj.item_content(idx)
+        if kind == "image":
+            return FileResponse(value, headers={"Cache-Control": "private, max-age=3600"})
+        return {"text": value}
+
+    @app.post("/api/label")
+    def label(body: LabelIn):
+        out = proj.label(body.item, body.label, body.annotator)
+        worker.wake()
+        return out
+
+    @app.post("/api/skip")
+    def skip(body: SkipIn):
+        out = proj.skip(body.item, body.annotator)
+        worker.wake()
+        return out
+
+    @app.post("/api/undo")
+    def undo(body: _Body):
+        return proj.undo(body.annotator)
+
+    @app.get("/api/progress")
+    def progress(annotator: str | None = None):
+        out = proj.progress(annotator)
+        out["worker_busy"] = worker.busy
+        out["worker_error"] = worker.last_error
+        return out
+
+    @app.get("/api/labels")
+    def labels():
+        return proj.active_labels()
+
+    @app.get("/api/queue")
+    def queue():
+        return proj.queue()
+
+    return _Guard(app, token, max_body)
+
+
+def serve(project: str | Path, host: str = "127.0.0.1", port: int = 8000,
+          token: str | None = None, max_body: int = DEFAULT_MAX_BODY, echo=print) -> None:
+    """Run the labeling server until Ctrl-C, printing its address (with the token, if any)."""
+    import uvicorn
+
+    proj = Project(project)
+    token = resolve_token(host, token)
+    app = create_app(proj, token=token, max_body=max_body)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    echo(f"labelwise: labeling {proj.path} ({proj.n_items} items) at {url}")
+    if token:
+        echo(f"access token: {token} (every request must carry it)")
+    echo("press Ctrl-C to stop; every acknowledged label is already saved")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
