@@ -9,8 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labelwise.learners.base import EMBEDDING, PROBA, BaseLearner, Learner
+from labelwise.learners.base import (
+    CONTRASTIVE,
+    EMA,
+    EMBEDDING,
+    LOSS_PREDICTION,
+    PROBA,
+    PSEUDO_LABEL_FT,
+    SAMPLES,
+    BaseLearner,
+    Learner,
+)
+from labelwise.learners.ensemble import DeepEnsembleLearner
+from labelwise.learners.lossnet import LossPredictionLearner
 from labelwise.learners.sklearn import LogisticRegressionLearner, SVMLearner
+from labelwise.learners.supcon import SupConLearner
 from labelwise.learners.torch_mlp import TorchMLPLearner
 from labelwise.validation import LabelwiseError, unknown_name_error
 
@@ -41,7 +54,13 @@ register_learner("logreg", LogisticRegressionLearner,
 register_learner("svm", SVMLearner,
                  "RBF SVM with Platt probabilities, C by cross-validation (paper 003)")
 register_learner("mlp", TorchMLPLearner,
-                 "one-hidden-layer torch MLP head with dropout, seeded")
+                 "torch MLP head: MC dropout, EMA for LHD, +FT on pseudo-labels (paper 002)")
+register_learner("ensemble", DeepEnsembleLearner,
+                 "deep ensemble of 5 seeded MLP heads (paper 001, variation ratio)")
+register_learner("supcon", SupConLearner,
+                 "supervised contrastive MLP encoder + linear classifier, T=0.07 (paper 004)")
+register_learner("lossnet", LossPredictionLearner,
+                 "MLP head with a Learning Loss module (Yoo & Kweon 2019, paper 004 baseline)")
 
 
 def make_learner(name: str, classes, random_state: int | None = None, **params) -> BaseLearner:
@@ -60,7 +79,12 @@ def learners_with(capability: str) -> list[str]:
 
 
 __all__ = [
+    "CONTRASTIVE",
+    "EMA",
     "EMBEDDING",
+    "LOSS_PREDICTION",
+    "PSEUDO_LABEL_FT",
+    "SAMPLES",
     "LEARNERS",
     "PROBA",
     "BaseLearner",

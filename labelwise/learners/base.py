@@ -23,6 +23,16 @@ from labelwise.validation import (
 #: ``embedding``: a representation h(x) of shape (n, d).
 PROBA = "proba"
 EMBEDDING = "embedding"
+#: ``samples``: ``sample_proba(X) -> (T, n, K)``, MC-dropout passes or ensemble members.
+SAMPLES = "samples"
+#: ``ema``: ``ema_outputs(X) -> dict``, main and EMA-model outputs at LHD's snapshot (paper 002).
+EMA = "ema"
+#: ``contrastive``: ``embed(X)`` gives L2-normalised supervised-contrastive features (paper 004).
+CONTRASTIVE = "contrastive"
+#: ``loss_prediction``: ``predict_loss(X) -> (n,)``, a Learning Loss module (paper 004 baseline).
+LOSS_PREDICTION = "loss_prediction"
+#: ``pseudo_label_ft``: ``finetune_pseudo_labels(X_u, X_l, y_l)``, paper 002 Algorithm 2 ("+FT").
+PSEUDO_LABEL_FT = "pseudo_label_ft"
 
 
 @runtime_checkable
@@ -47,8 +57,8 @@ class Learner(Protocol):
 class BaseLearner:
     """Shared plumbing: declared classes, label encoding, input checks and cloning.
 
-    Subclasses implement ``_fit(X, y_idx)`` and ``_predict_proba(X) -> (n, K)``, and ``_embed(X)`` if
-    they list ``"embedding"`` in ``capabilities``. ``y_idx`` holds indices into ``classes_``.
+    Subclasses implement ``_fit(X, y_idx)`` and ``_predict_proba(X) -> (n, K)``, and ``_embed(X)``
+    if they list ``"embedding"`` in ``capabilities``. ``y_idx`` holds indices into ``classes_``.
 
     Args:
         classes: the declared classes (a sequence of labels), or an int K meaning ``range(K)``.
