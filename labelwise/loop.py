@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise.learners import BaseLearner, LEARNERS, learners_with, make_learner
+from labelwise.learners import LEARNERS, BaseLearner, learners_with, make_learner
 from labelwise.metrics import classification_metrics
 from labelwise.strategies import SelectionContext, Strategy, get_strategy
 from labelwise.validation import (
@@ -28,7 +28,7 @@ from labelwise.validation import (
 
 
 def check_capabilities(strategy: Strategy, learner) -> None:
-    """Fail before training when ``learner`` (an instance or a class) lacks what ``strategy`` needs."""
+    """Fail before training when ``learner`` (instance or class) lacks what ``strategy`` needs."""
     name = learner.__name__ if isinstance(learner, type) else type(learner).__name__
     missing = sorted(strategy.needs - set(learner.capabilities))
     if missing:
@@ -71,6 +71,11 @@ def query(
 
     Returns:
         (k,) int64 indices into ``X_pool``, unique, none of them labeled.
+
+    A "+ft" strategy (e.g. ``margin+ft``) expects a learner that was fine-tuned on confident
+    pseudo-labels after ``fit``: a real workflow calls
+    ``learner.finetune_pseudo_labels(X_unlabeled, X_labeled, y_labeled)`` itself before
+    ``query`` (the simulated :func:`run_active_learning` does it every round).
     """
     strat = _as_strategy(strategy)
     check_capabilities(strat, learner)
@@ -176,7 +181,9 @@ def run_active_learning(
     Each round retrains the learner from scratch on the labeled set, evaluates it on the test
     split, and (except after the last round) asks the strategy for ``batch_size`` picks, which the
     oracle labels. With ``pool_subsample`` = m, the strategy chooses among m unlabeled items drawn
-    afresh at random each round (METHODS.md "The loop").
+    afresh at random each round (METHODS.md "The loop"). For a "+ft" strategy the model is
+    fine-tuned on confident pseudo-labels of the unlabeled pool right after ``fit`` (counted in
+    ``train_seconds``), before evaluation and selection.
 
     Args:
         X_pool, y_pool: (n, d) features and (n,) class indices in range(K) of the pool.
@@ -231,6 +238,10 @@ def run_active_learning(
         model = template.clone()
         t0 = time.perf_counter()
         model.fit(X_pool[labeled], y_pool[labeled])
+        if getattr(strat, "finetune", False):  # "+ft" strategies (paper 002, Algorithm 2)
+            model.finetune_pseudo_labels(
+                X_pool[np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)],
+                X_pool[labeled], y_pool[labeled])
         train_s = time.perf_counter() - t0
         record = RoundRecord(r, len(labeled), classification_metrics(
             y_test, model.predict_proba(X_test)), train_seconds=train_s)
