@@ -24,7 +24,10 @@ class SelectionContext:
         random_state: seed or Generator for the strategy's own randomness.
 
     Lazily computed attributes: ``proba`` (n, K), ``embedding`` (n, d'), ``labeled_embedding``
-    (m, d'), ``labeled_idx`` (m,) class indices, ``previous_proba`` (n, K) or None.
+    (m, d'), ``labeled_class_idx`` (m,) class indices, ``previous_proba`` (n, K) or None,
+    ``samples`` (T, n, K) stochastic predictions, ``ema_outputs`` (dict of main/EMA proba and
+    embeddings, paper 002), ``predicted_loss`` (n,). Any of them may be set directly (e.g. by a
+    benchmark or a test that feeds arrays instead of a learner): an assigned value is used as is.
     """
 
     def __init__(self, learner, X_candidates, X_labeled, y_labeled, previous_learner=None,
@@ -65,3 +68,29 @@ class SelectionContext:
         if self.previous_learner is None:
             return None
         return self.previous_learner.predict_proba(self.X_candidates)
+
+    @cached_property
+    def predicted_class(self) -> np.ndarray:
+        """(n,) argmax of ``proba``: the current model's predicted class index."""
+        return self.proba.argmax(axis=1)
+
+    @cached_property
+    def previous_predicted_class(self) -> np.ndarray | None:
+        """(n,) argmax of ``previous_proba``, or None in the first round."""
+        prev = self.previous_proba
+        return None if prev is None else prev.argmax(axis=1)
+
+    @cached_property
+    def samples(self) -> np.ndarray:
+        """(T, n, K) MC-dropout passes or ensemble members (``learner.sample_proba``)."""
+        return self.learner.sample_proba(self.X_candidates)
+
+    @cached_property
+    def ema_outputs(self) -> dict:
+        """Main and EMA model outputs at the LHD snapshot (``learner.ema_outputs``, paper 002)."""
+        return self.learner.ema_outputs(self.X_candidates)
+
+    @cached_property
+    def predicted_loss(self) -> np.ndarray:
+        """(n,) the loss-prediction module's output (``learner.predict_loss``, Learning Loss)."""
+        return self.learner.predict_loss(self.X_candidates)

@@ -59,20 +59,90 @@ def min_sq_distances(
     return out
 
 
-def kcenter_greedy(
+
+def top_k_lex(score: np.ndarray, tiebreak: np.ndarray, k: int, largest: bool = True) -> np.ndarray:
+    """The k best positions by ``score`` (n,), ties broken by ``tiebreak`` (n,) (same direction,
+    e.g. variation ratio then the entropy of the mean, paper 001), then by the lower index.
+
+    Only the items tied with the k-th score are sorted by ``tiebreak``: O(n) plus the ties.
+    """
+    s = -np.asarray(score) if largest else np.asarray(score)
+    t = -np.asarray(tiebreak) if largest else np.asarray(tiebreak)
+    n = len(s)
+    if k >= n:
+        return np.lexsort((np.arange(n), t, s)).astype(np.int64)
+    kth = np.partition(s, k - 1)[k - 1]
+    chosen = np.concatenate([np.flatnonzero(s < kth), np.flatnonzero(s == kth)])
+    order = np.lexsort((chosen, t[chosen], s[chosen]))
+    return chosen[order[:k]].astype(np.int64)
+
+
+def diversify(order: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
+    """Diversification by group (paper 003, Algorithm 1).
+
+    ``order`` (n,) lists positions best first (by any score); ``groups`` (n_total,) gives each
+    position's group (a predicted class). The algorithm sweeps the order repeatedly, taking at most
+    one not-yet-taken item per group per sweep, until k are taken. Sweep s takes exactly the s-th
+    item (in order) of every group that has one, so the result is the order sorted by (rank of the
+    item within its group, position in the order): one stable sort, O(n log n), the same picks
+    in the same order as the sweep loop.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    g = np.asarray(groups)[order]
+    # rank of each item within its group, in order of appearance
+    by_group = np.argsort(g, kind="stable")
+    sorted_g = g[by_group]
+    starts = np.flatnonzero(np.r_[True, sorted_g[1:] != sorted_g[:-1]])
+    run_start = np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    rank = np.empty(len(g), dtype=np.int64)
+    rank[by_group] = np.arange(len(g)) - run_start
+    sweep_order = np.lexsort((np.arange(len(g)), rank))
+    return order[sweep_order[:k]]
+
+
+def per_class_quota(
+    score: np.ndarray, groups: np.ndarray, n_groups: int, k: int, largest: bool = False
+) -> np.ndarray:
+    """Per-class quota (paper 004, SCAL/FeatureSim: "M/K samples from each cluster").
+
+    Each group (predicted class, 0..n_groups-1) gets floor(k / n_groups) picks, its best scores
+    first (``largest=False``: the LOWEST scores, as SCAL wants); a group with fewer candidates
+    takes all it has. The unused quota, and the remainder k mod n_groups, go to the remaining
+    candidates with the best scores overall (ties by the lower index). ``score`` (n,),
+    ``groups`` (n,). Returns k positions: the per-class picks (class by class), then the extras.
+    """
+    score = np.asarray(score)
+    groups = np.asarray(groups)
+    quota = k // n_groups
+    taken = np.zeros(len(score), dtype=bool)
+    picks = []
+    if quota:
+        for c in range(n_groups):
+            members = np.flatnonzero(groups == c)
+            if len(members) == 0:
+                continue
+            best = members[top_k(score[members], min(quota, len(members)), largest=largest)]
+            picks.append(best)
+            taken[best] = True
+    chosen = np.concatenate(picks) if picks else np.empty(0, dtype=np.int64)
+    short = k - len(chosen)
+    if short > 0:
+        rest = np.flatnonzero(~taken)
+        extra = rest[top_k(score[rest], short, largest=largest)]
+        chosen = np.concatenate([chosen, extra])
+    return chosen.astype(np.int64)
+
+
+def kcenter_greedy_plain(
     X: np.ndarray,
     k: int,
     centers: np.ndarray | None = None,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Exact k-center greedy (Coreset; Sener & Savarese 2018, used in papers 001, 002, 003).
+    """Reference k-center greedy: one full distance pass over X (n, d) per pick, O(k n d).
 
-    The labeled points ``centers`` (m, d) are the initial centres; if there are none, the first
-    centre is a seeded random point. Then repeatedly take the candidate with the largest distance to
-    its nearest centre and update the running min-distance vector: one pass over X (n, d) per pick,
-    O(k n d) time and O(n) extra memory. Ties go to the lower index.
-
-    Returns k positions into X.
+    Kept for tests and ``benchmarks/bench_select.py``; :func:`kcenter_greedy` gives the same picks,
+    faster. See :func:`kcenter_greedy` for the algorithm.
     """
     n = len(X)
     x_sq = _sq_norms(X)
@@ -91,4 +161,207 @@ def kcenter_greedy(
         d_new = x_sq - 2.0 * (X @ X[i]) + x_sq[i]
         np.minimum(dist, d_new, out=dist)
         dist[i] = -np.inf
+    return np.asarray(picks, dtype=np.int64)
+
+
+def kcenter_greedy(
+    X: np.ndarray,
+    k: int,
+    centers: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Exact k-center greedy (Coreset; Sener & Savarese 2018, used in papers 001, 002, 003).
+
+    The labeled points ``centers`` (m, d) are the initial centres (their distances computed in
+    blocks by :func:`min_sq_distances`, never an n x m matrix); if there are none, the first
+    centre is a seeded random point. Then repeatedly take the candidate with the largest squared
+    distance to its nearest centre (ties to the lower index). Returns k positions into X (n, d).
+
+    Lazy evaluation makes it faster than one pass per pick while giving the same picks as
+    :func:`kcenter_greedy_plain`: a point's distance to the centres it has been compared with is an
+    upper bound of its true distance (adding centres only lowers it). Points are visited in
+    decreasing order of that bound (a presorted list plus a heap); the top one is brought up to
+    date against the centres picked since its last update (one small (p, d) x (d,) product); once
+    the top point is up to date it is the true farthest point. Memory O(n + k d).
+    """
+    import heapq
+
+    n, d = X.shape
+    x_sq = _sq_norms(X)
+    C = np.empty((k, d), dtype=X.dtype)
+    c_sq = np.empty(k, dtype=x_sq.dtype)
+    picks: list[int] = []
+    if centers is not None and len(centers):
+        u = min_sq_distances(X, centers)
+    else:
+        rng = rng if rng is not None else np.random.default_rng()
+        first = int(rng.integers(n))
+        u = np.maximum(x_sq - 2.0 * (X @ X[first]) + x_sq[first], 0.0)
+        u[first] = -np.inf
+        picks.append(first)
+        C[0] = X[first]
+        c_sq[0] = x_sq[first]
+    ver = np.full(n, len(picks), dtype=np.int64)
+    order = np.lexsort((np.arange(n), -u))
+    in_static = np.ones(n, dtype=bool)
+    if picks:
+        in_static[picks[0]] = False
+    heap: list[tuple[float, int]] = []
+    ptr = 0
+    while len(picks) < k:
+        p = len(picks)
+        while True:
+            while ptr < n and not in_static[order[ptr]]:
+                ptr += 1
+            s = int(order[ptr]) if ptr < n else -1
+            if heap and (s < 0 or -heap[0][0] > u[s] or (-heap[0][0] == u[s] and heap[0][1] < s)):
+                i = heapq.heappop(heap)[1]
+            else:
+                i = s
+                in_static[s] = False
+            a = int(ver[i])
+            if a == p:
+                break
+            d_new = x_sq[i] - 2.0 * (C[a:p] @ X[i]) + c_sq[a:p]
+            u[i] = min(u[i], d_new.min())
+            ver[i] = p
+            heapq.heappush(heap, (-float(u[i]), i))
+        picks.append(i)
+        C[p] = X[i]
+        c_sq[p] = x_sq[i]
+    return np.asarray(picks, dtype=np.int64)
+
+
+class _Gram:
+    """Squared Euclidean distances from inner products: of X (n, d), or of the implicit rows
+    g_i = r_i (x) x_i when ``R`` (n, K) is given (BADGE: <g_i, g_j> = <r_i, r_j> <x_i, x_j>).
+
+    Products are taken in row blocks so that a gather never copies more than ``block`` rows.
+    """
+
+    def __init__(self, X: np.ndarray, R: np.ndarray | None = None, block: int = 16384):
+        self.X = X
+        self.R = None if R is None else np.asarray(R, dtype=X.dtype)
+        R = self.R
+        self.block = block
+        self.sq = _sq_norms(X)
+        if R is not None:
+            self.sq = self.sq * _sq_norms(R)
+        self.n = len(X)
+
+    def _dots(self, rows: np.ndarray | None, c: int) -> np.ndarray:
+        if rows is None:
+            out = self.X @ self.X[c]
+            if self.R is not None:
+                out *= self.R @ self.R[c]
+            return out
+        out = np.empty(len(rows), dtype=self.sq.dtype)
+        for b0 in range(0, len(rows), self.block):
+            rb = rows[b0:b0 + self.block]
+            o = self.X[rb] @ self.X[c]
+            if self.R is not None:
+                o *= self.R[rb] @ self.R[c]
+            out[b0:b0 + len(rb)] = o
+        return out
+
+    def dist2(self, c: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Squared distances (clipped at 0) of the given rows (default: all) to row ``c``."""
+        sq = self.sq if rows is None else self.sq[rows]
+        return np.maximum(sq - 2.0 * self._dots(rows, c) + self.sq[c], 0.0)
+
+
+def _d2_draw(d2: np.ndarray, sq: np.ndarray, chosen: np.ndarray, rng: np.random.Generator) -> int:
+    """One D^2 draw: position i with probability d2[i] / sum(d2) (chosen points have d2 = 0);
+    if every d2 is 0, the unchosen point of largest norm (ties to the lower index)."""
+    cums = np.cumsum(d2, dtype=np.float64)
+    total = cums[-1]
+    if not total > 0:
+        free = np.flatnonzero(~chosen)
+        return int(free[np.lexsort((free, -sq[free]))[0]])
+    i = int(np.searchsorted(cums, rng.random() * total, side="right"))
+    if i >= len(d2) or d2[i] <= 0:  # rounding at the very end of the range
+        i = int(np.flatnonzero(d2 > 0)[-1])
+    return i
+
+
+def kmeanspp_seeding_plain(
+    X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
+) -> np.ndarray:
+    """Reference k-means++ seeding: one full distance pass per pick. Same picks as
+    :func:`kmeanspp_seeding` (see there); kept for tests and the benchmark."""
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X, R)
+    first = int(np.argmax(G.sq))
+    d2 = G.dist2(first)
+    chosen = np.zeros(G.n, dtype=bool)
+    chosen[first] = True
+    d2[first] = 0.0
+    picks = [first]
+    while len(picks) < k:
+        i = _d2_draw(d2, G.sq, chosen, rng)
+        picks.append(i)
+        chosen[i] = True
+        np.minimum(d2, G.dist2(i), out=d2)
+        d2[i] = 0.0
+    return np.asarray(picks, dtype=np.int64)
+
+
+def kmeanspp_seeding(
+    X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
+) -> np.ndarray:
+    """k-means++ seeding as BADGE and LHD use it (paper 002; Arthur & Vassilvitskii 2007).
+
+    Rows are X (n, d), or with ``R`` (n, K) the implicit BADGE gradient embedding g_i = r_i (x) x_i,
+    whose distances come from <g_i, g_j> = <r_i, r_j><x_i, x_j> without building the n x (K d)
+    matrix. The first centre is the point of largest norm (deterministic, as the public BADGE code;
+    ties to the lower index); each next centre is drawn with probability proportional to D^2, the
+    squared distance to the nearest chosen centre (chosen points have 0); if every D^2 is 0 it falls
+    back to the unchosen point of largest norm. Returns k positions.
+
+    Exact acceleration (the same picks as :func:`kmeanspp_seeding_plain` for a seed): each point
+    remembers its nearest centre a(i); a new centre c can only lower D_i if d(c, a(i)) < 2 D_i
+    (triangle inequality), and only if | |x_i| - |c| | < D_i, so only those points are compared
+    with c (a full pass when more than n/4 remain). Centre-to-centre distances cost O(p) products
+    per pick, the tests O(n) cheap element-wise work; a small slack (1e-4 of the largest squared
+    norm) keeps them conservative under rounding. Memory O(n + block * d).
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X, R)
+    n = G.n
+    first = int(np.argmax(G.sq))
+    d2 = G.dist2(first)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[first] = True
+    d2[first] = 0.0
+    picks = [first]
+    assign = np.zeros(n, dtype=np.int32)
+    slack = 1e-4 * float(G.sq.max()) + 1e-30
+    norms = np.sqrt(G.sq)
+    while len(picks) < k:
+        i = _d2_draw(d2, G.sq, chosen, rng)
+        j = len(picks)
+        cc2 = G.dist2(i, np.asarray(picks, dtype=np.int64))  # (j,) to the earlier centres
+        picks.append(i)
+        chosen[i] = True
+        thr = cc2[assign]
+        thr -= slack
+        thr *= 0.25
+        cand = np.flatnonzero(d2 > thr)
+        if len(cand):
+            # second bound: d(x, c) >= | |x| - |c| |
+            gap = norms[cand] - norms[i]
+            cand = cand[gap * gap < d2[cand] + slack]
+        if len(cand) > n // 4:  # little pruned: one full pass without gathering rows
+            new = G.dist2(i)
+            closer = new < d2
+            d2[closer] = new[closer]
+            assign[closer] = j
+        elif len(cand):
+            new = G.dist2(i, cand)
+            closer = new < d2[cand]
+            moved = cand[closer]
+            d2[moved] = new[closer]
+            assign[moved] = j
+        d2[i] = 0.0
+        assign[i] = j
     return np.asarray(picks, dtype=np.int64)
