@@ -185,6 +185,28 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
         typer.echo("annotators: " + ", ".join(f"{a} {n}" for a, n in s["annotators"].items()))
 
 
+@app.command("bench")
+def bench(
+    suite: str = typer.Argument(..., help="pretrained, uncertainty-vs-diversity, heteroskedastic, "
+                                "low-budget or sampling-bias"),
+    seeds: int = typer.Option(3, help="seeds per strategy and setting"),
+    out: Path = typer.Option(None, help="output folder (default: runs/bench-<suite>[-quick]); "
+                             "finished runs stored there are not redone"),
+    executor: str = typer.Option("local", help="local (worker processes) or ray"),
+    ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray)"),
+    jobs: int = typer.Option(None, help="local worker processes (default: one per core)"),
+    quick: bool = typer.Option(False, "--quick", help="a reduced grid (minutes)"),
+):
+    """Reproduce a paper's claims: run a benchmark suite, write results, plots and report.md."""
+    from labelwise.experiments.suites import run_suite
+
+    folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
+                       ray_address=ray_address)
+    report = (folder / "report.md").read_text()
+    typer.echo(report.split("## Final round")[0].rstrip())
+    typer.echo(f"\nwritten to {folder}/ (results.csv, picks.csv, *.png, report.md)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning LabelwiseError into a one-line message."""
     from labelwise.validation import LabelwiseError

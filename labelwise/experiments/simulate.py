@@ -24,7 +24,8 @@ class RunSpec:
     """One simulated run: everything needed to reproduce it.
 
     ``dataset_params`` and ``learner_params`` are tuples of (name, value) pairs (hashable, so a
-    spec can key the results store); ``budget`` overrides ``rounds`` (METHODS.md "The loop").
+    spec can key the results store); ``budget`` overrides ``rounds`` (METHODS.md "The loop");
+    ``tag`` names the setting in the results (column ``setting``; default: the data set).
     A ``dataset`` named in :data:`labelwise.experiments.benchdata.BENCH_DATASETS` is a benchmark
     construction built from ``dataset_params``; any other name goes to ``load_dataset``.
     """
@@ -41,17 +42,21 @@ class RunSpec:
     dataset_params: tuple = ()
     learner_params: tuple = ()
     budget: int | None = None
+    tag: str = ""
+    #: encoder of the raw images/texts (labelwise.encoders); None = the data set's default
+    #: (its own features, pixels for images; "minilm" for texts)
+    encoder: str | None = None
 
 
 @lru_cache(maxsize=4)
-def _cached_dataset(name: str, params: tuple = ()):
+def _cached_dataset(name: str, params: tuple = (), encoder: str | None = None):
     from labelwise.experiments.benchdata import BENCH_DATASETS, build_bench_dataset
 
     if name in BENCH_DATASETS:
         return build_bench_dataset(name, **dict(params))
     from labelwise.data import load_dataset
 
-    return load_dataset(name, **dict(params))
+    return load_dataset(name, encoder=encoder, **dict(params))
 
 
 def _round_evaluator(ds, spec: RunSpec):
@@ -105,7 +110,7 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     """
     from labelwise.loop import run_active_learning
 
-    ds = _cached_dataset(spec.dataset, spec.dataset_params)
+    ds = _cached_dataset(spec.dataset, spec.dataset_params, spec.encoder)
     records = run_active_learning(
         ds.X_train, ds.y_train, ds.X_test, ds.y_test,
         strategy=spec.strategy, learner=spec.learner, seed_size=spec.seed_size,
@@ -115,8 +120,8 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
         evaluate=_round_evaluator(ds, spec),
     )
     name = Path(spec.dataset).name if os.sep in spec.dataset else spec.dataset
-    keys = {"dataset": name, "strategy": spec.strategy, "learner": spec.learner,
-            "seed": spec.seed, **{k: v for k, v in spec.dataset_params}}
+    keys = {"dataset": name, "setting": spec.tag or name, "strategy": spec.strategy,
+            "learner": spec.learner, "seed": spec.seed}
     rows, picks = [], []
     for rec in records:
         rows.append({**keys, "round": rec.round, "n_labeled": rec.n_labeled, **rec.metrics,
@@ -130,7 +135,8 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     return {"results": rows, "picks": picks}
 
 
-PICK_COLUMNS = ["dataset", "strategy", "learner", "seed", "round", "order", "pool_index", "label"]
+PICK_COLUMNS = ["dataset", "setting", "strategy", "learner", "seed", "round", "order",
+                "pool_index", "label"]
 
 
 def run_grid(specs: list[RunSpec], n_jobs: int | None = None, progress: bool = True,
@@ -183,8 +189,12 @@ def simulate(
     progress: bool = True,
     executor: str = "local",
     ray_address: str | None = None,
+    encoder: str | None = None,
 ) -> pd.DataFrame:
     """Simulate active learning for every strategy and seed on one data set; write the outputs.
+
+    ``encoder`` (a name in ``labelwise.encoders.ENCODERS``) computes the features from the data
+    set's raw images or texts, once, cached on disk; None keeps the data set's default.
 
     Validates every name before any work, runs the grid, and (when ``out`` is given) writes
     ``results.csv``, ``results.parquet``, ``picks.csv``, ``curves.png`` and ``summary.md``.
@@ -208,11 +218,12 @@ def simulate(
         check_capabilities(s, LEARNERS[learner].cls)
     seeds = check_positive_int(seeds, "seeds")
     if dataset not in DATASETS:
-        load_dataset(dataset)  # raises a clear error for bad names or files before forking
+        load_dataset(dataset, encoder=encoder)  # a clear error for bad names/files before forking
     specs = [RunSpec(dataset, s, learner, seed, seed_size, batch_size, rounds, pool_subsample,
-                     seed_set) for s in strategies for seed in range(seeds)]
-    # fail fast on bad options (seed size, batch size...) with one quick round in this process
-    ds = _cached_dataset(dataset)
+                     seed_set, encoder=encoder) for s in strategies for seed in range(seeds)]
+    # fail fast on bad options (seed size, batch size...) with one quick round in this process;
+    # this also embeds the data once (cached on disk), so worker processes read the cache
+    ds = _cached_dataset(dataset, (), encoder)
     if seed_size > len(ds.X_train):
         raise LabelwiseError(f"seed size {seed_size} is larger than the pool ({len(ds.X_train)})")
     check_positive_int(batch_size, "batch size")

@@ -1,0 +1,332 @@
+"""Claims tables: a paper's claim, what we measured (mean ± 95% interval over seeds), a paired
+test across seeds, and holds / does not hold. Made from the results and picks tables alone.
+
+Verdicts: "holds" = the measured difference has the claimed sign and a paired t-test across seeds
+gives p < 0.05; "direction only" = the claimed sign but p >= 0.05 (too few seeds or too small an
+effect); "does not hold" = the opposite sign; "not run" = the runs it needs are missing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labelwise.metrics import area_under_curve, labels_saved, mean_ci
+
+
+@dataclass
+class Claim:
+    text: str
+    figure: str
+    measured: str
+    p_value: float
+    verdict: str
+
+
+def _not_run(text, figure, why="runs missing") -> Claim:
+    return Claim(text, figure, why, float("nan"), "not run")
+
+
+def _per_seed(results: pd.DataFrame, setting: str, strategy: str, metric: str,
+              how: str = "final") -> pd.Series:
+    g = results[(results["setting"] == setting) & (results["strategy"] == strategy)]
+    if g.empty or metric not in g or g[metric].isna().all():
+        return pd.Series(dtype=float)
+    out = {}
+    for seed, run in g.groupby("seed"):
+        run = run.sort_values("n_labeled")
+        if how == "aubc":
+            out[seed] = area_under_curve(run["n_labeled"].to_numpy(), run[metric].to_numpy())
+        else:
+            out[seed] = run[metric].dropna().iloc[-1] if run[metric].notna().any() else np.nan
+    return pd.Series(out, dtype=float)
+
+
+def _paired(diff: np.ndarray) -> float:
+    from scipy import stats
+
+    diff = diff[np.isfinite(diff)]
+    if len(diff) < 2 or np.allclose(diff, diff[0]):
+        return 0.0 if len(diff) >= 2 and diff[0] != 0 else float("nan")
+    return float(stats.ttest_1samp(diff, 0.0).pvalue)
+
+
+def _verdict(mean: float, p: float) -> str:
+    if not np.isfinite(mean):
+        return "not run"
+    if mean <= 0:
+        return "does not hold"
+    return "holds" if np.isfinite(p) and p < 0.05 else "direction only"
+
+
+def _fmt(m: float, h: float, d: int = 3) -> str:
+    if not np.isfinite(m):
+        return "n/a"
+    return f"{m:+.{d}f}" + ("" if not np.isfinite(h) else f" ± {h:.{d}f}")
+
+
+def compare(results, setting, a, b, metric, text, figure, how="final", margin=0.0) -> Claim:
+    """Claim: ``a`` > ``b`` on ``metric`` (final round, or area under the budget curve), paired
+    by seed; with ``margin``, a > b - margin (e.g. "ECE within 3 points")."""
+    sa = _per_seed(results, setting, a, metric, how)
+    sb = _per_seed(results, setting, b, metric, how)
+    seeds = sa.index.intersection(sb.index)
+    if len(seeds) == 0:
+        return _not_run(text, figure, f"needs {a} and {b} ({metric})")
+    diff = (sa[seeds] - sb[seeds]).to_numpy() + margin
+    m, h = mean_ci(diff)
+    label = f"{how} {metric}: {a} − {b}" + (f" + {margin}" if margin else "")
+    measured = (f"{label} = {_fmt(m, h)} (means {sa[seeds].mean():.3f} vs "
+                f"{sb[seeds].mean():.3f}, {len(seeds)} seeds)")
+    p = _paired(diff)
+    return Claim(text, figure, measured, p, _verdict(m, p))
+
+
+def labels_saved_claim(results, setting, a, b, text, figure, metric="accuracy") -> Claim:
+    """Claim: ``a`` reaches ``b``'s final ``metric`` with fewer labels (labels saved > 1)."""
+    vals = []
+    sub = results[results.setting == setting]
+    for seed in sorted(set(sub["seed"])):
+        ga = sub[(sub.strategy == a) & (sub.seed == seed)]
+        gb = sub[(sub.strategy == b) & (sub.seed == seed)]
+        if ga.empty or gb.empty:
+            continue
+        ga, gb = ga.sort_values("n_labeled"), gb.sort_values("n_labeled")
+        vals.append(labels_saved(gb.n_labeled.to_numpy(), gb[metric].to_numpy(),
+                                 ga.n_labeled.to_numpy(), ga[metric].to_numpy()))
+    if not vals:
+        return _not_run(text, figure)
+    v = np.asarray(vals, dtype=float)
+    m, h = mean_ci(v)
+    reached = np.isfinite(v).sum()
+    p = _paired(np.log(v[np.isfinite(v)])) if reached >= 2 else float("nan")
+    measured = (f"labels saved ({metric}) = {m:.2f}x ± {h:.2f} ({reached}/{len(v)} seeds reach "
+                f"{b}'s final {metric})")
+    return Claim(text, figure, measured, p, _verdict(np.log(m) if m > 0 else -1, p))
+
+
+def oversampling_claim(picks, setting, strategy, groups, pool_share, text, figure) -> Claim:
+    """Claim: ``strategy`` picks ``groups`` more often than their ``pool_share`` (oversampling > 0,
+    000 Fig. 4), per seed."""
+    g = picks[(picks.setting == setting) & (picks.strategy == strategy)]
+    if g.empty or "group" not in g:
+        return _not_run(text, figure)
+    over = g.groupby("seed")["group"].apply(lambda s: np.isin(s, groups).mean() / pool_share - 1)
+    m, h = mean_ci(over.to_numpy())
+    p = _paired(over.to_numpy())
+    return Claim(text, figure, f"oversampling of groups {list(groups)} = {_fmt(m, h, 2)} "
+                 f"(0 = as random; {len(over)} seeds)", p, _verdict(m, p))
+
+
+def share_claim(picks, setting, a, b, label, text, figure) -> Claim:
+    """Claim: ``a`` picks a larger share of class ``label`` than ``b``."""
+    def share(s):
+        g = picks[(picks.setting == setting) & (picks.strategy == s)]
+        return g.groupby("seed")["label"].apply(lambda x: float(np.mean(x == label)))
+    sa, sb = share(a), share(b)
+    seeds = sa.index.intersection(sb.index)
+    if len(seeds) == 0:
+        return _not_run(text, figure, f"needs {a} and {b}")
+    diff = (sa[seeds] - sb[seeds]).to_numpy()
+    m, h = mean_ci(diff)
+    p = _paired(diff)
+    return Claim(text, figure, f"share of class {label} in picks: {a} {sa[seeds].mean():.3f} vs "
+                 f"{b} {sb[seeds].mean():.3f} (diff {_fmt(m, h)})", p, _verdict(m, p))
+
+
+def clean_claim(picks, setting, a, b, text, figure) -> Claim:
+    """Claim: ``a``'s picks are more often clean (group 0) than ``b``'s (002 % clean picks)."""
+    def clean(s):
+        g = picks[(picks.setting == setting) & (picks.strategy == s)]
+        return g.groupby("seed")["group"].apply(lambda x: float(np.mean(x == 0)))
+    if "group" not in picks:
+        return _not_run(text, figure)
+    sa, sb = clean(a), clean(b)
+    seeds = sa.index.intersection(sb.index)
+    if len(seeds) == 0:
+        return _not_run(text, figure, f"needs {a} and {b}")
+    diff = (sa[seeds] - sb[seeds]).to_numpy()
+    m, h = mean_ci(diff)
+    p = _paired(diff)
+    return Claim(text, figure, f"% clean picks: {a} {100 * sa[seeds].mean():.1f}% vs {b} "
+                 f"{100 * sb[seeds].mean():.1f}%", p, _verdict(m, p))
+
+
+def gain_difference(results, setting_a, setting_b, strat, base, metric, text, figure) -> Claim:
+    """Claim: the gain (strat − base, final ``metric``) is larger in ``setting_a`` than in
+    ``setting_b``, paired by seed."""
+    ga = _per_seed(results, setting_a, strat, metric) - _per_seed(results, setting_a, base, metric)
+    gb = _per_seed(results, setting_b, strat, metric) - _per_seed(results, setting_b, base, metric)
+    seeds = ga.dropna().index.intersection(gb.dropna().index)
+    if len(seeds) == 0:
+        return _not_run(text, figure)
+    diff = (ga[seeds] - gb[seeds]).to_numpy()
+    m, h = mean_ci(diff)
+    p = _paired(diff)
+    return Claim(text, figure, f"gain {ga[seeds].mean():+.3f} vs {gb[seeds].mean():+.3f} "
+                 f"(difference {_fmt(m, h)})", p, _verdict(m, p))
+
+
+def dose_response_claim(results, prefix, strat, base, metric, text, figure) -> Claim:
+    """Claim: the gain (strat − base) grows with the pool agreement (settings ``prefix<a>``);
+    tested as gain(highest a) − gain(lowest a) > 0 paired by seed, Spearman rho reported."""
+    from scipy import stats
+
+    settings = sorted({s for s in results["setting"] if s.startswith(prefix)},
+                      key=lambda s: float(s[len(prefix):]))
+    if len(settings) < 2:
+        return _not_run(text, figure, "needs at least two agreement levels")
+    gains = {s: _per_seed(results, s, strat, metric) - _per_seed(results, s, base, metric)
+             for s in settings}
+    lo, hi = gains[settings[0]], gains[settings[-1]]
+    seeds = lo.dropna().index.intersection(hi.dropna().index)
+    if len(seeds) == 0:
+        return _not_run(text, figure)
+    diff = (hi[seeds] - lo[seeds]).to_numpy()
+    m, h = mean_ci(diff)
+    xs = [float(s[len(prefix):]) for s in settings]
+    means = [gains[s].mean() for s in settings]
+    rho = stats.spearmanr(xs, means).statistic if len(xs) > 2 else np.sign(means[-1] - means[0])
+    curve = ", ".join(f"{x:g}: {g:+.3f}" for x, g in zip(xs, means, strict=True))
+    return Claim(text, figure, f"gain by agreement {curve}; high − low {_fmt(m, h)}; "
+                 f"Spearman {rho:+.2f}", _paired(diff), _verdict(m, _paired(diff)))
+
+
+def query_time_claim(results, setting, strategies, figure) -> Claim:
+    """Report: query time per round relative to entropy's (004 Table 1); a measurement, no
+    direction claimed ("SCAL is cheap" holds when its ratio is among the lowest)."""
+    g = results[(results.setting == setting) & (results.round < results["round"].max())]
+    t = g.groupby("strategy")["query_seconds"].mean()
+    text = "SCAL's query time is low relative to entropy (cheaper than BALD, Coreset)"
+    if "entropy" not in t or "scal" not in t:
+        return _not_run(text, figure, "needs entropy and scal")
+    rel = {s: t[s] / t["entropy"] for s in strategies if s in t}
+    measured = ", ".join(f"{s} {r:.2f}x" for s, r in rel.items())
+    others = [r for s, r in rel.items() if s in ("bald", "coreset")]
+    verdict = "holds" if others and rel["scal"] < min(others) else "does not hold"
+    return Claim(text, figure, f"query time / entropy's: {measured}", float("nan"), verdict)
+
+
+# ---------------------------------------------------------------- plots and report
+def plot_composition(picks: pd.DataFrame, path: Path, column: str, title: str) -> Path | None:
+    """Stacked bars: share of each ``column`` value (group or label) among each strategy's picks,
+    one panel per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if picks.empty or column not in picks or picks[column].isna().all():
+        return None
+    settings = list(dict.fromkeys(picks["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
+                             squeeze=False)
+    for ax, s in zip(axes[0], settings, strict=True):
+        g = picks[picks.setting == s]
+        tab = pd.crosstab(g["strategy"], g[column], normalize="index")
+        tab = tab.reindex(list(dict.fromkeys(g["strategy"])))
+        tab.plot(kind="bar", stacked=True, ax=ax, legend=ax is axes[0][0], width=0.8)
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel("")
+        ax.set_ylabel(f"share of picks by {column}")
+        ax.tick_params(axis="x", labelsize=7, rotation=60)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) -> Path | None:
+    """Learning curves of ``metric`` (mean and 95% interval over seeds), one panel per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labelwise.experiments.report import curve_band
+
+    if metric not in results or results[metric].isna().all():
+        return None
+    settings = list(dict.fromkeys(results["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
+                             squeeze=False)
+    for ax, s in zip(axes[0], settings, strict=True):
+        band = curve_band(results[(results.setting == s) & results[metric].notna()], metric)
+        for strategy, g in band.groupby("strategy", sort=False):
+            g = g.sort_values("n_labeled")
+            line, = ax.plot(g["n_labeled"], g["mean"], label=strategy, lw=1.5)
+            ax.fill_between(g["n_labeled"], g["low"], g["high"], color=line.get_color(),
+                            alpha=0.15, lw=0)
+        ax.set_title(s, fontsize=9)
+        ax.set_xlabel("labeled examples")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds: float,
+                       quick: bool, seeds: int, executor: str) -> Path:
+    """Plots (PNG) and report.md with the claims table, from the tables alone."""
+    plots = []
+    for metric, label in (("accuracy", "learning curves"),
+                          ("worst_group_accuracy", "worst-group accuracy"),
+                          ("minority_ap", "minority AP"), ("ece", "calibration (ECE, 15 bins)"),
+                          ("sampling_bias", "sampling bias of the labeled set"),
+                          ("imbalance_ratio", "imbalance ratio of the labeled set")):
+        p = plot_settings(results, out / f"{metric}.png", metric,
+                          f"{suite.name}: {label}, mean and 95% interval over {seeds} seeds")
+        if p is not None:
+            plots.append((label, p.name))
+    column = "group" if "group" in picks and picks["group"].notna().any() else "label"
+    p = plot_composition(picks, out / "composition.png", column,
+                         f"{suite.name}: composition of picks by {column}")
+    if p is not None:
+        plots.append((f"composition of picks by {column}", p.name))
+    claims = suite.claims(results, picks)
+    lines = [f"# Benchmark `{suite.name}` (paper {suite.paper}){' — quick' if quick else ''}",
+             "", suite.description + ".", "", f"Data: {suite.data}.", "",
+             f"{results.groupby(['setting', 'strategy', 'seed']).ngroups} runs, {seeds} seeds, "
+             f"executor {executor}, {seconds / 60:.1f} min of grid time (runs resumed from "
+             "`runs/` count as 0).", "", "## Claims", "",
+             "| claim (paper, figure) | measured (mean ± 95% interval over seeds) | paired p | "
+             "verdict |", "|---|---|---|---|"]
+    for c in claims:
+        p = "" if not np.isfinite(c.p_value) else f"{c.p_value:.3g}"
+        lines.append(f"| {c.text} ({c.figure}) | {c.measured} | {p} | **{c.verdict}** |")
+    lines += ["", "Verdicts: *holds* = claimed direction and paired t-test over seeds p < 0.05; "
+              "*direction only* = claimed direction, not significant; *does not hold* = opposite "
+              "direction; *not run* = the runs it needs could not run here.", ""]
+    if skipped:
+        lines += ["## Not run here", ""]
+        lines += [f"- {k}: {v}" for k, v in sorted(skipped.items())]
+        lines.append("")
+    lines += ["## Final round, mean over seeds", "", _final_table(results), ""]
+    lines += ["## Plots", ""] + [f"![{label}]({name})" for label, name in plots] + [""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _final_table(results: pd.DataFrame) -> str:
+    cols = [c for c in ("accuracy", "worst_group_accuracy", "minority_ap", "ece", "brier",
+                        "sampling_bias", "imbalance_ratio", "clean_fraction_labeled", "ood_auroc",
+                        "query_seconds") if c in results and results[c].notna().any()]
+    last = results.loc[results.groupby(["setting", "strategy", "seed"])["round"].idxmax()]
+    qs = results.groupby(["setting", "strategy"])["query_seconds"].mean()
+    tab = last.groupby(["setting", "strategy"], sort=False)[cols].mean()
+    if "query_seconds" in tab:
+        tab["query_seconds"] = qs.reindex(tab.index)  # per-round mean, the last round has none
+    head = "| setting | strategy | " + " | ".join(cols) + " |"
+    rows = [head, "|" + "---|" * (len(cols) + 2)]
+    for (s, st), r in tab.iterrows():
+        rows.append(f"| {s} | {st} | " + " | ".join(f"{r[c]:.3f}" for c in cols) + " |")
+    return "\n".join(rows)

