@@ -1,0 +1,153 @@
+"""Selectors of issue 3: diversify, per-class quota, k-means++ seeding, BADGE distances,
+and the fast exact k-center / k-means++ against their plain reference loops."""
+
+import numpy as np
+import pytest
+
+from labelwise.strategies import selectors as S
+
+
+def diversify_loop(order, groups, k):
+    """Paper 003, Algorithm 1, literally."""
+    taken = []
+    while len(taken) < min(k, len(order)):
+        seen = set()
+        for i in order:
+            if groups[i] not in seen and i not in taken:
+                taken.append(int(i))
+                seen.add(groups[i])
+    return taken[:k]
+
+
+def test_diversify_sweep_order_hand_computed():
+    groups = np.array([0, 0, 1, 0, 2, 1])
+    order = np.array([5, 3, 0, 1, 4, 2])
+    # sweep 1: 5 (g1), 3 (g0), 4 (g2); sweep 2: 0 (g0), 2 (g1); sweep 3: 1 (g0)
+    assert S.diversify(order, groups, 6).tolist() == [5, 3, 4, 0, 2, 1]
+    assert S.diversify(order, groups, 4).tolist() == [5, 3, 4, 0]
+
+
+def test_diversify_matches_algorithm_1_on_random_orders():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(1, 60))
+        groups = rng.integers(0, 5, size=n)
+        order = rng.permutation(n)
+        k = int(rng.integers(1, n + 1))
+        assert S.diversify(order, groups, k).tolist() == diversify_loop(order, groups, k)
+
+
+def test_per_class_quota_when_a_class_runs_short():
+    groups = np.array([0, 0, 0, 1, 1, 1, 1, 2])
+    score = np.array([0.5, 0.1, 0.3, 0.9, 0.2, 0.05, 0.6, 0.7])
+    # quota 6 / 3 = 2 lowest per class; class 2 has one item, its unused slot goes to the
+    # lowest remaining score overall (item 0, 0.5)
+    assert S.per_class_quota(score, groups, 3, 6).tolist() == [1, 2, 5, 4, 7, 0]
+    # remainder: k = 7 -> quota 2 and one extra; plus class 2's unused slot
+    assert S.per_class_quota(score, groups, 3, 7).tolist() == [1, 2, 5, 4, 7, 0, 6]
+    # k < K: no quota, the k lowest overall
+    assert S.per_class_quota(score, groups, 3, 2).tolist() == [5, 1]
+
+
+class FixedRng:
+    """A stand-in Generator whose random() returns given values."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def random(self):
+        return self.values.pop(0)
+
+
+def test_kmeanspp_first_centre_and_d2_draw_hand_computed():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
+    # first centre: largest norm = (0, 3); D^2 to it: 9, 10, 0, 5 (total 24)
+    # cumulative 9, 19, 19, 24: u = 0.1 -> 2.4 -> item 0; 0.5 -> 12 -> item 1; 0.9 -> 21.6 -> 3
+    for fn in (S.kmeanspp_seeding, S.kmeanspp_seeding_plain):
+        assert fn(X, 1, FixedRng()).tolist() == [2]
+        assert fn(X, 2, FixedRng(0.1)).tolist() == [2, 0]
+        assert fn(X, 2, FixedRng(0.5)).tolist() == [2, 1]
+        assert fn(X, 2, FixedRng(0.9)).tolist() == [2, 3]
+        # after (0,3) and (1,0): D^2 = 1, 0, 0, min(5, 5) = 5 -> cumulative 1, 1, 1, 6
+        assert fn(X, 3, FixedRng(0.5, 0.1)).tolist() == [2, 1, 0]
+        assert fn(X, 3, FixedRng(0.5, 0.5)).tolist() == [2, 1, 3]
+
+
+def test_kmeanspp_d2_frequencies():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
+    rng = np.random.default_rng(0)
+    second = [S.kmeanspp_seeding(X, 2, rng)[1] for _ in range(4000)]
+    freq = np.bincount(second, minlength=4) / 4000
+    np.testing.assert_allclose(freq, [9 / 24, 10 / 24, 0, 5 / 24], atol=0.03)
+
+
+def test_kmeanspp_falls_back_to_norm_order_when_all_d2_are_zero():
+    X = np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0], [2.0, 0.0]])
+    # first: largest norm, lower index -> 2; D^2 = 1, 1, 0, 0 -> draw among 0, 1
+    picks = S.kmeanspp_seeding(X, 4, np.random.default_rng(0))
+    assert picks[0] == 2 and sorted(picks[1:2].tolist())[0] in (0, 1)
+    # after {2, 0 or 1}: every D^2 is 0 -> the unchosen points by norm: 3, then the other one
+    assert picks[2] == 3
+    assert sorted(picks.tolist()) == [0, 1, 2, 3]
+
+
+def test_badge_factorised_distances_match_the_explicit_gradient_embedding():
+    rng = np.random.default_rng(1)
+    n, K, d = 40, 3, 5
+    p = rng.dirichlet(np.ones(K), size=n)
+    r = p.copy()
+    r[np.arange(n), p.argmax(1)] -= 1
+    h = rng.normal(size=(n, d))
+    g = (r[:, :, None] * h[:, None, :]).reshape(n, K * d)
+    fact = S._Gram(h, r)
+    for c in (0, 7, 39):
+        np.testing.assert_allclose(fact.dist2(c), ((g - g[c]) ** 2).sum(1), atol=1e-10)
+    np.testing.assert_allclose(fact.sq, (g ** 2).sum(1))
+    explicit = S.kmeanspp_seeding_plain(g, 10, np.random.default_rng(3))
+    assert S.kmeanspp_seeding(h, 10, np.random.default_rng(3), R=r).tolist() == explicit.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clustered", [False, True])
+def test_fast_kcenter_and_kmeanspp_equal_plain(dtype, clustered):
+    rng = np.random.default_rng(7)
+    n, d = 3000, 24
+    if clustered:
+        centres = rng.normal(size=(12, d)) * 4
+        X = centres[rng.integers(12, size=n)] + rng.normal(size=(n, d))
+    else:
+        X = rng.normal(size=(n, d))
+    X = X.astype(dtype)
+    L = X[:50]
+    P = X[50:]
+    for cen in (None, L):
+        a = S.kcenter_greedy_plain(P, 150, cen, np.random.default_rng(2))
+        b = S.kcenter_greedy(P, 150, cen, np.random.default_rng(2))
+        assert a.tolist() == b.tolist()
+    a = S.kmeanspp_seeding_plain(P, 150, np.random.default_rng(4))
+    b = S.kmeanspp_seeding(P, 150, np.random.default_rng(4))
+    assert a.tolist() == b.tolist()
+    p = rng.dirichlet(np.ones(6) * 0.3, size=len(P)).astype(dtype)
+    r = p.copy()
+    r[np.arange(len(P)), p.argmax(1)] -= 1
+    a = S.kmeanspp_seeding_plain(P, 150, np.random.default_rng(5), R=r)
+    b = S.kmeanspp_seeding(P, 150, np.random.default_rng(5), R=r)
+    assert a.tolist() == b.tolist()
+
+
+def test_kcenter_fast_on_duplicates_and_ties():
+    X = np.array([[0.0], [0.0], [5.0], [5.0], [2.0], [10.0]])
+    for cen in (None, np.array([[0.0]])):
+        a = S.kcenter_greedy_plain(X, 5, cen, np.random.default_rng(0))
+        b = S.kcenter_greedy(X, 5, cen, np.random.default_rng(0))
+        assert a.tolist() == b.tolist()
+    # with centre 0: farthest 10 (idx 5), then 5 (idx 2, lower of the tied pair), then 2.0 ...
+    assert S.kcenter_greedy(X, 2, np.array([[0.0]])).tolist() == [5, 2]
+
+
+def test_top_k_lex_ties():
+    s = np.array([1.0, 2.0, 2.0, 2.0, 0.0])
+    t = np.array([9.0, 0.1, 0.3, 0.3, 5.0])
+    assert S.top_k_lex(s, t, 2).tolist() == [2, 3]
+    assert S.top_k_lex(s, t, 4).tolist() == [2, 3, 1, 0]
+    assert S.top_k_lex(s, t, 5).tolist() == [2, 3, 1, 0, 4]
