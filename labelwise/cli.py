@@ -26,7 +26,12 @@ def _split(value: str) -> list[str]:
 @app.command()
 def run(
     dataset: str = typer.Option("mnist5k", help="built-in data set name, or a feature file path "
-                                "(.npy/.npz/.csv/.parquet with a 'label' column)"),
+                                "(.npy/.npz/.csv/.parquet with a 'label' column), a folder of "
+                                "images (one subfolder per class), or texts (.csv with a 'text' "
+                                "column, .tsv, .jsonl)"),
+    encoder: str = typer.Option(None, help="encoder of the raw images/texts (identity, "
+                                "efficientnet-lite0, minilm, ...; cached). Default: pixels for "
+                                "images, minilm for texts"),
     strategies: str = typer.Option("random,least_confidence,margin,entropy,coreset",
                                    help="comma-separated strategy names (see `labelwise strategies`)"),
     seeds: int = typer.Option(3, help="number of seeds (runs per strategy)"),
@@ -44,12 +49,13 @@ def run(
     from labelwise.experiments.simulate import simulate
 
     if out is None:
-        stem = Path(dataset).stem if Path(dataset).suffix else dataset
+        stem = Path(dataset).stem if Path(dataset).suffix or Path(dataset).is_dir() else dataset
+        stem += f"-{encoder}" if encoder else ""
         out = Path("runs") / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
     results = simulate(dataset=dataset, strategies=_split(strategies), seeds=seeds,
                        seed_size=seed_size, batch_size=batch_size, rounds=rounds,
                        learner=learner, pool_subsample=pool_subsample, seed_set=seed_set,
-                       out=out, n_jobs=jobs)
+                       out=out, n_jobs=jobs, encoder=encoder)
     typer.echo((out / "summary.md").read_text().split("\n\n*Labels saved*")[0])
     typer.echo(f"\n{len(results)} rows written to {out}/ "
                "(results.csv, results.parquet, picks.csv, curves.png, summary.md)")
