@@ -336,6 +336,11 @@ def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor
         raise LabelwiseError(f"suite {name!r}: none of its runs can start here: "
                              + "; ".join(sorted(set(skipped.values()))))
     t0 = time.perf_counter()
+    # build each data set once here, so the workers find its embeddings in the disk cache
+    from labelwise.experiments.simulate import _cached_dataset
+
+    for key in dict.fromkeys((sp.dataset, sp.dataset_params) for sp in runnable):
+        _cached_dataset(*key)
     results, picks = run_grid(runnable, n_jobs=n_jobs, progress=progress, executor=executor,
                               ray_address=ray_address, store=out)
     seconds = time.perf_counter() - t0

@@ -1,0 +1,97 @@
+"""Suites: claims computed by hand on tiny tables, and a tiny suite end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelwise.experiments import claims as C
+from labelwise.experiments import suites as S
+from labelwise.validation import LabelwiseError
+
+
+def _table(values: dict) -> pd.DataFrame:
+    """values: {(strategy, seed): [metric at 10, 20, 30 labels]}."""
+    rows = []
+    for (strategy, seed), vals in values.items():
+        for r, v in enumerate(vals):
+            rows.append({"setting": "s", "strategy": strategy, "seed": seed, "round": r,
+                         "n_labeled": 10 * (r + 1), "accuracy": v, "query_seconds": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_compare_hand_computed():
+    t = _table({("a", 0): [0.5, 0.6, 0.9], ("a", 1): [0.5, 0.6, 0.8], ("a", 2): [0.5, 0.7, 0.9],
+                ("b", 0): [0.5, 0.6, 0.7], ("b", 1): [0.5, 0.6, 0.7], ("b", 2): [0.5, 0.6, 0.8]})
+    c = C.compare(t, "s", "a", "b", "accuracy", "a beats b", "fig")
+    # final differences 0.2, 0.1, 0.1: mean 0.1333
+    assert "+0.133" in c.measured and c.verdict in ("holds", "direction only")
+    assert C.compare(t, "s", "b", "a", "accuracy", "b beats a", "fig").verdict == "does not hold"
+    assert C.compare(t, "s", "a", "zzz", "accuracy", "x", "fig").verdict == "not run"
+    # area under the budget curve of a seed 0: (0.55 + 0.75) / 2 = 0.65; of b seed 0: 0.6
+    aubc = C._per_seed(t, "s", "a", "accuracy", how="aubc")
+    assert aubc[0] == pytest.approx(0.65)
+
+
+def test_compare_significance():
+    t = _table({**{("a", s): [0.5, 0.9 + 0.01 * s] for s in range(5)},
+                **{("b", s): [0.5, 0.7 + 0.012 * s] for s in range(5)}})
+    c = C.compare(t, "s", "a", "b", "accuracy", "x", "fig")
+    assert c.verdict == "holds" and c.p_value < 0.001
+
+
+def test_labels_saved_claim():
+    t = _table({("al", 0): [0.5, 0.8, 0.8], ("random", 0): [0.5, 0.6, 0.8],
+                ("al", 1): [0.5, 0.8, 0.9], ("random", 1): [0.5, 0.7, 0.8]})
+    c = C.labels_saved_claim(t, "s", "al", "random", "x", "fig")
+    assert "2.00x" in c.measured or "1." in c.measured
+    assert c.verdict != "does not hold"
+
+
+def test_oversampling_and_clean_claims():
+    picks = pd.DataFrame({"setting": "s", "strategy": ["u"] * 8 + ["r"] * 8,
+                          "seed": [0, 0, 0, 0, 1, 1, 1, 1] * 2,
+                          "group": [1, 2, 0, 3, 1, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0],
+                          "label": 0})
+    o = C.oversampling_claim(picks, "s", "u", (1, 2), 0.25, "x", "fig")
+    # seed 0: 2/4 picks in groups 1,2 -> 0.5/0.25 - 1 = 1; seed 1: 1/4 -> 0: mean 0.5
+    assert "+0.50" in o.measured
+    cl = C.clean_claim(picks, "s", "r", "u", "x", "fig")
+    # clean = group 0: r 7/8, u 3/8
+    assert "87.5%" in cl.measured and "37.5%" in cl.measured
+
+
+def test_every_suite_has_specs_and_claims():
+    assert set(S.SUITES) == {"pretrained", "uncertainty-vs-diversity", "heteroskedastic",
+                             "low-budget", "sampling-bias"}
+    for s in S.SUITES.values():
+        quick, full = s.specs(True, 2), s.specs(False, 2)
+        assert 0 < len(quick) <= len(full)
+        assert len({(x.tag, x.strategy, x.seed, x.learner) for x in full}) == len(full)
+
+
+def test_unknown_suite():
+    with pytest.raises(LabelwiseError, match="low-budget"):
+        S.run_suite("nope")
+
+
+def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
+    def specs(quick, seeds):
+        return S._grid([("gaussians", "gaussians", {"n": 300, "n_test": 200}, {})],
+                       ["random", "margin", "no_such_strategy"], seeds, learner="logreg",
+                       seed_size=4, batch_size=4, rounds=3)
+
+    def claims(results, picks):
+        return [C.compare(results, "gaussians", "margin", "random", "accuracy", "m > r", "f"),
+                C.compare(results, "gaussians", "no_such_strategy", "random", "accuracy",
+                          "absent", "f")]
+
+    monkeypatch.setitem(S.SUITES, "tiny", S.Suite("tiny", "001", "tiny", specs, claims, "toy"))
+    out = S.run_suite("tiny", seeds=2, out=tmp_path, n_jobs=1, progress=False)
+    res = pd.read_csv(out / "results.csv")
+    assert len(res) == 2 * 2 * 4 and set(res.strategy) == {"random", "margin"}
+    report = (out / "report.md").read_text()
+    assert "| m > r (f) |" in report and "**not run**" in report
+    assert "no_such_strategy" in report.split("## Not run here")[1]
+    assert (out / "accuracy.png").exists() and (out / "composition.png").exists()
+    assert len(list((out / "runs").glob("*.json"))) == 4
+    np.testing.assert_allclose(res.sampling_bias.dropna().between(0, 1), True)
