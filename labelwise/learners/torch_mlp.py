@@ -241,7 +241,10 @@ class TorchMLPLearner(BaseLearner):
                 if stop_rule and epoch_loss < p["stop_ratio"] * first_loss:
                     break
         net.eval()
-        return {"epochs": epochs, "first_loss": first_loss, "final_loss": epoch_loss}
+        log = {"epochs": epochs, "first_loss": first_loss, "final_loss": epoch_loss}
+        if snapshot:
+            log["accuracy_gaps"] = gaps
+        return log
 
     def _augment(self, xb):
         return feature_augment(xb, self._aug_scale_, self.params["noise_std"],
