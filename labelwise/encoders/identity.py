@@ -20,6 +20,9 @@ class IdentityEncoder(Encoder):
     modality = "any"
     default_batch_size = 4096
 
+    def __init__(self):
+        super().__init__()
+
     def check_items(self, items):
         kind = items_modality(items)
         if kind == "text":
