@@ -39,7 +39,7 @@ def run(
     seed_set: str = typer.Option("balanced", help="seed set: balanced or random"),
     batch_size: int = typer.Option(10, help="labels acquired per round"),
     rounds: int = typer.Option(20, help="number of acquisition rounds"),
-    learner: str = typer.Option("logreg", help="learner name (logreg, svm, mlp)"),
+    learner: str = typer.Option("logreg", help="learner name (see `labelwise learners`)"),
     pool_subsample: int = typer.Option(None, help="choose each round among this many unlabeled "
                                        "items drawn at random (default: the whole pool)"),
     out: Path = typer.Option(None, help="output folder (default: runs/<dataset>-<time>)"),
