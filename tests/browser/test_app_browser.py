@@ -1,0 +1,168 @@
+"""A real browser labels by keyboard: Playwright drives Debian's chromium (/usr/bin/chromium).
+
+Skips cleanly when the ``playwright`` package or chromium is missing (CI installs both: the
+``dev`` extra and ``.ci/run``'s apt packages). ``playwright install`` is never needed: the test
+launches the system chromium. The server runs in a thread on 127.0.0.1 with bounded waits.
+The image-project run saves ``docs/labeling-app.png``, the screenshot the README shows.
+"""
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api")
+if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+from labelwise.app.project import Project, init_project  # noqa: E402
+from labelwise.app.server import create_app  # noqa: E402
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+class ServerThread:
+    def __init__(self, project: Project):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        config = uvicorn.Config(create_app(project), host="127.0.0.1", port=self.port,
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.started, "server did not start"
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def digit_images(root: Path) -> Path:
+    """Digits 0/1/2 from scikit-learn's wheel, upscaled to 64x64 PNGs: 5 labeled per class."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    names = {0: "zero", 1: "one", 2: "two"}
+    seen = dict.fromkeys(names, 0)
+    for i, (img, y) in enumerate(zip(d.images, d.target, strict=True)):
+        if y not in names or i > 400:
+            continue
+        pix = Image.fromarray((255 - img * 16).clip(0, 255).astype(np.uint8)).resize(
+            (64, 64), Image.NEAREST)
+        if seen[y] < 5:
+            (root / names[y]).mkdir(parents=True, exist_ok=True)
+            pix.save(root / names[y] / f"{i}.png")
+        else:
+            pix.save(root / f"{i:04d}.png")
+        seen[y] += 1
+    return root
+
+
+def label_a_batch_by_keyboard(url: str, project: Project, screenshot: Path | None = None):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 640})
+            page.set_default_timeout(20_000)
+            page.goto(url + "?annotator=tester")
+            item = page.locator("#item")
+
+            def current():
+                page.wait_for_function(
+                    "document.querySelector('#item').dataset.idx !== ''")
+                return item.get_attribute("data-idx"), item.get_attribute("data-round")
+
+            def press_and_wait(key, old):
+                page.keyboard.press(key)
+                page.wait_for_function(
+                    f"document.querySelector('#item').dataset.idx !== '{old}' && "
+                    "document.querySelector('#item').dataset.idx !== ''")
+
+            first, round0 = current()
+            batch = project.progress()["batch_size"]
+            press_and_wait("1", first)
+            second, _ = current()
+            page.keyboard.press("u")  # undo: the first item comes back
+            page.wait_for_function(f"document.querySelector('#item').dataset.idx === '{first}'")
+            assert project.progress()["n_labels"] == project.status()["labels"]
+            labels_before = len(project.active_labels())
+            press_and_wait("2", first)  # relabel it with the second class
+            for _ in range(batch - 1):  # the rest of the batch
+                idx, rnd = current()
+                assert rnd == round0
+                press_and_wait("1", idx)
+            idx, rnd = current()
+            assert int(rnd) == int(round0) + 1  # the next batch arrived
+            assert len(project.active_labels()) == labels_before + batch
+            mine = [r for r in project.active_labels() if r["annotator"] == "tester"]
+            assert len(mine) == batch and {r["item"] for r in mine if r["label"] ==
+                                           project.classes[1]} == {int(first)}
+            assert page.locator("#classes button").count() == len(project.classes)
+            if screenshot is not None:
+                page.wait_for_function(
+                    "document.querySelector('#image').complete && "
+                    "document.querySelectorAll('#chart circle').length > 0")
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_browser_labels_an_image_batch_by_keyboard(tmp_path):
+    data = digit_images(tmp_path / "digits")
+    project = init_project(tmp_path / "proj", data, encoder="identity", batch_size=4,
+                           progress=False)
+    shot = tmp_path / "labeling-app.png"
+    with ServerThread(project) as url:
+        label_a_batch_by_keyboard(url, project, screenshot=shot)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("LABELWISE_UPDATE_SCREENSHOT"):
+        shutil.copy(shot, DOCS / "labeling-app.png")
+
+
+@pytest.mark.slow
+def test_browser_labels_a_text_batch_by_keyboard(tmp_path, monkeypatch):
+    from labelwise import encoders
+    from labelwise.encoders import Encoder
+
+    class HashEncoder(Encoder):
+        name, modality = "test-hash", "text"
+
+        def _encode_batch(self, batch):
+            out = np.zeros((len(batch), 16), dtype=np.float32)
+            for r, text in enumerate(batch):
+                for w in text.lower().split():
+                    out[r, sum(map(ord, w)) % 16] += 1
+            return out
+
+    monkeypatch.setitem(encoders.ENCODERS, "test-hash",
+                        encoders.EncoderSpec("test-hash", HashEncoder, "text", "test"))
+    rows = [{"text": ("the match ended with a late goal", "a bowl of soup with bread")[i % 2]
+             + f" ({i})", "label": ("sports", "food")[i % 2] if i < 6 else None}
+            for i in range(30)]
+    data = tmp_path / "texts.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    project = init_project(tmp_path / "tp", data, encoder="test-hash", batch_size=3,
+                           progress=False)
+    with ServerThread(project) as url:
+        label_a_batch_by_keyboard(url, project)
