@@ -170,7 +170,7 @@ def init_project(
     texts = raw.items if raw.modality == "text" else None
     project = create_project(
         path, raw.ids, features, names, raw.modality, texts=texts, paths=paths,
-        data_root=str(data.resolve()) if raw.modality == "image" else str(data.resolve()),
+        data_root=str(data.resolve()),
         labels=raw.labels, strategy=strategy, learner=learner, batch_size=batch_size,
         labels_per_item=labels_per_item, random_state=random_state, encoder=str(encoder),
         prepare=labels_csv is None,
