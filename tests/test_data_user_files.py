@@ -224,3 +224,22 @@ def test_load_dataset_numeric_csv_is_still_a_feature_file(tmp_path):
 def test_load_dataset_unknown_name_lists_user_formats():
     with pytest.raises(LabelwiseError, match="image folder"):
         load_dataset("no-such-dataset")
+
+
+def test_simulate_on_an_image_folder_records_the_encoder(image_folder, tmp_path, monkeypatch):
+    import json
+
+    from labelwise.experiments.simulate import simulate
+
+    monkeypatch.setenv("LABELWISE_CACHE", str(tmp_path / "cache"))
+    for i in range(4, 8):  # 8 images per class: enough for a seed set and two rounds
+        png(image_folder / "cat" / f"{i}.png", 20 + i)
+        png(image_folder / "dog" / f"{i}.png", 180 + i, mode="L")
+    results = simulate(dataset=str(image_folder), strategies=["random"], seeds=1, seed_size=4,
+                       batch_size=2, rounds=2, encoder="identity", out=tmp_path / "out",
+                       n_jobs=1, progress=False)
+    assert results["n_labeled"].tolist() == [4, 6, 8]
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["encoder"] == "identity"
+    with pytest.raises(LabelwiseError, match="embeds texts"):
+        simulate(dataset=str(image_folder), strategies=["random"], seeds=1, encoder="minilm",
+                 n_jobs=1, progress=False)
