@@ -83,6 +83,9 @@ def list_datasets():
         typer.echo(f"{name:<{width}}  {spec.description}{extra}")
     typer.echo(f"{'<file>':<{width}}  your own features: .npy/.npz/.csv/.parquet "
                "(a 'label' column, or arrays X and y)")
+    typer.echo(f"{'<folder>':<{width}}  your own images: one subfolder per class (png/jpg/...)")
+    typer.echo(f"{'<texts>':<{width}}  your own texts: .csv with a 'text' column, .tsv, .jsonl "
+               "(optional 'label' column)")
 
 
 @app.command("learners")
