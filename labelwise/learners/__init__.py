@@ -21,6 +21,7 @@ from labelwise.learners.base import (
     Learner,
 )
 from labelwise.learners.ensemble import DeepEnsembleLearner
+from labelwise.learners.finetune import FineTuneImageLearner, FineTuneTextLearner
 from labelwise.learners.lossnet import LossPredictionLearner
 from labelwise.learners.sklearn import LogisticRegressionLearner, SVMLearner
 from labelwise.learners.supcon import SupConLearner
@@ -61,6 +62,10 @@ register_learner("supcon", SupConLearner,
                  "supervised contrastive MLP encoder + linear classifier, T=0.07 (paper 004)")
 register_learner("lossnet", LossPredictionLearner,
                  "MLP head with a Learning Loss module (Yoo & Kweon 2019, paper 004 baseline)")
+register_learner("finetune-text", FineTuneTextLearner,
+                 "fine-tunes all-MiniLM-L6-v2, zero-init head, X = item indices (papers 000, 003)")
+register_learner("finetune-image", FineTuneImageLearner,
+                 "fine-tunes EfficientNet-Lite0, zero-init head, X = item indices (000, 003)")
 
 
 def make_learner(name: str, classes, random_state: int | None = None, **params) -> BaseLearner:
