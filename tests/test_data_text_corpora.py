@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from labelwise.data import text_corpora as tc
-from labelwise.data.dataset import Dataset
 from labelwise.data.encoded import default_encoder, encode_dataset, modality_of
 from labelwise.validation import LabelwiseError
 
@@ -112,49 +111,6 @@ def test_rotten_tomatoes_cache_hit_needs_no_download(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tc.subprocess, "run", no_download)
     assert tc.rotten_tomatoes_csv(cache_dir=tmp_path) == target
-
-
-# ---- encode_dataset -------------------------------------------------------------------------
-
-
-def _image_ds():
-    rng = np.random.default_rng(0)
-    raw = rng.integers(0, 256, (6, 3, 2), dtype=np.uint8)
-    return Dataset("tiny", raw.reshape(6, -1) / 255.0, np.arange(6) % 2, None, None, ["a", "b"],
-                   raw_train=raw, raw_test=raw[:2])
-
-
-def test_identity_keeps_existing_features():
-    ds = _image_ds()
-    out = encode_dataset(ds, "identity")
-    assert out.X_train is ds.X_train and out.info["encoder"] == "identity" and out.name == "tiny"
-    assert modality_of(ds) == "image"
-
-
-def test_image_encoder_embeds_raw_train_and_test(tmp_path, monkeypatch):
-    import labelwise.encoders
-
-    seen = []
-
-    def fake_embed(encoder, items, cache_dir=None, progress=True):
-        seen.append(np.asarray(items).shape)
-        return np.ones((len(items), 3), np.float32)
-
-    monkeypatch.setattr(labelwise.encoders, "embed", fake_embed)
-    out = encode_dataset(_image_ds(), "efficientnet-lite0")
-    assert seen == [(6, 3, 2), (2, 3, 2)]
-    assert out.X_train.shape == (6, 3) and out.X_test.shape == (2, 3)
-    assert out.name == "tiny+efficientnet-lite0"
-
-
-def test_wrong_modality_and_feature_only_data():
-    with pytest.raises(LabelwiseError, match="embeds texts but 'tiny' holds images"):
-        encode_dataset(_image_ds(), "minilm")
-    ds = Dataset("tab", np.zeros((3, 2), np.float32), np.arange(3), None, None, ["a", "b", "c"])
-    with pytest.raises(LabelwiseError, match="only features"):
-        encode_dataset(ds, "efficientnet-lite0")
-    with pytest.raises(LabelwiseError, match="unknown encoder"):
-        encode_dataset(ds, "nope")
 
 
 def test_identity_rejects_texts(fake_bbc, tmp_path):
