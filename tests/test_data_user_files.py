@@ -243,3 +243,9 @@ def test_simulate_on_an_image_folder_records_the_encoder(image_folder, tmp_path,
     with pytest.raises(LabelwiseError, match="embeds texts"):
         simulate(dataset=str(image_folder), strategies=["random"], seeds=1, encoder="minilm",
                  n_jobs=1, progress=False)
+
+
+def test_large_images_are_shrunk_keeping_the_aspect(tmp_path):
+    png(tmp_path / "big.png", 7, size=(1000, 250))
+    assert load_image_folder(tmp_path).items[0].shape == (128, 512, 3)
+    assert load_image_folder(tmp_path, max_side=None).items[0].shape == (250, 1000, 3)

@@ -31,8 +31,11 @@ def _visible_files(folder: Path) -> list[Path]:
     )
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     """One image file as (H, W, 3) uint8 RGB (grayscale, palette and alpha images converted).
+
+    With ``max_side``, a larger image is shrunk (aspect kept, Pillow's antialiasing thumbnail) so
+    that neither side exceeds it.
 
     Raises:
         LabelwiseError: when Pillow cannot decode the file.
@@ -42,17 +45,24 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            rgb = im.convert("RGB")
+            if max_side is not None and max(rgb.size) > max_side:
+                rgb.thumbnail((max_side, max_side))
+            return np.asarray(rgb, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise LabelwiseError(f"cannot read image {path}: {exc}") from None
 
 
-def load_image_folder(path: str | Path, skip_bad: bool = False) -> RawData:
+def load_image_folder(path: str | Path, skip_bad: bool = False,
+                      max_side: int | None = 512) -> RawData:
     """Read a folder of images: one subfolder per class, top-level files unlabeled.
 
     Args:
         path: the folder.
         skip_bad: leave out unreadable or non-image files with a warning, instead of failing.
+        max_side: shrink larger images so that no side exceeds this (aspect kept), so that a
+            folder of camera photos fits in memory; the encoders work at 224 px or less.
+            ``None`` keeps full size.
 
     Returns:
         RawData with ``items`` (H, W, 3) uint8 arrays in sorted path order, ``labels`` (the class
@@ -74,7 +84,7 @@ def load_image_folder(path: str | Path, skip_bad: bool = False) -> RawData:
             bad.append(f"{rel.as_posix()} (not an image file: {', '.join(IMAGE_SUFFIXES)})")
             continue
         try:
-            img = read_image(f)
+            img = read_image(f, max_side)
         except LabelwiseError as exc:
             bad.append(f"{rel.as_posix()} ({str(exc).rsplit(': ', 1)[-1]})")
             continue
