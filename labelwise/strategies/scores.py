@@ -147,6 +147,25 @@ def feature_similarity(
     return out
 
 
+def _principal_axes(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Variances (descending, (r,)) and unit principal axes ((r, d) rows) of centred rows A (m, d).
+
+    An eigendecomposition of the smaller of A A^T (m x m) and A^T A (d x d): the same axes as
+    an SVD of A, and much cheaper than LAPACK's SVD for a few labeled items per class.
+    """
+    m, d = A.shape
+    if m <= d:
+        w, U = np.linalg.eigh(A @ A.T)
+        w, U = w[::-1], U[:, ::-1]
+        keep = w > w[0] * 1e-12 if w[0] > 0 else np.zeros(len(w), dtype=bool)
+        w, U = w[keep], U[:, keep]
+        V = (A.T @ U / np.sqrt(w)).T
+    else:
+        w, V = np.linalg.eigh(A.T @ A)
+        w, V = np.clip(w[::-1], 0.0, None), V[:, ::-1].T
+    return w, V
+
+
 def dfm(
     h: np.ndarray,
     pred_class: np.ndarray,
@@ -175,12 +194,11 @@ def dfm(
         diff = h[rows] - mu
         resid = np.einsum("ij,ij->i", diff, diff)
         if len(ref) >= 2:
-            _, s, vt = np.linalg.svd(ref - mu, full_matrices=False)
-            var = s**2
+            var, vt = _principal_axes(ref - mu)
             if var.sum() > 0:
                 frac = np.cumsum(var) / var.sum()
                 n_comp = int(np.searchsorted(frac, variance - 1e-12) + 1)
-                n_comp = max(1, min(n_comp, len(ref) - 1))
+                n_comp = max(1, min(n_comp, len(ref) - 1, int((var > 0).sum())))
                 proj = diff @ vt[:n_comp].T
                 resid = resid - np.einsum("ij,ij->i", proj, proj)
         out[rows] = np.maximum(resid, 0.0)

@@ -1,0 +1,202 @@
+"""Query time and peak memory of every strategy, and the fast exact selectors vs their plain loops.
+
+Issues 2 and 3. Everything is synthetic and fed to the strategies as arrays (a stub learner and
+a SelectionContext whose model outputs are precomputed), so the numbers are scoring + selection
+only (METHODS.md "query time"):
+
+1. every strategy on a pool of 100,000 x 384 float32 (a 50-component Gaussian mixture, like
+   encoder embeddings), 1,000 labeled, K = 10, picking 1,000: seconds, ratio to entropy, and
+   tracemalloc peak as a multiple of the pool's features;
+2. k-center greedy and k-means++ seeding, fast vs plain (same picks checked), at n = 20,000 /
+   100,000 / 1,000,000 (``--skip-1m`` to leave the largest out), d = 384, b = 1,000;
+3. BALD and variation ratio on (T = 10, 1,000,000, 10) float32;
+4. scikit-activeml / small-text on the same arrays where importable (skipped cleanly if not).
+
+Run: ``python benchmarks/bench_select.py [--skip-1m] [--n 100000] [--only table,selectors,bald]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from labelwise.strategies import STRATEGIES, SelectionContext
+from labelwise.strategies import selectors as S
+from labelwise.strategies.scores import bald, variation_ratio
+
+
+def mixture(n: int, d: int, n_comp: int = 50, seed: int = 0) -> np.ndarray:
+    """(n, d) float32 points from a Gaussian mixture with unit-variance components."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_comp, d)).astype(np.float32) * 1.5
+    X = rng.standard_normal((n, d), dtype=np.float32)
+    X += centres[rng.integers(n_comp, size=n)]
+    return X
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+class StubLearner:
+    def __init__(self, K: int):
+        self.classes_ = np.arange(K)
+
+    def encode(self, y):
+        return np.asarray(y)
+
+
+def synthetic_outputs(X: np.ndarray, XL: np.ndarray, K: int = 10, T: int = 10, seed: int = 0):
+    """Model outputs a trained network might give: probabilities, T samples, EMA outputs, loss."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(X.shape[1], K)).astype(np.float32) / np.sqrt(X.shape[1]) * 3
+    logits = X @ W
+    p = softmax(logits.copy())
+    prev = softmax(logits + rng.normal(size=logits.shape).astype(np.float32))
+    samples = np.stack([softmax(logits + rng.normal(size=logits.shape).astype(np.float32))
+                        for _ in range(T)])
+    hd = 128
+    V = rng.normal(size=(X.shape[1], hd)).astype(np.float32) / np.sqrt(X.shape[1])
+    h = np.tanh(X @ V)
+    ema = dict(proba_main=p, embed_main=h, proba_ema=softmax(logits * 0.9),
+               embed_ema=h * 0.95 + 0.01)
+    yl = (XL @ W).argmax(axis=1)
+    return dict(proba=p, previous_proba=prev, samples=samples, ema_outputs=ema,
+                predicted_loss=-np.log(p.max(axis=1)), labeled_class_idx=yl)
+
+
+def make_ctx(X, XL, out, seed=0) -> SelectionContext:
+    ctx = SelectionContext(StubLearner(out["proba"].shape[1]), X, XL, out["labeled_class_idx"],
+                           previous_learner=None, random_state=seed)
+    for key, value in out.items():
+        setattr(ctx, key, value)
+    ctx.embedding = X
+    ctx.labeled_embedding = XL
+    return ctx
+
+
+def strategy_table(n: int, d: int = 384, m: int = 1000, k: int = 1000) -> None:
+    print(f"\n== every strategy: pool {n:,} x {d} float32, {m:,} labeled, picking {k:,} ==")
+    X = mixture(n + m, d)
+    XL, X = X[:m], X[m:]
+    out = synthetic_outputs(X, XL)
+    pool_mb = X.nbytes / 2**20
+    print(f"pool features: {pool_mb:.0f} MiB")
+    rows = []
+    names = [s for s in STRATEGIES if not s.endswith("+ft")]
+    for name in names:
+        strat = STRATEGIES[name]
+        t0 = time.perf_counter()
+        picks = strat.select(make_ctx(X, XL, out), k)
+        secs = time.perf_counter() - t0
+        assert len(np.unique(picks)) == k
+        tracemalloc.start()
+        strat.select(make_ctx(X, XL, out), k)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows.append((name, secs, peak / 2**20))
+        print(f"  {name:18s} {secs:8.3f} s   peak {peak / 2**20:7.1f} MiB", flush=True)
+    ent = dict((r[0], r[1]) for r in rows)["entropy"]
+    print(f"\n{'strategy':18s} {'seconds':>9s} {'x entropy':>10s} {'peak MiB':>9s} "
+          f"{'peak/pool':>9s}")
+    for name, secs, peak in rows:
+        print(f"{name:18s} {secs:9.3f} {secs / ent:10.1f} {peak:9.1f} {peak / pool_mb:9.2f}")
+
+
+def selectors_vs_plain(sizes, d: int = 384, k: int = 1000, plain_max: int | None = None) -> None:
+    print(f"\n== fast vs plain selectors: d = {d}, b = {k:,}, no labeled set ==")
+    print(f"{'selector':10s} {'n':>10s} {'fast s':>8s} {'plain s':>8s} {'speed-up':>8s} same")
+    for n in sizes:
+        X = mixture(n, d, seed=1)
+        for label, fast, plain in [
+            ("kcenter", S.kcenter_greedy, S.kcenter_greedy_plain),
+            ("kmeans++", S.kmeanspp_seeding, S.kmeanspp_seeding_plain),
+        ]:
+            extra = (None,) if label == "kcenter" else ()
+            t0 = time.perf_counter()
+            a = fast(X, k, *extra, np.random.default_rng(0))
+            tf = time.perf_counter() - t0
+            if plain_max is None or n <= plain_max:
+                t0 = time.perf_counter()
+                b = plain(X, k, *extra, np.random.default_rng(0))
+                tp = time.perf_counter() - t0
+                same = bool((a == b).all())
+                print(f"{label:10s} {n:10,d} {tf:8.2f} {tp:8.2f} {tp / tf:8.1f} {same}",
+                      flush=True)
+            else:
+                print(f"{label:10s} {n:10,d} {tf:8.2f} {'-':>8s} {'-':>8s} -", flush=True)
+
+
+def bald_timing(n: int = 1_000_000, T: int = 10, K: int = 10) -> None:
+    print(f"\n== BALD / variation ratio on ({T}, {n:,}, {K}) float32 ==")
+    rng = np.random.default_rng(0)
+    s = rng.random((T, n, K), dtype=np.float32)
+    s /= s.sum(axis=2, keepdims=True)
+    t0 = time.perf_counter()
+    bald(s)
+    tb = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    naive_mean = s.mean(0)
+    (-(naive_mean * np.log(np.clip(naive_mean, 1e-12, 1))).sum(1)
+     + (s * np.log(np.clip(s, 1e-12, 1))).sum(2).mean(0))
+    tn = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    variation_ratio(s)
+    tv = time.perf_counter() - t0
+    print(f"bald {tb:.2f} s (plain numpy expression {tn:.2f} s); variation ratio {tv:.2f} s")
+
+
+def other_libraries(n: int = 20000, d: int = 384, k: int = 100) -> None:
+    print("\n== other libraries on the same arrays ==")
+    X = mixture(n, d, seed=2)
+    try:
+        from skactiveml.utils import MISSING_LABEL  # noqa: F401
+        print("scikit-activeml is installed, but no adapter is written here yet")
+    except ImportError:
+        print("scikit-activeml: not installed (skipped)")
+    try:
+        from small_text.query_strategies.coresets import greedy_coreset
+    except ImportError:
+        print("small-text: not installed (skipped)")
+        return
+    labeled = np.arange(100)
+    unl = np.arange(100, n)
+    t0 = time.perf_counter()
+    greedy_coreset(X, unl, labeled, k, normalized=False)
+    ts = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    S.kcenter_greedy(X[unl], k, X[labeled])
+    tl = time.perf_counter() - t0
+    print(f"small-text greedy_coreset {ts:.2f} s, labelwise kcenter_greedy {tl:.2f} s, "
+          f"ratio {ts / tl:.1f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="pool size of the strategy table")
+    ap.add_argument("--skip-1m", action="store_true", help="leave n = 1,000,000 out")
+    ap.add_argument("--plain-max", type=int, default=None,
+                    help="run the plain selectors only up to this n")
+    ap.add_argument("--only", default="table,selectors,bald,others",
+                    help="comma-separated parts to run")
+    args = ap.parse_args()
+    parts = set(args.only.split(","))
+    if "table" in parts:
+        strategy_table(args.n)
+    if "selectors" in parts:
+        sizes = [20_000, 100_000] + ([] if args.skip_1m else [1_000_000])
+        selectors_vs_plain(sizes, plain_max=args.plain_max)
+    if "bald" in parts:
+        bald_timing()
+    if "others" in parts:
+        other_libraries()
+
+
+if __name__ == "__main__":
+    main()
