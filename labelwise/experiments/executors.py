@@ -72,16 +72,19 @@ def limit_threads() -> None:
     """One BLAS/torch thread per worker: the grid is already parallel across processes.
 
     Also makes results independent of the executor (thread counts can change float sums).
+    torch is not imported here (seconds per worker): when a run imports it later, it reads
+    ``OMP_NUM_THREADS=1`` set here; when it is already imported, its thread count is set.
     """
+    import sys
+
     from threadpoolctl import threadpool_limits
 
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
     threadpool_limits(1)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 def _call_limited(run_fn: Callable, spec) -> dict:

@@ -11,10 +11,12 @@ import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from labelwise.validation import LabelwiseError
+
+if TYPE_CHECKING:  # pandas is imported where used: worker processes of a grid don't need it
+    import pandas as pd
 
 DEFAULT_STRATEGIES = ("random", "least_confidence", "margin", "entropy", "coreset")
 
@@ -148,6 +150,8 @@ def run_grid(specs: list[RunSpec], n_jobs: int | None = None, progress: bool = T
     resumes. Returns (results DataFrame, picks DataFrame), sorted by strategy order, seed and
     round.
     """
+    import pandas as pd
+
     from labelwise.experiments.executors import execute
 
     outputs = execute(specs, run_one, executor=executor, n_jobs=n_jobs,
