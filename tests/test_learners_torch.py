@@ -280,11 +280,31 @@ def test_loop_calls_finetune_for_ft_strategies(blobs, monkeypatch):
 
 def test_registry_capabilities():
     assert {"mlp", "ensemble", "supcon", "lossnet"} <= set(LEARNERS)
-    assert learners_with(SAMPLES) == ["mlp", "ensemble", "lossnet"]
+    assert {"mlp", "ensemble", "lossnet"} <= set(learners_with(SAMPLES))
+    assert not {"logreg", "svm", "supcon"} & set(learners_with(SAMPLES))
     assert learners_with(LOSS_PREDICTION) == ["lossnet"]
     assert learners_with("contrastive") == ["supcon"]
-    assert set(learners_with(PSEUDO_LABEL_FT)) == {"mlp", "ensemble", "supcon", "lossnet"}
+    assert {"mlp", "ensemble", "supcon", "lossnet"} <= set(learners_with(PSEUDO_LABEL_FT))
+    assert "logreg" not in learners_with(PSEUDO_LABEL_FT)
     with pytest.raises(LabelwiseError, match="n_members"):
         make_learner("ensemble", 3, n_members=1)
     with pytest.raises(LabelwiseError, match="bad parameters"):
         make_learner("supcon", 3, n_members=3)
+
+
+def test_finetune_on_pseudo_labels_helps_at_small_scale():
+    """Paper 002 (Table 2, "+FT"): training further on confident pseudo-labels raises accuracy;
+    here on digits with 100 labels (measured: 0.886 -> 0.925 for seed 0)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    labeled = rng.choice(len(X), 100, replace=False)
+    rest = np.setdiff1d(np.arange(len(X)), labeled)
+    m = make_learner("mlp", 10, random_state=0, hidden=64, ft_epochs=5, device="cpu")
+    m.fit(X[labeled], y[labeled])
+    before = (m.predict(X[rest]) == y[rest]).mean()
+    log = m.finetune_pseudo_labels(X[rest], X[labeled], y[labeled])
+    after = (m.predict(X[rest]) == y[rest]).mean()
+    assert log["n_confident"] > 500
+    assert after > before + 0.01
