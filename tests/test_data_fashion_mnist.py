@@ -94,6 +94,12 @@ def test_missing_files_name_both_ways(tmp_path, monkeypatch):
     assert "\n" not in msg
 
 
+def test_env_var_to_a_wrong_folder_does_not_fall_back(tmp_path, monkeypatch):
+    monkeypatch.setenv(fm.ENV_VAR, str(tmp_path / "typo"))
+    with pytest.raises(LabelwiseError, match="not found in .*typo.*apt-get install"):
+        fm.find_files()
+
+
 def test_partial_folder_lists_the_missing_files(fake_fmnist):
     (fake_fmnist / "t10k-labels-idx1-ubyte").unlink()
     with pytest.raises(LabelwiseError, match="lacks t10k-labels-idx1-ubyte"):

@@ -1,7 +1,7 @@
 """Fashion-MNIST from its four standard idx files (the Debian package, or any folder holding them).
 
-Where the files are looked for, in order: the ``path`` argument, the folder in
-``$LABELWISE_FASHION_MNIST``, then ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu:
+Where the files are looked for: the ``path`` argument if given, else the folder in
+``$LABELWISE_FASHION_MNIST`` if set, else ``/usr/share/datasets/fashion-mnist`` (Debian/Ubuntu:
 ``apt-get install dataset-fashion-mnist``). Each file may be gzipped (``*.gz``) or not.
 
 The split is the official one: the pool comes from the 60,000 training images and the test set
@@ -78,24 +78,21 @@ def find_files(path: str | Path | None = None) -> dict[str, Path]:
     Raises:
         LabelwiseError: naming both ways to get the files when none of the folders holds them.
     """
-    if path is not None:
-        folders = [Path(path).expanduser()]
-    else:
-        folders = [Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else []
-        folders.append(DEBIAN_DIR)
-    for folder in folders:
-        found = {}
-        for key, stem in FILES.items():
-            hit = next((folder / n for n in (stem + ".gz", stem) if (folder / n).is_file()), None)
-            if hit is not None:
-                found[key] = hit
-        if len(found) == len(FILES):
-            return found
-        if path is not None or (found and folder != DEBIAN_DIR):
-            missing = [FILES[k] for k in FILES if k not in found]
-            raise LabelwiseError(f"Fashion-MNIST folder {folder} lacks {', '.join(missing)}")
-    looked = ", ".join(str(f) for f in folders)
-    raise LabelwiseError(f"Fashion-MNIST not found (looked in {looked}); get it with: {HOW_TO_GET}")
+    # an explicit folder (argument, then the env var) is the only place looked at: a typo there
+    # must not silently fall back to another copy
+    explicit = path if path is not None else os.environ.get(ENV_VAR) or None
+    folder = Path(explicit).expanduser() if explicit is not None else DEBIAN_DIR
+    found = {}
+    for key, stem in FILES.items():
+        hit = next((folder / n for n in (stem + ".gz", stem) if (folder / n).is_file()), None)
+        if hit is not None:
+            found[key] = hit
+    if len(found) == len(FILES):
+        return found
+    if found:
+        missing = [FILES[k] for k in FILES if k not in found]
+        raise LabelwiseError(f"Fashion-MNIST folder {folder} lacks {', '.join(missing)}")
+    raise LabelwiseError(f"Fashion-MNIST not found in {folder}; get it with: {HOW_TO_GET}")
 
 
 def _stratified_subset(y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
