@@ -4,8 +4,10 @@ Issues 2 and 3. Everything is synthetic and fed to the strategies as arrays (a s
 a SelectionContext whose model outputs are precomputed), so the numbers are scoring + selection
 only (METHODS.md "query time"):
 
-1. every strategy on a pool of 100,000 x 384 float32 (a 50-component Gaussian mixture, like
-   encoder embeddings), 1,000 labeled, K = 10, picking 1,000: seconds, ratio to entropy, and
+1. every strategy on a pool of 100,000 x 384 float32 (a 50-component mixture of 16-dimensional
+   Gaussians plus small isotropic noise, like encoder embeddings; ``--data isotropic`` for
+   full-dimensional noise, the worst case for the pruning in k-means++), 1,000 labeled,
+   K = 10, picking 1,000: seconds, ratio to entropy, and
    tracemalloc peak as a multiple of the pool's features;
 2. k-center greedy and k-means++ seeding, fast vs plain (same picks checked), at n = 20,000 /
    100,000 / 1,000,000 (``--skip-1m`` to leave the largest out), d = 384, b = 1,000;
@@ -27,13 +29,31 @@ from labelwise.strategies import STRATEGIES, SelectionContext
 from labelwise.strategies import selectors as S
 from labelwise.strategies.scores import bald, variation_ratio
 
+DATA = {"kind": "lowdim"}
+
 
 def mixture(n: int, d: int, n_comp: int = 50, seed: int = 0) -> np.ndarray:
-    """(n, d) float32 points from a Gaussian mixture with unit-variance components."""
+    """(n, d) float32 points from a mixture of ``n_comp`` components.
+
+    ``lowdim`` (default, like encoder embeddings): each component varies along its own 16
+    directions plus isotropic noise of standard deviation 0.1; ``isotropic`` (the worst case for
+    pruning): unit-variance Gaussian noise in all d directions around centres of scale 1.5.
+    """
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_comp, d)).astype(np.float32) * 1.5
+    comp = rng.integers(n_comp, size=n)
+    if DATA["kind"] == "isotropic":
+        centres = rng.normal(size=(n_comp, d)).astype(np.float32) * 1.5
+        X = rng.standard_normal((n, d), dtype=np.float32)
+        X += centres[comp]
+        return X
+    centres = rng.normal(size=(n_comp, d)).astype(np.float32)
+    bases = rng.normal(size=(n_comp, 16, d)).astype(np.float32) / 4.0
     X = rng.standard_normal((n, d), dtype=np.float32)
-    X += centres[rng.integers(n_comp, size=n)]
+    X *= 0.1
+    X += centres[comp]
+    for c in range(n_comp):
+        rows = np.flatnonzero(comp == c)
+        X[rows] += rng.standard_normal((len(rows), 16), dtype=np.float32) @ bases[c]
     return X
 
 
@@ -126,7 +146,7 @@ def selectors_vs_plain(sizes, d: int = 384, k: int = 1000, plain_max: int | None
                 t0 = time.perf_counter()
                 b = plain(X, k, *extra, np.random.default_rng(0))
                 tp = time.perf_counter() - t0
-                same = bool((a == b).all())
+                same = "yes" if (a == b).all() else f"from pick {int(np.argmax(a != b))}"
                 print(f"{label:10s} {n:10,d} {tf:8.2f} {tp:8.2f} {tp / tf:8.1f} {same}",
                       flush=True)
             else:
@@ -183,10 +203,14 @@ def main() -> None:
     ap.add_argument("--skip-1m", action="store_true", help="leave n = 1,000,000 out")
     ap.add_argument("--plain-max", type=int, default=None,
                     help="run the plain selectors only up to this n")
+    ap.add_argument("--data", choices=["lowdim", "isotropic"], default="lowdim",
+                    help="synthetic pool: low intrinsic dimension (default) or isotropic noise")
     ap.add_argument("--only", default="table,selectors,bald,others",
                     help="comma-separated parts to run")
     args = ap.parse_args()
     parts = set(args.only.split(","))
+    DATA["kind"] = args.data
+    print(f"synthetic data: {args.data}")
     if "table" in parts:
         strategy_table(args.n)
     if "selectors" in parts:

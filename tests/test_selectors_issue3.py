@@ -107,6 +107,21 @@ def test_badge_factorised_distances_match_the_explicit_gradient_embedding():
     assert S.kmeanspp_seeding(h, 10, np.random.default_rng(3), R=r).tolist() == explicit.tolist()
 
 
+def assert_same_or_rounding_tie(X, centers, a, b, exact):
+    """Equal picks; in float32 they may part only at a tie within rounding (BLAS kernels may sum a
+    dot product in a different order for different matrix shapes), never at a real difference."""
+    if a.tolist() == b.tolist() or exact:
+        assert a.tolist() == b.tolist()
+        return
+    j = int(np.argmax(a != b))
+    assert a[:j].tolist() == b[:j].tolist()
+    ref = X[a[:j]].astype(np.float64)
+    if centers is not None:
+        ref = np.vstack([centers.astype(np.float64), ref])
+    da, db = (((ref - X[i].astype(np.float64)) ** 2).sum(1).min() for i in (a[j], b[j]))
+    assert abs(da - db) <= 1e-5 * max(da, db), (j, da, db)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("clustered", [False, True])
 def test_fast_kcenter_and_kmeanspp_equal_plain(dtype, clustered):
@@ -123,7 +138,7 @@ def test_fast_kcenter_and_kmeanspp_equal_plain(dtype, clustered):
     for cen in (None, L):
         a = S.kcenter_greedy_plain(P, 150, cen, np.random.default_rng(2))
         b = S.kcenter_greedy(P, 150, cen, np.random.default_rng(2))
-        assert a.tolist() == b.tolist()
+        assert_same_or_rounding_tie(P, cen, a, b, exact=dtype == np.float64)
     a = S.kmeanspp_seeding_plain(P, 150, np.random.default_rng(4))
     b = S.kmeanspp_seeding(P, 150, np.random.default_rng(4))
     assert a.tolist() == b.tolist()
