@@ -67,6 +67,7 @@ class DeepEnsembleLearner(TorchMLPLearner):
         epochs = 0
         for i, net in enumerate(self.members_):
             log = self._train(net, X, y_idx, self._seed() + i + 1, stop_rule=False, augment=True,
-                              max_epochs=self.params["ft_epochs"])
+                              max_epochs=self.params["ft_epochs"],
+                              batch_size=self.params["ft_batch_size"])
             epochs = log["epochs"]
         return epochs

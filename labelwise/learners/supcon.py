@@ -121,14 +121,14 @@ class SupConLearner(TorchMLPLearner):
         return F.cross_entropy(net.head(net.dropout(net.body(xb).detach())), yb)
 
     def _fit_network(self, net, X, y_idx, seed: int, max_epochs=None, stop_rule=True,
-                     augment=False) -> dict:
+                     augment=False, batch_size=None) -> dict:
         encoder = list(net.body.parameters()) + list(net.projection.parameters())
         log1 = self._train(net, X, y_idx, seed, loss_fn=self._contrastive_loss,
-                           parameters=encoder, stop_rule=stop_rule,
+                           parameters=encoder, stop_rule=stop_rule, batch_size=batch_size,
                            max_epochs=max_epochs or self.params["contrastive_epochs"])
         log2 = self._train(net, X, y_idx, seed, loss_fn=self._classifier_loss,
                            parameters=net.head.parameters(), stop_rule=stop_rule,
-                           max_epochs=max_epochs, augment=augment)
+                           max_epochs=max_epochs, augment=augment, batch_size=batch_size)
         return {"contrastive": log1, "classifier": log2}
 
     def _embed(self, X):
@@ -137,5 +137,6 @@ class SupConLearner(TorchMLPLearner):
 
     def _finetune(self, X, y_idx) -> int:
         self._fit_network(self.net_, X, y_idx, self._seed() + 1,
-                          max_epochs=self.params["ft_epochs"], stop_rule=False, augment=True)
+                          max_epochs=self.params["ft_epochs"], stop_rule=False, augment=True,
+                          batch_size=self.params["ft_batch_size"])
         return self.params["ft_epochs"]

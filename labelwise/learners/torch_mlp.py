@@ -122,6 +122,7 @@ class TorchMLPLearner(BaseLearner):
         snapshot_patience: epochs of shrinking gap that trigger LHD's snapshot (public code: 5).
         ft_epochs: epochs of pseudo-label fine-tuning (paper 002: 500 on images; fewer here).
         ft_min_confident: fine-tuning is skipped when fewer pool items are confident.
+        ft_batch_size: mini-batch size for fine-tuning (its sets are large: pseudo-labeled pool).
         noise_std, input_dropout: feature-space augmentation for fine-tuning (noise in units of
             each feature's standard deviation on the fine-tuning set).
         train_threads: torch CPU threads while training (1: fastest for small heads; None: all).
@@ -134,7 +135,8 @@ class TorchMLPLearner(BaseLearner):
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 64,
                  max_epochs: int = 200, stop_ratio: float = 1e-3, mc_samples: int = 20,
                  ema_decay: float = 0.999, snapshot_patience: int = 5, ft_epochs: int = 20,
-                 ft_min_confident: int = 10, noise_std: float = 0.1, input_dropout: float = 0.1,
+                 ft_min_confident: int = 10, ft_batch_size: int = 256, noise_std: float = 0.1,
+                 input_dropout: float = 0.1,
                  train_threads: int | None = 1, device: str = "auto"):
         if not 0.0 <= dropout < 1.0:
             raise LabelwiseError(f"dropout must be in [0, 1), got {dropout}")
@@ -144,13 +146,15 @@ class TorchMLPLearner(BaseLearner):
             raise LabelwiseError(f"ema_decay must be in (0, 1), got {ema_decay}")
         for name, value in [("hidden", hidden), ("batch_size", batch_size),
                             ("max_epochs", max_epochs), ("mc_samples", mc_samples),
-                            ("snapshot_patience", snapshot_patience)]:
+                            ("snapshot_patience", snapshot_patience),
+                            ("ft_batch_size", ft_batch_size)]:
             check_positive_int(value, name)
         super().__init__(classes, random_state, hidden=hidden, dropout=dropout, lr=lr,
                          weight_decay=weight_decay, batch_size=batch_size,
                          max_epochs=max_epochs, stop_ratio=stop_ratio, mc_samples=mc_samples,
                          ema_decay=ema_decay, snapshot_patience=snapshot_patience,
                          ft_epochs=ft_epochs, ft_min_confident=ft_min_confident,
+                         ft_batch_size=ft_batch_size,
                          noise_std=noise_std, input_dropout=input_dropout,
                          train_threads=train_threads, device=device)
 
@@ -184,6 +188,7 @@ class TorchMLPLearner(BaseLearner):
 
     def _train(self, net, X, y_idx, seed: int, *, loss_fn=None, parameters=None,
                max_epochs: int | None = None, stop_rule: bool = True, augment: bool = False,
+               batch_size: int | None = None,
                ema: WeightEMA | None = None, snapshot: bool = False) -> dict:
         """Train ``net`` in place; returns a small training log.
 
@@ -196,6 +201,7 @@ class TorchMLPLearner(BaseLearner):
             max_epochs: cap (default ``max_epochs``).
             stop_rule: stop when the monitored epoch loss < ``stop_ratio`` x the first step's.
             augment: apply :func:`feature_augment` to every batch.
+            batch_size: mini-batch size (default ``batch_size``).
             ema: a :class:`WeightEMA` updated after every optimiser step.
             snapshot: track the train-accuracy gap main - EMA and take LHD's snapshot.
         """
@@ -212,14 +218,15 @@ class TorchMLPLearner(BaseLearner):
         gen = torch.Generator().manual_seed(seed)
         n, first_loss, epoch_loss, epochs, gaps = len(Xt), None, float("nan"), 0, []
         max_epochs = p["max_epochs"] if max_epochs is None else max_epochs
+        bs = p["batch_size"] if batch_size is None else batch_size
         with torch.random.fork_rng(devices=self._rng_devices()), torch_threads(p["train_threads"]):
             torch.manual_seed(seed)
             for epochs in range(1, max_epochs + 1):
                 net.train()
                 order = torch.randperm(n, generator=gen).to(self.device_)
                 total = 0.0
-                for start in range(0, n, p["batch_size"]):
-                    idx = order[start:start + p["batch_size"]]
+                for start in range(0, n, bs):
+                    idx = order[start:start + bs]
                     xb = Xt[idx]
                     if augment:
                         xb = self._augment(xb)
@@ -419,6 +426,7 @@ class TorchMLPLearner(BaseLearner):
     def _finetune(self, X, y_idx) -> int:
         """Fine-tune the fitted network(s) on (X, y_idx); returns the epochs run."""
         log = self._train(self.net_, X, y_idx, self._seed() + 1, stop_rule=False, augment=True,
-                          max_epochs=self.params["ft_epochs"], ema=self.ema_)
+                          max_epochs=self.params["ft_epochs"], ema=self.ema_,
+                          batch_size=self.params["ft_batch_size"])
         self._take_snapshot(self.net_, self.ema_, self.snapshot_["epoch"])
         return log["epochs"]
