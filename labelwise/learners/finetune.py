@@ -226,11 +226,11 @@ class FineTuneLearner(BaseLearner):
                 m.eval()
 
     def _fit(self, X, y_idx):
+        idx = self._indices(X)  # check the input before the slow imports
         import torch
         import torch.nn.functional as F
 
         p = self.params
-        idx = self._indices(X)
         self.device_ = resolve_device(p["device"])
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
