@@ -68,7 +68,7 @@ def encode_dataset(ds: Dataset, encoder: str | None = None, cache_dir: str | Pat
                              f"encode; use --encoder identity")
     if enc.modality not in ("any", kind):
         raise LabelwiseError(f"encoder {name!r} embeds {enc.modality}s but {ds.name!r} holds "
-                             f"{kind}s; choose a {kind} encoder")
+                             f"{kind}s; choose {'an' if kind == 'image' else 'a'} {kind} encoder")
     X_train = embed(enc, ds.raw_train, cache_dir=cache_dir, progress=progress)
     X_test = None
     if ds.raw_test is not None and len(ds.raw_test):
