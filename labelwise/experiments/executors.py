@@ -87,8 +87,34 @@ def limit_threads() -> None:
         torch.set_num_threads(1)
 
 
-def _call_limited(run_fn: Callable, spec) -> dict:
+#: where :func:`report_progress` sends (run index, done, total): a callable in this process
+#: (in-process runs) or a multiprocessing queue (worker processes); None = nowhere
+_PROGRESS: Callable | None = None
+_PROGRESS_QUEUE = None
+_RUN_INDEX: int = -1
+
+
+def report_progress(done: int, total: int) -> None:
+    """Tell the grid's progress display how far the current run is (e.g. labels so far out of
+    the final budget). A run function may call it; it does nothing outside a grid."""
+    if _PROGRESS is not None:
+        _PROGRESS(_RUN_INDEX, done, total)
+    elif _PROGRESS_QUEUE is not None:
+        try:
+            _PROGRESS_QUEUE.put_nowait((_RUN_INDEX, done, total))
+        except Exception:  # a full or closed queue never stops a run
+            pass
+
+
+def _init_worker(queue) -> None:
+    global _PROGRESS_QUEUE
+    _PROGRESS_QUEUE = queue
+
+
+def _call_limited(run_fn: Callable, spec, index: int = -1) -> dict:
+    global _RUN_INDEX
     limit_threads()
+    _RUN_INDEX = index
     return run_fn(spec)
 
 
@@ -122,7 +148,8 @@ def execute(
             start a local Ray instance.
         store: results folder; finished runs are saved there as they finish and loaded instead of
             re-run (resume).
-        progress: show a progress bar over the grid.
+        progress: show a progress bar over the grid, and one per running run (local executor;
+            fed by :func:`report_progress`).
     """
     if executor not in EXECUTORS:
         raise LabelwiseError(f"unknown executor {executor!r}; choose one of: "
@@ -155,17 +182,28 @@ def execute(
             if n_jobs <= 1:
                 from threadpoolctl import threadpool_limits
 
+                global _PROGRESS, _RUN_INDEX
+                run_task = bar.add_task("", total=None, visible=False)
+
+                def show(i, done, total):
+                    bar.update(run_task, completed=done, total=total, visible=True)
+
                 with threadpool_limits(1):
                     torch_threads = _torch_threads(1)
+                    _PROGRESS = show if progress else None
                     try:
                         for i in todo:
+                            _RUN_INDEX = i
                             bar.update(task, description=_describe(specs[i]))
+                            bar.reset(run_task, total=None, visible=False,
+                                      description=f"  {_describe(specs[i])}")
                             finish(i, run_fn(specs[i]))
                             bar.advance(task)
                     finally:
+                        _PROGRESS, _RUN_INDEX = None, -1
                         _torch_threads(torch_threads)
             else:
-                _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task)
+                _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task, progress)
     return outputs  # type: ignore[return-value]
 
 
@@ -181,17 +219,43 @@ def _torch_threads(n: int) -> int | None:
     return old
 
 
-def _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task) -> None:
+def _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task, progress=True) -> None:
+    """Run ``todo`` in ``n_jobs`` spawned processes; workers send (index, done, total) through a
+    queue, shown as one bar per running run."""
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue as queue_mod
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_call_limited, run_fn, specs[i]): i for i in todo}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            finish(i, fut.result())
-            bar.update(task, description=f"done {_describe(specs[i])}")
-            bar.advance(task)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue() if progress else None
+    run_tasks: dict[int, int] = {}
+
+    def drain() -> None:
+        while q is not None:
+            try:
+                i, done, total = q.get_nowait()
+            except (queue_mod.Empty, OSError, EOFError):
+                return
+            if i not in futures_done and i >= 0:
+                if i not in run_tasks:
+                    run_tasks[i] = bar.add_task(f"  {_describe(specs[i])}", total=total)
+                bar.update(run_tasks[i], completed=done, total=total)
+
+    futures_done: set[int] = set()
+    with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
+                             initargs=(q,)) as pool:
+        pending = {pool.submit(_call_limited, run_fn, specs[i], i): i for i in todo}
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            drain()
+            for fut in finished:
+                i = pending.pop(fut)
+                finish(i, fut.result())
+                futures_done.add(i)
+                if i in run_tasks:
+                    bar.remove_task(run_tasks.pop(i))
+                bar.update(task, description=f"done {_describe(specs[i])}")
+                bar.advance(task)
 
 
 def _execute_ray(specs, todo, run_fn, finish, n_jobs, ray_address, bar, task) -> None:

@@ -76,7 +76,10 @@ def _round_evaluator(ds, spec: RunSpec):
     if final_n is None:
         final_n = min(len(ds.y_train), spec.seed_size + spec.rounds * spec.batch_size)
 
+    from labelwise.experiments.executors import report_progress
+
     def evaluate(model, labeled) -> dict:
+        report_progress(len(labeled), final_n)
         out = {}
         y_lab = ds.y_train[labeled]
         out["sampling_bias"] = M.sampling_bias(y_lab, K)
