@@ -129,6 +129,16 @@ def test_cache_hit_on_second_call_and_invalidation(tmp_path):
     np.testing.assert_array_equal(F4[:, 0], 2 * F1[:, 0])
 
 
+def test_rawdata_is_unwrapped(tmp_path):
+    from labelwise.data.dataset import RawData
+
+    raw = RawData(items=["ab", "c"], labels=None, ids=["0", "1"], modality="text")
+    enc = CountingEncoder()
+    F = embed(enc, raw, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(F, embed(enc, ["ab", "c"], cache_dir=tmp_path, progress=False))
+    assert enc.calls == 1
+
+
 def test_corrupt_cache_entry_is_recomputed(tmp_path):
     enc = CountingEncoder()
     embed(enc, ["x"], cache_dir=tmp_path, progress=False)

@@ -19,6 +19,13 @@ from labelwise.validation import LabelwiseError, check_positive_int
 MODALITIES = ("image", "text", "any")
 
 
+def unwrap_items(items):
+    """The item list of a :class:`~labelwise.data.dataset.RawData`, or ``items`` unchanged."""
+    from labelwise.data.dataset import RawData
+
+    return items.items if isinstance(items, RawData) else items
+
+
 def items_modality(items) -> str:
     """What ``items`` hold: ``"text"`` (strings), ``"image"`` (2-D/3-D arrays) or ``"features"``.
 
@@ -139,11 +146,11 @@ class Encoder:
 
         Args:
             items: texts (list of str) or images ((H, W) / (H, W, 3) uint8 arrays, or one
-                (n, H, W[, 3]) array), as the encoder's ``modality`` allows.
+                (n, H, W[, 3]) array), as the encoder's ``modality`` allows; or a ``RawData``.
             batch_size: items per forward pass (default: the encoder's ``default_batch_size``).
             progress: show a progress bar with items/s.
         """
-        items = self.check_items(items)
+        items = self.check_items(unwrap_items(items))
         batch_size = check_positive_int(
             self.default_batch_size if batch_size is None else batch_size, "batch_size"
         )

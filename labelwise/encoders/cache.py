@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labelwise.encoders.base import Encoder
+from labelwise.encoders.base import Encoder, unwrap_items
 
 
 def default_cache_dir() -> Path:
@@ -75,7 +75,8 @@ def embed(encoder: str | Encoder, items, cache_dir: str | os.PathLike | None = N
 
     Args:
         encoder: a registry name (see ``labelwise.encoders.ENCODERS``) or an :class:`Encoder`.
-        items: texts or images (see :meth:`Encoder.encode`), or (n, d) features for ``"identity"``.
+        items: texts or images (see :meth:`Encoder.encode`; a ``RawData`` gives its items), or
+            (n, d) features for ``"identity"``.
         cache_dir: where to cache (default ``$LABELWISE_CACHE`` or ``~/.cache/labelwise``).
         progress: show a progress bar (items/s) while embedding.
         batch_size: items per forward pass (not part of the key: it does not change the output).
@@ -86,6 +87,7 @@ def embed(encoder: str | Encoder, items, cache_dir: str | os.PathLike | None = N
     from labelwise.encoders import get_encoder
 
     enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    items = unwrap_items(items)
     path = cache_path(enc, items, cache_dir)
     if path.exists():
         try:

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from labelwise.encoders.base import Encoder
+from labelwise.encoders.base import Encoder, unwrap_items
 from labelwise.validation import check_positive_int
 
 FEATURE_DIM = 384
@@ -105,7 +105,7 @@ class MiniLMEncoder(Encoder):
         return self._model
 
     def encode(self, items, batch_size: int | None = None, progress: bool = True) -> np.ndarray:
-        texts = self.check_items(items)
+        texts = self.check_items(unwrap_items(items))
         # longest first: similar lengths share a batch, and the time estimate is pessimistic
         order = np.argsort([-len(t) for t in texts], kind="stable")
         feats = super().encode([texts[i] for i in order], batch_size, progress)
