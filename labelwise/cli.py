@@ -33,7 +33,7 @@ def run(
                                 "efficientnet-lite0, minilm, ...; cached). Default: pixels for "
                                 "images, minilm for texts"),
     strategies: str = typer.Option("random,least_confidence,margin,entropy,coreset",
-                                   help="comma-separated strategy names (see `labelwise strategies`)"),
+                                   help="comma-separated names (see `labelwise strategies`)"),
     seeds: int = typer.Option(3, help="number of seeds (runs per strategy)"),
     seed_size: int = typer.Option(20, help="size of the initial labeled set"),
     seed_set: str = typer.Option("balanced", help="seed set: balanced or random"),

@@ -1,7 +1,7 @@
 """Input checks at the library's boundary.
 
-Every public entry point validates its inputs here, so that bad input gets one clear sentence naming
-the problem (a :class:`LabelwiseError`) instead of a traceback from deep inside numpy or scikit-learn.
+Every public entry point validates its inputs here, so that bad input gets one clear sentence
+naming the problem (a :class:`LabelwiseError`), not a traceback from deep inside numpy.
 """
 
 from __future__ import annotations
