@@ -133,9 +133,8 @@ def feature_similarity(
     labeled ones. LOWER = pick first. A candidate whose predicted class has no labeled item gets
     -inf (nothing similar is known, so it comes first). Blocked: memory O(block_rows * m_c).
     """
-    zn = _unit_rows(np.asarray(z, dtype=np.float32))
     zl = _unit_rows(np.asarray(z_labeled, dtype=np.float32))
-    out = np.full(len(zn), -np.inf, dtype=np.float32)
+    out = np.full(len(z), -np.inf, dtype=np.float32)
     for c in np.unique(pred_class):
         rows = np.flatnonzero(pred_class == c)
         ref = zl[labeled_class == c]
@@ -143,7 +142,7 @@ def feature_similarity(
             continue
         for r0 in range(0, len(rows), block_rows):
             rb = rows[r0:r0 + block_rows]
-            out[rb] = (zn[rb] @ ref.T).max(axis=1)
+            out[rb] = (_unit_rows(np.asarray(z[rb], dtype=np.float32)) @ ref.T).max(axis=1)
     return out
 
 
@@ -172,6 +171,7 @@ def dfm(
     h_labeled: np.ndarray,
     labeled_class: np.ndarray,
     variance: float = 0.97,
+    block_rows: int = 16384,
 ) -> np.ndarray:
     """Deep Feature Modeling score (paper 004, eq. 3): class-conditional PCA reconstruction error.
 
@@ -182,7 +182,6 @@ def dfm(
     no labeled item scores +inf. ``h`` (n, d), ``pred_class`` (n,), ``h_labeled`` (m, d),
     ``labeled_class`` (m,). Returns (n,), higher = pick first.
     """
-    h = np.asarray(h, dtype=np.float64)
     hl = np.asarray(h_labeled, dtype=np.float64)
     out = np.full(len(h), np.inf)
     for c in np.unique(pred_class):
@@ -191,17 +190,22 @@ def dfm(
         if len(ref) == 0:
             continue
         mu = ref.mean(axis=0)
-        diff = h[rows] - mu
-        resid = np.einsum("ij,ij->i", diff, diff)
+        axes = np.empty((0, hl.shape[1]))
         if len(ref) >= 2:
             var, vt = _principal_axes(ref - mu)
             if var.sum() > 0:
                 frac = np.cumsum(var) / var.sum()
                 n_comp = int(np.searchsorted(frac, variance - 1e-12) + 1)
                 n_comp = max(1, min(n_comp, len(ref) - 1, int((var > 0).sum())))
-                proj = diff @ vt[:n_comp].T
-                resid = resid - np.einsum("ij,ij->i", proj, proj)
-        out[rows] = np.maximum(resid, 0.0)
+                axes = vt[:n_comp]
+        for r0 in range(0, len(rows), block_rows):  # float64 only one block at a time
+            rb = rows[r0:r0 + block_rows]
+            diff = np.asarray(h[rb], dtype=np.float64) - mu
+            resid = np.einsum("ij,ij->i", diff, diff)
+            if len(axes):
+                proj = diff @ axes.T
+                resid -= np.einsum("ij,ij->i", proj, proj)
+            out[rb] = np.maximum(resid, 0.0)
     return out
 
 

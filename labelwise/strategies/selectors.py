@@ -331,9 +331,13 @@ def kmeanspp_seeding(
     (triangle inequality), and only if | |x_i| - |c| | < D_i, so only those points are compared
     with c (a full pass when more than n/4 remain; after such a pick the test is skipped for the
     next 8 picks, so that unprunable data, e.g. isotropic noise in high dimension, cost about
-    what the plain loop costs). Centre-to-centre distances cost O(p) products
-    per pick, the tests O(n) cheap element-wise work; a small slack (1e-4 of the largest squared
-    norm) keeps them conservative under rounding. Memory O(n + block * d).
+    what the plain loop costs). With ``R`` (BADGE) the first test is instead the bound
+    d^2(g_x, g_c) >= |g_x|^2 + |g_c|^2 - 2 |<r_x, r_c>| |h_x| |h_c|, which needs only an (n, K)
+    product per pick: points whose residuals are nearly orthogonal to the new centre's (other
+    predicted classes, confident predictions) are skipped without reading their h.
+    Centre-to-centre distances cost O(p) products per pick, the tests O(n) cheap element-wise
+    work; a small slack (1e-4 of the largest squared norm) keeps them conservative under
+    rounding. Memory O(n + block * d).
     """
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X, R)
@@ -347,13 +351,25 @@ def kmeanspp_seeding(
     assign = np.zeros(n, dtype=np.int32)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     norms = np.sqrt(G.sq)
+    hnorms = np.sqrt(_sq_norms(X)) if R is not None else None
     skip = 0  # picks left before the pruning test is tried again after it failed
     while len(picks) < k:
         i = _d2_draw(d2, G.sq, chosen, rng)
         j = len(picks)
         picks.append(i)
         chosen[i] = True
-        if skip:
+        if R is not None:
+            # BADGE: |<g_x, g_c>| <= |<r_x, r_c>| |h_x| |h_c|, from an (n, K) product only
+            lb = np.abs(G.R @ G.R[i])
+            lb *= hnorms
+            lb *= -2.0 * hnorms[i]
+            lb += G.sq
+            lb += G.sq[i] - slack
+            cand = np.flatnonzero(lb < d2)
+            if len(cand):
+                gap = norms[cand] - norms[i]
+                cand = cand[gap * gap < d2[cand] + slack]
+        elif skip:
             skip -= 1
             cand = None
         else:
