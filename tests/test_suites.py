@@ -95,3 +95,65 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()
     assert len(list((out / "runs").glob("*.json"))) == 4
     np.testing.assert_allclose(res.sampling_bias.dropna().between(0, 1), True)
+
+
+def test_compare_across_settings():
+    t = pd.concat([_table({("r", 0): [0.5, 0.9], ("r", 1): [0.5, 0.8]}),
+                   _table({("r", 0): [0.5, 0.6], ("r", 1): [0.5, 0.7]}).assign(setting="t")])
+    c = C.compare(t, "s", "r", "r", "accuracy", "svm beats ft", "fig", setting_b="t")
+    # final differences 0.3 and 0.1: mean +0.200
+    assert "+0.200" in c.measured and "r (s) − r (t)" in c.measured
+    assert c.verdict in ("holds", "direction only")
+
+
+def _fake_tables(specs, rng):
+    """Results and picks shaped like run_one's for every spec, with random metric values."""
+    rows, picks = [], []
+    metrics = ("accuracy", "worst_group_accuracy", "minority_ap", "sampling_bias",
+               "imbalance_ratio", "ece", "brier", "ood_auroc")
+    for sp in specs:
+        keys = {"setting": sp.tag, "strategy": sp.strategy, "learner": sp.learner,
+                "seed": sp.seed}
+        for r in range(sp.rounds + 1):
+            rows.append({**keys, "round": r, "n_labeled": sp.seed_size + r * sp.batch_size,
+                         "query_seconds": rng.random(),
+                         **{m: rng.random() for m in metrics}})
+            picks += [{**keys, "round": r, "label": int(rng.integers(2)),
+                       "group": int(rng.integers(4))} for _ in range(3)]
+    return pd.DataFrame(rows), pd.DataFrame(picks)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("name", sorted(S.SUITES))
+def test_every_claim_finds_its_runs_in_the_grid(name, quick):
+    # the claims name settings and strategies: each must be in the suite's own grid (the quick
+    # grid leaves out fine-tuning only)
+    suite = S.SUITES[name]
+    results, picks = _fake_tables(suite.specs(quick, 3), np.random.default_rng(0))
+    claims = suite.claims(results, picks)
+    assert claims
+    for c in claims:
+        if quick and "fine-tuning the network" in c.text:
+            assert c.verdict == "not run"
+            continue
+        assert c.verdict in ("holds", "direction only", "does not hold"), (c.text, c.measured)
+
+
+def test_full_low_budget_grid_fine_tunes_on_raw_images():
+    ft = [s for s in S.SUITES["low-budget"].specs(False, 2) if s.learner == "finetune-image"]
+    assert {s.strategy for s in ft} == {"random", "margin"}
+    assert all(dict(s.dataset_params)["encoder"] == "items" for s in ft)
+    assert {s.tag for s in ft} == {"balanced fine-tuned"}
+
+
+def test_balanced_items_dataset_indexes_raw_images(monkeypatch):
+    from labelwise.experiments import benchdata
+
+    raw = np.arange(5 * 4 * 4, dtype=np.uint8).reshape(5, 4, 4)
+    monkeypatch.setattr(benchdata, "_source",
+                        lambda *a, **k: (raw[:3], np.array([0, 1, 0]), raw[3:],
+                                         np.array([1, 0]), ["a", "b"]))
+    ds = benchdata.build_bench_dataset("balanced", encoder="items")
+    assert ds.X_train[:, 0].tolist() == [0, 1, 2] and ds.X_test[:, 0].tolist() == [3, 4]
+    assert len(ds.info["items"]) == 5
+    np.testing.assert_array_equal(ds.info["items"][4], raw[4])

@@ -85,8 +85,18 @@ def four_moons(n: int = 2000, n_test: int = 1000, seed: int = 0) -> Dataset:
 @bench_dataset("balanced")
 def balanced(source: str = "fashion-mnist", encoder: str = "identity", pool: int | None = 3000,
              test: int | None = 1000) -> Dataset:
-    """A stratified subset of a built-in image data set, encoded."""
+    """A stratified subset of a built-in image data set, encoded.
+
+    ``encoder="items"``: no encoding, for the fine-tuning learners: X is an (n, 1) column of
+    indices into ``info["items"]`` (pool then test images), which :func:`run_one` hands to a
+    ``finetune-*`` learner (see :mod:`labelwise.learners.finetune`)."""
     X, y, Xt, yt, classes = _source(source, pool, test)
+    if encoder == "items":
+        from labelwise.learners.finetune import finetune_inputs
+
+        items, F, Ft = finetune_inputs(X, Xt)
+        return Dataset(f"{source}-balanced", F, y, Ft, yt, classes,
+                       info={"encoder": encoder, "items": items})
     F, Ft = _encode(encoder, X, Xt)
     return Dataset(f"{source}-balanced", F, y, Ft, yt, classes, info={"encoder": encoder})
 

@@ -68,16 +68,20 @@ def _fmt(m: float, h: float, d: int = 3) -> str:
     return f"{m:+.{d}f}" + ("" if not np.isfinite(h) else f" ± {h:.{d}f}")
 
 
-def compare(results, setting, a, b, metric, text, figure, how="final", margin=0.0) -> Claim:
+def compare(results, setting, a, b, metric, text, figure, how="final", margin=0.0,
+            setting_b: str | None = None) -> Claim:
     """Claim: ``a`` > ``b`` on ``metric`` (final round, or area under the budget curve), paired
-    by seed; with ``margin``, a > b - margin (e.g. "ECE within 3 points")."""
+    by seed; with ``margin``, a > b - margin (e.g. "ECE within 3 points"); with ``setting_b``,
+    ``b`` is taken from that setting (e.g. the same strategy with another learner)."""
     sa = _per_seed(results, setting, a, metric, how)
-    sb = _per_seed(results, setting, b, metric, how)
+    sb = _per_seed(results, setting_b or setting, b, metric, how)
     seeds = sa.index.intersection(sb.index)
     if len(seeds) == 0:
         return _not_run(text, figure, f"needs {a} and {b} ({metric})")
     diff = (sa[seeds] - sb[seeds]).to_numpy() + margin
     m, h = mean_ci(diff)
+    if setting_b:
+        a, b = f"{a} ({setting})", f"{b} ({setting_b})"
     label = f"{how} {metric}: {a} − {b}" + (f" + {margin}" if margin else "")
     measured = (f"{label} = {_fmt(m, h)} (means {sa[seeds].mean():.3f} vs "
                 f"{sb[seeds].mean():.3f}, {len(seeds)} seeds)")
@@ -198,7 +202,7 @@ def dose_response_claim(results, prefix, strat, base, metric, text, figure) -> C
 def query_time_claim(results, setting, strategies, figure) -> Claim:
     """Report: query time per round relative to entropy's (004 Table 1); a measurement, no
     direction claimed ("SCAL is cheap" holds when its ratio is among the lowest)."""
-    g = results[(results.setting == setting) & (results.round < results["round"].max())]
+    g = results[(results.setting == setting) & (results["round"] < results["round"].max())]
     t = g.groupby("strategy")["query_seconds"].mean()
     text = "SCAL's query time is low relative to entropy (cheaper than BALD, Coreset)"
     if "entropy" not in t or "scal" not in t:

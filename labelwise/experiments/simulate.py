@@ -116,12 +116,15 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     from labelwise.loop import run_active_learning
 
     ds = _cached_dataset(spec.dataset, spec.dataset_params, spec.encoder)
+    learner_params = dict(spec.learner_params)
+    if "items" in ds.info and spec.learner.startswith("finetune"):
+        learner_params["items"] = ds.info["items"]  # X holds indices into these raw items
     records = run_active_learning(
         ds.X_train, ds.y_train, ds.X_test, ds.y_test,
         strategy=spec.strategy, learner=spec.learner, seed_size=spec.seed_size,
         seed_set=spec.seed_set, batch_size=spec.batch_size, rounds=spec.rounds,
         budget=spec.budget, pool_subsample=spec.pool_subsample, random_state=spec.seed,
-        learner_params=dict(spec.learner_params) or None,
+        learner_params=learner_params or None,
         evaluate=_round_evaluator(ds, spec),
     )
     name = Path(spec.dataset).name if os.sep in spec.dataset else spec.dataset
