@@ -205,12 +205,17 @@ def main() -> None:
                     help="run the plain selectors only up to this n")
     ap.add_argument("--data", choices=["lowdim", "isotropic"], default="lowdim",
                     help="synthetic pool: low intrinsic dimension (default) or isotropic noise")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS threads for the whole run (the fast selectors always use 1)")
     ap.add_argument("--only", default="table,selectors,bald,others",
                     help="comma-separated parts to run")
     args = ap.parse_args()
     parts = set(args.only.split(","))
     DATA["kind"] = args.data
-    print(f"synthetic data: {args.data}")
+    print(f"synthetic data: {args.data}; BLAS threads: {args.threads}")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=args.threads, user_api="blas")
     if "table" in parts:
         strategy_table(args.n)
     if "selectors" in parts:

@@ -30,6 +30,14 @@ def random_choice(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(n, size=k, replace=False).astype(np.int64)
 
 
+def _one_blas_thread():
+    """A context that keeps BLAS to one thread: the fast selectors make many small products, for
+    which thread start-up and, on a busy machine, waiting threads cost more than they save."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _sq_norms(X: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", X, X)
 
@@ -192,6 +200,15 @@ def kcenter_greedy(
     order than in the plain loop (seen once in 1,000 picks at n = 20,000); in float64 and away
     from such ties the picks are identical.
     """
+    if centers is not None and len(centers):
+        dist0 = min_sq_distances(X, centers)
+    else:
+        dist0 = None
+    with _one_blas_thread():
+        return _kcenter_lazy(X, k, dist0, rng)
+
+
+def _kcenter_lazy(X, k, dist0, rng):
     import heapq
 
     n, d = X.shape
@@ -199,8 +216,8 @@ def kcenter_greedy(
     C = np.empty((k, d), dtype=X.dtype)
     c_sq = np.empty(k, dtype=x_sq.dtype)
     picks: list[int] = []
-    if centers is not None and len(centers):
-        u = min_sq_distances(X, centers)
+    if dist0 is not None:
+        u = dist0
     else:
         rng = rng if rng is not None else np.random.default_rng()
         first = int(rng.integers(n))
@@ -339,6 +356,11 @@ def kmeanspp_seeding(
     work; a small slack (1e-4 of the largest squared norm) keeps them conservative under
     rounding. Memory O(n + block * d).
     """
+    with _one_blas_thread():
+        return _kmeanspp_pruned(X, k, rng, R)
+
+
+def _kmeanspp_pruned(X, k, rng, R):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X, R)
     n = G.n
@@ -365,7 +387,13 @@ def kmeanspp_seeding(
             lb *= -2.0 * hnorms[i]
             lb += G.sq
             lb += G.sq[i] - slack
-            cand = np.flatnonzero(lb < d2)
+            keep = lb < d2
+            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))  # triangle test as well
+            thr = cc2[assign]
+            thr -= slack
+            thr *= 0.25
+            keep &= d2 > thr
+            cand = np.flatnonzero(keep)
             if len(cand):
                 gap = norms[cand] - norms[i]
                 cand = cand[gap * gap < d2[cand] + slack]
