@@ -75,7 +75,8 @@ def with_finetune(strategy: Strategy) -> Strategy:
         name=strategy.name + FT_SUFFIX,
         needs=strategy.needs | {PSEUDO_LABEL_FT},
         description=f"{strategy.name} after fine-tuning on confident pseudo-labels",
-        paper=", ".join(sorted({*strategy.paper.split(", "), "002"} - {"", "all"})) or "002",
+        paper=strategy.paper if "002" in strategy.paper else
+        ", ".join(sorted({*strategy.paper.split(", "), "002"} - {"", "all"})),
         finetune=True,
     )
 
