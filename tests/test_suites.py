@@ -91,6 +91,7 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     assert len(res) == 2 * 2 * 4 and set(res.strategy) == {"random", "margin"}
     report = (out / "report.md").read_text()
     assert "| m > r (f) |" in report and "**not run**" in report
+    assert "run_seconds" in report.split("## Final round")[1]  # time per run (002)
     assert "no_such_strategy" in report.split("## Not run here")[1]
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()
     assert len(list((out / "runs").glob("*.json"))) == 4

@@ -329,6 +329,12 @@ def _final_table(results: pd.DataFrame) -> str:
     tab = last.groupby(["setting", "strategy"], sort=False)[cols].mean()
     if "query_seconds" in tab:
         tab["query_seconds"] = qs.reindex(tab.index)  # per-round mean, the last round has none
+    if "train_seconds" in results:  # time per run (002): training + querying, all rounds
+        per_run = results.assign(t=results["train_seconds"].fillna(0)
+                                 + results["query_seconds"].fillna(0)
+                                 ).groupby(["setting", "strategy", "seed"])["t"].sum()
+        tab["run_seconds"] = per_run.groupby(["setting", "strategy"]).mean().reindex(tab.index)
+        cols = cols + ["run_seconds"]
     head = "| setting | strategy | " + " | ".join(cols) + " |"
     rows = [head, "|" + "---|" * (len(cols) + 2)]
     for (s, st), r in tab.iterrows():
