@@ -61,6 +61,34 @@ def test_clone_keeps_items_and_repr_hides_them():
     assert "items=<1000>" in repr(twin) and "text 999" not in repr(twin)
 
 
+def test_mc_dropout_samples_vary_and_are_seeded():
+    """sample_proba on a fitted head with stand-in cached features (no backbone needed)."""
+    torch = pytest.importorskip("torch")
+
+    learner = FineTuneTextLearner(3, random_state=0, items=list("abcd"), dropout=0.5)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dropout = torch.nn.Dropout(0.5)
+            self.head = torch.nn.Linear(4, 3)
+
+    torch.manual_seed(0)
+    learner.net_, learner.device_, learner.fitted_, learner.n_features_ = Net(), "cpu", True, 1
+    learner._features = {i: np.full(4, i + 1.0, np.float32) for i in range(4)}
+    X = np.array([[0.0], [3.0]])
+    S = learner.sample_proba(X, n_samples=50)
+    assert S.shape == (50, 2, 3)
+    np.testing.assert_allclose(S.sum(axis=2), 1.0, atol=1e-6)
+    assert S.std(axis=0).min() > 1e-3  # dropout is on: the samples differ
+    np.testing.assert_array_equal(S, learner.sample_proba(X, n_samples=50))  # seeded
+    # dropout is off again afterwards: predictions are deterministic
+    np.testing.assert_array_equal(learner.predict_proba(X), learner.predict_proba(X))
+    learner.net_.dropout.p = 0.0
+    with pytest.raises(LabelwiseError, match="no dropout with rate > 0"):
+        learner.sample_proba(X)
+
+
 @pytest.mark.slow
 def test_short_finetuning_round_on_texts():
     pytest.importorskip("transformers")

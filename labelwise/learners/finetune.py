@@ -330,13 +330,14 @@ class FineTuneLearner(BaseLearner):
             )
         out = np.empty((T, len(idx), self.n_classes), dtype=np.float32)
         net = self.net_
+        # features first: _pooled puts the network in eval mode, which would undo the dropout
+        h = torch.as_tensor(self._pooled(idx), device=self.device_) if scope == "head" else None
         try:
             with torch.random.fork_rng(devices=[]), torch.inference_mode():
                 torch.manual_seed(self._seed() + 1)
                 for m in drops:
                     m.train()
                 if scope == "head":
-                    h = torch.as_tensor(self._pooled(idx), device=self.device_)
                     for t in range(T):
                         out[t] = net.head(net.dropout(h)).softmax(dim=1).cpu().numpy()
                 else:
