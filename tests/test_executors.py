@@ -20,7 +20,7 @@ CALLS: list = []
 
 def counting_run(spec):
     CALLS.append(spec)
-    if spec.seed == 99:
+    if spec.rounds == 99:
         raise KeyboardInterrupt  # an interruption in the middle of the grid
     return run_one(spec)
 
@@ -38,15 +38,17 @@ def test_spec_key_is_stable_and_distinct():
 
 def test_interrupted_grid_resumes(tmp_path):
     CALLS.clear()
-    broken = SPECS[:2] + [RunSpec("gaussians", "random", "logreg", 99)] + SPECS[2:]
+    broken = SPECS + [RunSpec("gaussians", "random", "logreg", 0, rounds=99)]
     with pytest.raises(KeyboardInterrupt):
         executors.execute(broken, counting_run, n_jobs=1, store=tmp_path, progress=False)
+    # runs go seed-major: random 0, margin 0, then the broken seed-0 run stops the grid
+    assert CALLS == [SPECS[0], SPECS[2], broken[-1]]
     assert len(list((tmp_path / "runs").glob("*.json"))) == 2  # the two finished runs
     # a half-written file from the killed run must not count as finished
-    (tmp_path / "runs" / f"{executors.spec_key(SPECS[2])}.json").write_text("{trunc")
+    (tmp_path / "runs" / f"{executors.spec_key(SPECS[1])}.json").write_text("{trunc")
     CALLS.clear()
     out = executors.execute(SPECS, counting_run, n_jobs=1, store=tmp_path, progress=False)
-    assert CALLS == SPECS[2:]  # only the unfinished runs ran again
+    assert CALLS == [SPECS[1], SPECS[3]]  # only the unfinished runs ran again
     fresh = executors.execute(SPECS, run_one, n_jobs=1, progress=False)
     for a, b in zip(out, fresh, strict=True):
         pd.testing.assert_frame_equal(_strip(pd.DataFrame(a["results"])),

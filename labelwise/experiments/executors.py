@@ -166,6 +166,9 @@ def execute(
         else:
             todo.append(i)
 
+    # seed-major order: an interrupted grid has every setting and strategy for its first seeds
+    todo.sort(key=lambda i: getattr(specs[i], "seed", 0))
+
     def finish(i: int, out: dict) -> None:
         outputs[i] = out
         if run_store is not None:
