@@ -205,12 +205,14 @@ def bench(
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local Ray)"),
     jobs: int = typer.Option(None, help="local worker processes (default: one per core)"),
     quick: bool = typer.Option(False, "--quick", help="a reduced grid (minutes)"),
+    report_only: bool = typer.Option(False, "--report-only",
+                                     help="run nothing: report on the runs finished in --out"),
 ):
     """Reproduce a paper's claims: run a benchmark suite, write results, plots and report.md."""
     from labelwise.experiments.suites import run_suite
 
     folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
-                       ray_address=ray_address)
+                       ray_address=ray_address, report_only=report_only)
     report = (folder / "report.md").read_text()
     typer.echo(report.split("## Final round")[0].rstrip())
     typer.echo(f"\nwritten to {folder}/ (results.csv, picks.csv, *.png, report.md)")

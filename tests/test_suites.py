@@ -96,6 +96,15 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()
     assert len(list((out / "runs").glob("*.json"))) == 4
     np.testing.assert_allclose(res.sampling_bias.dropna().between(0, 1), True)
+    # --report-only: nothing runs, the report covers the finished runs and says what is missing
+    next((out / "runs").glob("*.json")).unlink()
+    S.run_suite("tiny", seeds=2, out=tmp_path, report_only=True, progress=False)
+    assert "**Partial**: 1 runs" in (out / "report.md").read_text()
+    assert len(pd.read_csv(out / "results.csv")) == 3 * 4
+    for f in (out / "runs").glob("*.json"):
+        f.unlink()
+    with pytest.raises(LabelwiseError, match="no finished runs"):
+        S.run_suite("tiny", seeds=2, out=tmp_path, report_only=True, progress=False)
 
 
 def test_compare_across_settings():

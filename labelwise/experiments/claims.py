@@ -278,8 +278,9 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
 
 
 def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds: float,
-                       quick: bool, seeds: int, executor: str) -> Path:
-    """Plots (PNG) and report.md with the claims table, from the tables alone."""
+                       quick: bool, seeds: int, executor: str, missing: int = 0) -> Path:
+    """Plots (PNG) and report.md with the claims table, from the tables alone; ``missing`` runs
+    of the grid that had not finished make it a partial report."""
     plots = []
     for metric, label in (("accuracy", "learning curves"),
                           ("worst_group_accuracy", "worst-group accuracy"),
@@ -299,8 +300,14 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
     lines = [f"# Benchmark `{suite.name}` (paper {suite.paper}){' — quick' if quick else ''}",
              "", suite.description + ".", "", f"Data: {suite.data}.", "",
              f"{results.groupby(['setting', 'strategy', 'seed']).ngroups} runs, {seeds} seeds, "
-             f"executor {executor}, {seconds / 60:.1f} min of grid time (runs resumed from "
-             "`runs/` count as 0).", "", "## Claims", "",
+             f"executor {executor}, "
+             + (f"{seconds / 60:.1f} min of grid time (runs resumed from `runs/` count as 0)."
+                if np.isfinite(seconds) else "report written from the finished runs."),
+             ""]
+    if missing:
+        lines += [f"**Partial**: {missing} runs of the grid had not finished; the claims use "
+                  "the finished runs only (paired over the seeds both sides have).", ""]
+    lines += ["## Claims", "",
              "| claim (paper, figure) | measured (mean ± 95% interval over seeds) | paired p | "
              "verdict |", "|---|---|---|---|"]
     for c in claims:

@@ -156,12 +156,19 @@ def run_grid(specs: list[RunSpec], n_jobs: int | None = None, progress: bool = T
     resumes. Returns (results DataFrame, picks DataFrame), sorted by strategy order, seed and
     round.
     """
-    import pandas as pd
 
     from labelwise.experiments.executors import execute
 
     outputs = execute(specs, run_one, executor=executor, n_jobs=n_jobs,
                       ray_address=ray_address, store=store, progress=progress)
+    return grid_tables(specs, outputs)
+
+
+def grid_tables(specs: list[RunSpec], outputs: list[dict]):
+    """(results, picks) DataFrames from the outputs of :func:`run_one` for ``specs`` (in the same
+    order), sorted by strategy order, seed and round."""
+    import pandas as pd
+
     rows = [r for out in outputs for r in out["results"]]
     picks = [p for out in outputs for p in out["picks"]]
     order = {}

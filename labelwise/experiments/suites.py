@@ -327,10 +327,12 @@ def available(spec: RunSpec) -> str | None:
 
 def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor: str = "local",
               quick: bool = False, n_jobs: int | None = None, ray_address: str | None = None,
-              progress: bool = True) -> Path:
+              progress: bool = True, report_only: bool = False) -> Path:
     """Run benchmark suite ``name`` and write its table, plots and report.md into ``out``.
 
-    Returns the output folder. Runs already stored in ``out/runs/`` are not redone.
+    Returns the output folder. Runs already stored in ``out/runs/`` are not redone. With
+    ``report_only``, nothing runs: the report is written from the runs finished so far (e.g.
+    of a grid still running or interrupted), and says how many are missing.
     """
     from labelwise.experiments.claims import write_suite_report
     from labelwise.experiments.simulate import run_grid
@@ -352,6 +354,22 @@ def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor
     if not runnable:
         raise LabelwiseError(f"suite {name!r}: none of its runs can start here: "
                              + "; ".join(sorted(set(skipped.values()))))
+    if report_only:
+        from labelwise.experiments.executors import RunStore
+        from labelwise.experiments.simulate import grid_tables
+
+        store = RunStore(out)
+        done = [(sp, store.load(sp)) for sp in runnable]
+        done = [(sp, o) for sp, o in done if o is not None]
+        if not done:
+            raise LabelwiseError(f"no finished runs of suite {name!r} in {out}/runs/")
+        results, picks = grid_tables([sp for sp, _ in done], [o for _, o in done])
+        results.to_csv(out / "results.csv", index=False)
+        picks.to_csv(out / "picks.csv", index=False)
+        write_suite_report(s, results, picks, out, skipped=skipped, seconds=float("nan"),
+                           quick=quick, seeds=seeds, executor=executor,
+                           missing=len(runnable) - len(done))
+        return out
     t0 = time.perf_counter()
     # build each data set once here, so the workers find its embeddings in the disk cache
     from rich.progress import track
