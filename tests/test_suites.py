@@ -167,3 +167,11 @@ def test_balanced_items_dataset_indexes_raw_images(monkeypatch):
     assert ds.X_train[:, 0].tolist() == [0, 1, 2] and ds.X_test[:, 0].tolist() == [3, 4]
     assert len(ds.info["items"]) == 5
     np.testing.assert_array_equal(ds.info["items"][4], raw[4])
+
+
+def test_plot_settings_skips_settings_without_the_metric(tmp_path):
+    t = pd.concat([_table({("a", 0): [0.5, 0.6]}).assign(minority_ap=0.3),
+                   _table({("a", 0): [0.5, 0.7]}).assign(setting="t")])  # no minority_ap
+    assert C.plot_settings(t, tmp_path / "ap.png", "minority_ap", "x") == tmp_path / "ap.png"
+    assert (tmp_path / "ap.png").stat().st_size > 0
+    assert C.plot_settings(t, tmp_path / "no.png", "ece", "x") is None

@@ -255,7 +255,8 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
 
     if metric not in results or results[metric].isna().all():
         return None
-    settings = list(dict.fromkeys(results["setting"]))
+    # only the settings that have the metric (e.g. minority AP exists on the imbalanced task)
+    settings = list(dict.fromkeys(results.loc[results[metric].notna(), "setting"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
                              squeeze=False)
     for ax, s in zip(axes[0], settings, strict=True):
