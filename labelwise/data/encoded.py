@@ -58,6 +58,8 @@ def encode_dataset(ds: Dataset, encoder: str | None = None, cache_dir: str | Pat
     from labelwise.encoders import embed, get_encoder
 
     name = default_encoder(ds) if encoder is None else encoder
+    if name == ITEMS:
+        return _as_item_indices(ds)
     enc = get_encoder(name)  # unknown names fail here, listing the choices
     kind = modality_of(ds)
     has_features = ds.X_train.ndim == 2 and ds.X_train.shape[1] > 0
@@ -76,6 +78,24 @@ def encode_dataset(ds: Dataset, encoder: str | None = None, cache_dir: str | Pat
     suffix = "" if name == default_encoder(ds) else f"+{name}"
     return dataclasses.replace(ds, name=ds.name + suffix, X_train=X_train, X_test=X_test,
                                info={**ds.info, "encoder": name})
+
+
+ITEMS = "items"
+
+
+def _as_item_indices(ds: Dataset) -> Dataset:
+    """``encoder="items"``: no encoding, for the fine-tuning learners (papers 000, 003).
+
+    ``X_train`` (n, 1) and ``X_test`` (m, 1) become index columns into ``info["items"]`` (the
+    pool's raw items, then the test split's), which the simulation hands to a ``finetune-*``
+    learner (:mod:`labelwise.learners.finetune`)."""
+    from labelwise.learners.finetune import finetune_inputs
+
+    if ds.raw_train is None:
+        raise LabelwiseError(f"data set {ds.name!r} has no raw images or texts to fine-tune on")
+    items, X_train, X_test = finetune_inputs(ds.raw_train, ds.raw_test)
+    return dataclasses.replace(ds, X_train=X_train, X_test=X_test,
+                               info={**ds.info, "encoder": ITEMS, "items": items})
 
 
 def dataset_from_raw(raw: RawData, test_size: float = 0.25, random_state: int = 0) -> Dataset:

@@ -234,6 +234,7 @@ def simulate(
     for s in strats:
         check_capabilities(s, LEARNERS[learner].cls)
     seeds = check_positive_int(seeds, "seeds")
+    encoder = _encoder_for(learner, encoder)
     if dataset not in DATASETS:
         load_dataset(dataset, encoder=encoder)  # a clear error for bad names/files before forking
     specs = [RunSpec(dataset, s, learner, seed, seed_size, batch_size, rounds, pool_subsample,
@@ -251,6 +252,21 @@ def simulate(
         write_outputs(results, picks, out, {**asdict(specs[0]), "strategies": strategies,
                                             "seeds": seeds})
     return results
+
+
+def _encoder_for(learner: str, encoder: str | None) -> str | None:
+    """The fine-tuning learners read raw items (``encoder="items"``), every other learner reads
+    features; reject a mismatch with a clear error."""
+    fine_tuning = learner.startswith("finetune")
+    if fine_tuning and encoder in (None, "items"):
+        return "items"
+    if fine_tuning:
+        raise LabelwiseError(f"learner {learner!r} fine-tunes its own network on the raw items; "
+                             f"leave out --encoder (got {encoder!r})")
+    if encoder == "items":
+        raise LabelwiseError(f"encoder 'items' is only for the finetune-* learners, "
+                             f"not {learner!r}")
+    return encoder
 
 
 def write_outputs(results: pd.DataFrame, picks: pd.DataFrame, out: str | Path,
