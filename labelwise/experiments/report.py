@@ -77,7 +77,8 @@ def summary_table(results: pd.DataFrame, metric: str = "accuracy",
     per_seed = per_seed_summary(results, metric, baseline)
     rows = []
     for strategy, g in per_seed.groupby("strategy", sort=False):
-        row = {"strategy": strategy, "seeds": len(g)}
+        row = {"strategy": strategy, "seeds": len(g),
+               "reached": int(np.isfinite(g["labels_saved"]).sum())}
         for col in ("final", "aubc", "labels_saved", "query_seconds"):
             row[col], row[col + "_ci"] = mean_ci(g[col].to_numpy())
         rows.append(row)
@@ -112,7 +113,10 @@ def write_summary(results: pd.DataFrame, path: str | Path, metric: str = "accura
     ]
     for _, r in table.iterrows():
         saved = _fmt(r["labels_saved"], r["labels_saved_ci"], 2)
-        saved = saved if saved == "not reached" else saved + "x"
+        if saved != "not reached":
+            saved += "x"
+            if r["reached"] < r["seeds"]:  # the mean is over the seeds that reached it
+                saved += f" (reached in {r['reached']} of {r['seeds']} seeds)"
         lines.append(
             f"| {r['strategy']} | {_fmt(r['final'], r['final_ci'])} | "
             f"{_fmt(r['aubc'], r['aubc_ci'])} | {saved} | "
