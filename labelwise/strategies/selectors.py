@@ -188,29 +188,33 @@ def kcenter_greedy(
     centre is a seeded random point. Then repeatedly take the candidate with the largest squared
     distance to its nearest centre (ties to the lower index). Returns k positions into X (n, d).
 
-    Lazy evaluation makes it faster than one pass per pick while giving the same picks as
-    :func:`kcenter_greedy_plain`: a point's distance to the centres it has been compared with is an
-    upper bound of its true distance (adding centres only lowers it). Points are visited in
-    decreasing order of that bound (a presorted list plus a heap); the top one is brought up to
-    date against the centres picked since its last update (one small (p, d) x (d,) product); once
-    the top point is up to date it is the true farthest point. Memory O(n + k d).
+    Lazy evaluation, vectorised, makes it faster than one pass per pick while giving the same
+    picks as :func:`kcenter_greedy_plain`: a point's distance to the centres it has been compared
+    with is an upper bound of its true distance (adding centres only lowers it), valid against
+    the centres up to its version. An *active set* holds the points whose exact distance is at
+    least a threshold t; every other point has an upper bound below t. Each pick takes the
+    largest exact distance in the active set if it is >= t (ties to the lower index), updates
+    the active set against the new centre with one (|A|, d) x (d,) product and moves points that
+    fell below t out; when the active set runs dry, t is lowered so that about ``chunk`` more
+    points enter (one O(n) partition), and those are brought up to date against the centres
+    picked since their version with (rows, d) x (d, 64) products, centres in picking order, a
+    point leaving as soon as it falls below t (remembering how far it got). Memory O(n + k d)
+    plus a copy of the active rows (the points within the band [t, current farthest]).
 
-    In float32 the BLAS may sum a dot product in a different order for a (p, d) matrix than for
-    the (n, d) pool, so two points whose distances tie to within 1 ulp can come out in the other
-    order than in the plain loop (seen once in 1,000 picks at n = 20,000); in float64 and away
-    from such ties the picks are identical.
+    The BLAS may sum a dot product in a different order in a matrix product or a smaller matrix
+    than in the (n, d) pool's product, so two points whose distances tie to within 1 ulp can come
+    out in the other order than in the plain loop (in float32, seen once in 1,000 picks at
+    n = 20,000); away from such ties the picks are identical.
     """
     if centers is not None and len(centers):
         dist0 = min_sq_distances(X, centers)
     else:
         dist0 = None
     with _one_blas_thread():
-        return _kcenter_lazy(X, k, dist0, rng)
+        return _kcenter_active(X, k, dist0, rng)
 
 
-def _kcenter_lazy(X, k, dist0, rng):
-    import heapq
-
+def _kcenter_active(X, k, dist0, rng, chunk=512, cstep=64):
     n, d = X.shape
     x_sq = _sq_norms(X)
     C = np.empty((k, d), dtype=X.dtype)
@@ -226,34 +230,80 @@ def _kcenter_lazy(X, k, dist0, rng):
         picks.append(first)
         C[0] = X[first]
         c_sq[0] = x_sq[first]
-    ver = np.full(n, len(picks), dtype=np.int64)
-    order = np.lexsort((np.arange(n), -u))
-    in_static = np.ones(n, dtype=bool)
-    if picks:
-        in_static[picks[0]] = False
-    heap: list[tuple[float, int]] = []
-    ptr = 0
+    k = min(k, n)
+    ver = np.full(n, len(picks), dtype=np.int32)
+    # w: the upper bound of every point outside the active set (-inf inside it and for picks)
+    w = u.copy()
+    A = np.empty(0, dtype=np.int64)  # active points: exact distances uA >= t
+    XA = np.empty((0, d), dtype=X.dtype)
+    uA = np.empty(0, dtype=u.dtype)
+    vA = np.empty(0, dtype=np.int32)
+    t = np.inf  # every point outside the active set has w < t
     while len(picks) < k:
         p = len(picks)
         while True:
-            while ptr < n and not in_static[order[ptr]]:
-                ptr += 1
-            s = int(order[ptr]) if ptr < n else -1
-            if heap and (s < 0 or -heap[0][0] > u[s] or (-heap[0][0] == u[s] and heap[0][1] < s)):
-                i = heapq.heappop(heap)[1]
-            else:
-                i = s
-                in_static[s] = False
-            a = int(ver[i])
-            if a == p:
-                break
-            d_new = x_sq[i] - 2.0 * (C[a:p] @ X[i]) + c_sq[a:p]
-            u[i] = min(u[i], d_new.min())
-            ver[i] = p
-            heapq.heappush(heap, (-float(u[i]), i))
+            if len(A):
+                m = uA.max()
+                if m >= t:
+                    break
+            # lower t: bring in the next ~chunk outside points by bound
+            n_out = n - len(A) - p
+            take = min(chunk, n_out)
+            if take == 0:
+                t = -np.inf
+                continue
+            t = np.partition(w, n - take)[n - take]
+            new = np.flatnonzero(w >= t)
+            w[new] = -np.inf
+            XN = X[new]
+            uN = u[new]
+            vN = ver[new]
+            # bring them up to date, centres in order of picking, a block at a time; a point
+            # whose distance falls below t leaves with the version it reached
+            for v in np.unique(vN):
+                rows = np.flatnonzero(vN == v)
+                lo = int(v)
+                while lo < p and len(rows):
+                    hi = min(p, lo + cstep)
+                    dn = XN[rows] @ C[lo:hi].T
+                    dn *= -2.0
+                    dn += x_sq[new[rows], None]
+                    dn += c_sq[None, lo:hi]
+                    cur = np.minimum(uN[rows], dn.min(axis=1))
+                    uN[rows] = cur
+                    vN[rows] = hi
+                    rows = rows[cur >= t]
+                    lo = hi
+            A = np.concatenate([A, new])
+            XA = np.concatenate([XA, XN])
+            uA = np.concatenate([uA, uN])
+            vA = np.concatenate([vA, vN])
+            keep = uA >= t
+            if not keep.all():
+                ev = A[~keep]
+                u[ev] = uA[~keep]
+                w[ev] = u[ev]
+                ver[ev] = vA[~keep]
+                A, XA, uA, vA = A[keep], XA[keep], uA[keep], vA[keep]
+            if n_out == take and len(A) == 0:
+                raise AssertionError("no candidates left")
+        i = int(A[uA == m].min())
         picks.append(i)
         C[p] = X[i]
         c_sq[p] = x_sq[i]
+        u[i] = -np.inf
+        keep = A != i
+        dn = x_sq[A] - 2.0 * (XA @ C[p]) + c_sq[p]
+        np.minimum(uA, dn, out=uA)
+        keep &= uA >= t
+        drop = ~keep
+        drop[A == i] = False
+        if drop.any():
+            ev = A[drop]
+            u[ev] = uA[drop]
+            w[ev] = u[ev]
+            ver[ev] = p + 1
+        A, XA, uA, vA = A[keep], XA[keep], uA[keep], vA[keep] + 1
     return np.asarray(picks, dtype=np.int64)
 
 
