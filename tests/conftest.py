@@ -12,3 +12,28 @@ def digits():
     from labelwise.data import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture
+def hash_text_encoder(monkeypatch):
+    """Register "test-hash", a tiny bag-of-words text encoder (the real ones are slow to import);
+    returns its name."""
+    import numpy as np
+
+    from labelwise import encoders
+    from labelwise.encoders import Encoder
+
+    class HashEncoder(Encoder):
+        name = "test-hash"
+        modality = "text"
+
+        def _encode_batch(self, batch):
+            out = np.zeros((len(batch), 16), dtype=np.float32)
+            for r, text in enumerate(batch):
+                for w in text.lower().split():
+                    out[r, sum(map(ord, w)) % 16] += 1
+            return out
+
+    monkeypatch.setitem(encoders.ENCODERS, "test-hash",
+                        encoders.EncoderSpec("test-hash", HashEncoder, "text", "test"))
+    return "test-hash"

@@ -263,26 +263,6 @@ def test_init_reports_missing_and_corrupt_data_with_its_path(tmp_path):
         Project(tmp_path / "p")
 
 
-def _register_hash_encoder(monkeypatch):
-    """A tiny bag-of-words encoder for tests (the real text encoders are slow to import)."""
-    from labelwise import encoders
-    from labelwise.encoders import Encoder
-
-    class HashEncoder(Encoder):
-        name = "test-hash"
-        modality = "text"
-
-        def _encode_batch(self, batch):
-            out = np.zeros((len(batch), 16), dtype=np.float32)
-            for r, text in enumerate(batch):
-                for w in text.lower().split():
-                    out[r, sum(map(ord, w)) % 16] += 1
-            return out
-
-    monkeypatch.setitem(encoders.ENCODERS, "test-hash",
-                        encoders.EncoderSpec("test-hash", HashEncoder, "text", "test"))
-
-
 def _texts(path, n=24):
     rows = []
     for i in range(n):
@@ -293,8 +273,7 @@ def _texts(path, n=24):
     return path
 
 
-def test_text_project_import_and_export(tmp_path, monkeypatch):
-    _register_hash_encoder(monkeypatch)
+def test_text_project_import_and_export(tmp_path, hash_text_encoder):
     data = _texts(tmp_path / "t.jsonl")
     p = init_project(tmp_path / "tp", data, encoder="test-hash", batch_size=4, progress=False)
     assert p.status()["labels"] == 6 and p.settings["modality"] == "text"

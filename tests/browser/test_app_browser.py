@@ -82,7 +82,7 @@ def label_a_batch_by_keyboard(url: str, project: Project, screenshot: Path | Non
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 640})
-            page.set_default_timeout(20_000)
+            page.set_default_timeout(90_000)  # bounded, but generous on a loaded 2-core machine
             page.goto(url + "?annotator=tester")
             item = page.locator("#item")
 
@@ -141,22 +141,7 @@ def test_browser_labels_an_image_batch_by_keyboard(tmp_path):
 
 
 @pytest.mark.slow
-def test_browser_labels_a_text_batch_by_keyboard(tmp_path, monkeypatch):
-    from labelwise import encoders
-    from labelwise.encoders import Encoder
-
-    class HashEncoder(Encoder):
-        name, modality = "test-hash", "text"
-
-        def _encode_batch(self, batch):
-            out = np.zeros((len(batch), 16), dtype=np.float32)
-            for r, text in enumerate(batch):
-                for w in text.lower().split():
-                    out[r, sum(map(ord, w)) % 16] += 1
-            return out
-
-    monkeypatch.setitem(encoders.ENCODERS, "test-hash",
-                        encoders.EncoderSpec("test-hash", HashEncoder, "text", "test"))
+def test_browser_labels_a_text_batch_by_keyboard(tmp_path, hash_text_encoder):
     rows = [{"text": ("the match ended with a late goal", "a bowl of soup with bread")[i % 2]
              + f" ({i})", "label": ("sports", "food")[i % 2] if i < 6 else None}
             for i in range(30)]
