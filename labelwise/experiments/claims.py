@@ -125,11 +125,12 @@ def oversampling_claim(picks, setting, strategy, groups, pool_share, text, figur
                  f"(0 = as random; {len(over)} seeds)", p, _verdict(m, p))
 
 
-def share_claim(picks, setting, a, b, label, text, figure) -> Claim:
-    """Claim: ``a`` picks a larger share of class ``label`` than ``b``."""
+def _pick_share_comparison(picks, setting, a, b, column, value, text, figure, describe) -> Claim:
+    """Claim: a larger share of ``a``'s picks than of ``b``'s have ``column == value``, paired by
+    seed; ``describe(share_a, share_b, mean_diff, half_width)`` words the measurement."""
     def share(s):
         g = picks[(picks.setting == setting) & (picks.strategy == s)]
-        return g.groupby("seed")["label"].apply(lambda x: float(np.mean(x == label)))
+        return g.groupby("seed")[column].apply(lambda x: float(np.mean(x == value)))
     sa, sb = share(a), share(b)
     seeds = sa.index.intersection(sb.index)
     if len(seeds) == 0:
@@ -137,26 +138,25 @@ def share_claim(picks, setting, a, b, label, text, figure) -> Claim:
     diff = (sa[seeds] - sb[seeds]).to_numpy()
     m, h = mean_ci(diff)
     p = _paired(diff)
-    return Claim(text, figure, f"share of class {label} in picks: {a} {sa[seeds].mean():.3f} vs "
-                 f"{b} {sb[seeds].mean():.3f} (diff {_fmt(m, h)})", p, _verdict(m, p))
+    return Claim(text, figure, describe(sa[seeds].mean(), sb[seeds].mean(), m, h), p,
+                 _verdict(m, p))
+
+
+def share_claim(picks, setting, a, b, label, text, figure) -> Claim:
+    """Claim: ``a`` picks a larger share of class ``label`` than ``b``."""
+    return _pick_share_comparison(
+        picks, setting, a, b, "label", label, text, figure,
+        lambda sa, sb, m, h: f"share of class {label} in picks: {a} {sa:.3f} vs {b} {sb:.3f} "
+                             f"(diff {_fmt(m, h)})")
 
 
 def clean_claim(picks, setting, a, b, text, figure) -> Claim:
     """Claim: ``a``'s picks are more often clean (group 0) than ``b``'s (002 % clean picks)."""
-    def clean(s):
-        g = picks[(picks.setting == setting) & (picks.strategy == s)]
-        return g.groupby("seed")["group"].apply(lambda x: float(np.mean(x == 0)))
     if "group" not in picks:
         return _not_run(text, figure)
-    sa, sb = clean(a), clean(b)
-    seeds = sa.index.intersection(sb.index)
-    if len(seeds) == 0:
-        return _not_run(text, figure, f"needs {a} and {b}")
-    diff = (sa[seeds] - sb[seeds]).to_numpy()
-    m, h = mean_ci(diff)
-    p = _paired(diff)
-    return Claim(text, figure, f"% clean picks: {a} {100 * sa[seeds].mean():.1f}% vs {b} "
-                 f"{100 * sb[seeds].mean():.1f}%", p, _verdict(m, p))
+    return _pick_share_comparison(
+        picks, setting, a, b, "group", 0, text, figure,
+        lambda sa, sb, m, h: f"% clean picks: {a} {100 * sa:.1f}% vs {b} {100 * sb:.1f}%")
 
 
 def gain_difference(results, setting_a, setting_b, strat, base, metric, text, figure) -> Claim:
