@@ -166,3 +166,22 @@ def test_top_k_lex_ties():
     assert S.top_k_lex(s, t, 2).tolist() == [2, 3]
     assert S.top_k_lex(s, t, 4).tolist() == [2, 3, 1, 0]
     assert S.top_k_lex(s, t, 5).tolist() == [2, 3, 1, 0, 4]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projected_kmeanspp_equals_plain_in_high_dimension(dtype):
+    """d > 2 * _PCA_DIMS: the exact k-means++ prunes with the principal-subspace lower bound."""
+    rng = np.random.default_rng(11)
+    n, d = 4000, 2 * S._PCA_DIMS + 32
+    centres = rng.normal(size=(20, d))
+    bases = rng.normal(size=(20, 8, d)) / 3
+    comp = rng.integers(20, size=n)
+    X = centres[comp] + np.einsum("nk,nkd->nd", rng.normal(size=(n, 8)), bases[comp])
+    X += 0.05 * rng.normal(size=(n, d))
+    X = X.astype(dtype)
+    X[7] = X[3]  # a duplicate: its D^2 is 0 once its twin is picked
+    for seed in (0, 1):
+        a = S.kmeanspp_seeding_plain(X, 300, np.random.default_rng(seed))
+        b = S.kmeanspp_seeding(X, 300, np.random.default_rng(seed))
+        assert a.tolist() == b.tolist()
+        assert len(set(b.tolist())) == 300

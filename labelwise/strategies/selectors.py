@@ -405,9 +405,22 @@ def kmeanspp_seeding(
     Centre-to-centre distances cost O(p) products per pick, the tests O(n) cheap element-wise
     work; a small slack (1e-4 of the largest squared norm) keeps them conservative under
     rounding. Memory O(n + block * d).
+
+    Without ``R``, for d > 128 and k > 16, the triangle test is replaced by a stronger bound (on
+    embedding-like data the nearest centre stays at about half the typical distance, so the
+    triangle test prunes little): with y = V (x - mu) the projection on the top 64 principal
+    directions of an evenly spaced sample of 4,096 rows and r the residual,
+    d^2(x, c) >= |y_x - y_c|^2 + (|r_x| - |r_c|)^2. Each pick reads the (n, 64) projections (1/6
+    of X at d = 384) and computes exact distances only for the points the bound cannot exclude
+    (a few percent late in the seeding). Extra memory: the (n, 64) projections.
     """
     with _one_blas_thread():
+        if R is None and k > 16 and X.shape[1] > 2 * _PCA_DIMS:
+            return _kmeanspp_projected(X, k, rng, _PCA_DIMS)
         return _kmeanspp_pruned(X, k, rng, R)
+
+
+_PCA_DIMS = 64
 
 
 def _kmeanspp_pruned(X, k, rng, R):
@@ -475,4 +488,57 @@ def _kmeanspp_pruned(X, k, rng, R):
             assign[moved] = j
         d2[i] = 0.0
         assign[i] = j
+    return np.asarray(picks, dtype=np.int64)
+
+
+def _pca_frame(X: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Projections Y = (X - mu) V^T (n, q) on the top q principal directions of an evenly spaced
+    sample of rows, their squared norms (n,) and the norms of the residuals (n,) (all in X's
+    dtype): for any two rows, d^2(x, c) >= |y_x - y_c|^2 + (|r_x| - |r_c|)^2."""
+    n = len(X)
+    rows = np.unique(np.linspace(0, n - 1, min(n, 4096)).astype(np.int64))
+    S = X[rows].astype(np.float64)
+    mu = S.mean(axis=0)
+    _, _, vt = np.linalg.svd(S - mu, full_matrices=False)
+    V = np.ascontiguousarray(vt[:q].T).astype(X.dtype)  # (d, q)
+    Y = X @ V
+    Y -= (mu.astype(X.dtype) @ V)[None, :]
+    y_sq = _sq_norms(Y)
+    c_sq = _sq_norms(X) - 2.0 * (X @ mu.astype(X.dtype)) + float(mu @ mu)  # |x - mu|^2
+    r = np.sqrt(np.maximum(c_sq - y_sq, 0.0))
+    return Y, y_sq, r
+
+
+def _kmeanspp_projected(X, k, rng, q):
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X)
+    n = G.n
+    first = int(np.argmax(G.sq))
+    d2 = G.dist2(first)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[first] = True
+    d2[first] = 0.0
+    picks = [first]
+    Y, y_sq, r = _pca_frame(X, q)
+    slack = 1e-4 * float(G.sq.max()) + 1e-30
+    while len(picks) < k:
+        i = _d2_draw(d2, G.sq, chosen, rng)
+        picks.append(i)
+        chosen[i] = True
+        lb = Y @ Y[i]
+        lb *= -2.0
+        lb += y_sq
+        gap = r - r[i]
+        gap *= gap
+        lb += gap
+        lb += y_sq[i] - slack
+        cand = np.flatnonzero(lb < d2)
+        if len(cand) > n // 4:  # little pruned: one full pass, no gather
+            new = G.dist2(i)
+            np.minimum(d2, new, out=d2)
+        elif len(cand):
+            new = G.dist2(i, cand)
+            np.minimum(d2[cand], new, out=new)
+            d2[cand] = new
+        d2[i] = 0.0
     return np.asarray(picks, dtype=np.int64)
