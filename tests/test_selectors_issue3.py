@@ -170,9 +170,10 @@ def test_top_k_lex_ties():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_projected_kmeanspp_equals_plain_in_high_dimension(dtype):
-    """d > 2 * _PCA_DIMS: the exact k-means++ prunes with the principal-subspace lower bound."""
+    """d > 1.5 * _PCA_DIMS: the exact k-means++ prunes with the principal-subspace lower bounds;
+    the D^2 values must equal the plain loop's bit for bit, or the draws part."""
     rng = np.random.default_rng(11)
-    n, d = 4000, 2 * S._PCA_DIMS + 32
+    n, d = 2500, 2 * S._PCA_DIMS + 32
     centres = rng.normal(size=(20, d))
     bases = rng.normal(size=(20, 8, d)) / 3
     comp = rng.integers(20, size=n)
@@ -180,8 +181,7 @@ def test_projected_kmeanspp_equals_plain_in_high_dimension(dtype):
     X += 0.05 * rng.normal(size=(n, d))
     X = X.astype(dtype)
     X[7] = X[3]  # a duplicate: its D^2 is 0 once its twin is picked
-    for seed in (0, 1):
-        a = S.kmeanspp_seeding_plain(X, 300, np.random.default_rng(seed))
-        b = S.kmeanspp_seeding(X, 300, np.random.default_rng(seed))
-        assert a.tolist() == b.tolist()
-        assert len(set(b.tolist())) == 300
+    a = S.kmeanspp_seeding_plain(X, 250, np.random.default_rng(0))
+    b = S.kmeanspp_seeding(X, 250, np.random.default_rng(0))
+    assert a.tolist() == b.tolist()
+    assert len(set(b.tolist())) == 250

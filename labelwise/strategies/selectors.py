@@ -406,17 +406,19 @@ def kmeanspp_seeding(
     work; a small slack (1e-4 of the largest squared norm) keeps them conservative under
     rounding. Memory O(n + block * d).
 
-    Without ``R``, for d > 128 and k > 16, the triangle test is replaced by a stronger bound (on
+    Without ``R``, for d > 96 and k > 16, the triangle test is replaced by stronger bounds (on
     embedding-like data the nearest centre stays at about half the typical distance, so the
-    triangle test prunes little): with y = V (x - mu) the projection on the top 64 principal
-    directions of an evenly spaced sample of 4,096 rows and r the residual,
-    d^2(x, c) >= |y_x - y_c|^2 + (|r_x| - |r_c|)^2. Each pick reads the (n, 64) projections (1/6
-    of X at d = 384) and computes exact distances only for the points the bound cannot exclude
-    (a few percent late in the seeding). Extra memory: the (n, 64) projections.
+    triangle test prunes little): with y = V (x - mu) the coordinates on the top principal
+    directions of an evenly spaced sample of 4,096 rows and r the norm of the residual,
+    d^2(x, c) >= |y_x - y_c|^2 + (r_x - r_c)^2. Each pick reads the (n, 64) coordinates on the
+    top 64 directions (1/6 of X at d = 384), refines the survivors with the next 64 directions,
+    and computes exact distances (the same products as the plain loop, so the same D^2 values
+    bit for bit) only for the points neither bound excludes (a few percent late in the
+    seeding). Extra memory: the (n, 128) projections.
     """
     with _one_blas_thread():
-        if R is None and k > 16 and X.shape[1] > 2 * _PCA_DIMS:
-            return _kmeanspp_projected(X, k, rng, _PCA_DIMS)
+        if R is None and k > 16 and X.shape[1] > 3 * _PCA_DIMS // 2:
+            return _kmeanspp_projected(X, k, rng, (_PCA_DIMS, _PCA_DIMS))
         return _kmeanspp_pruned(X, k, rng, R)
 
 
@@ -491,25 +493,34 @@ def _kmeanspp_pruned(X, k, rng, R):
     return np.asarray(picks, dtype=np.int64)
 
 
-def _pca_frame(X: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Projections Y = (X - mu) V^T (n, q) on the top q principal directions of an evenly spaced
-    sample of rows, their squared norms (n,) and the norms of the residuals (n,) (all in X's
-    dtype): for any two rows, d^2(x, c) >= |y_x - y_c|^2 + (|r_x| - |r_c|)^2."""
+def _pca_frame(
+    X: np.ndarray, dims: tuple[int, ...], x_sq: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Projections of X (n, d) on its top principal directions (of an evenly spaced sample of
+    4,096 rows), in consecutive groups of ``dims`` directions: for each group g, (Y_g (n, dims[g]),
+    |Y_g|^2 (n,), r_g (n,)) where r_g is the norm of the residual after groups 0..g, all in X's
+    dtype. For any two rows and any g: d^2(x, c) >= sum over groups h <= g of |y_h,x - y_h,c|^2
+    + (r_g,x - r_g,c)^2, as y and r are the coordinates of x - mu in orthogonal subspaces."""
     n = len(X)
     rows = np.unique(np.linspace(0, n - 1, min(n, 4096)).astype(np.int64))
     S = X[rows].astype(np.float64)
     mu = S.mean(axis=0)
     _, _, vt = np.linalg.svd(S - mu, full_matrices=False)
-    V = np.ascontiguousarray(vt[:q].T).astype(X.dtype)  # (d, q)
-    Y = X @ V
-    Y -= (mu.astype(X.dtype) @ V)[None, :]
-    y_sq = _sq_norms(Y)
-    c_sq = _sq_norms(X) - 2.0 * (X @ mu.astype(X.dtype)) + float(mu @ mu)  # |x - mu|^2
-    r = np.sqrt(np.maximum(c_sq - y_sq, 0.0))
-    return Y, y_sq, r
+    rest = x_sq - 2.0 * (X @ mu.astype(X.dtype)) + float(mu @ mu)  # |x - mu|^2
+    out = []
+    q0 = 0
+    for q in dims:
+        V = np.ascontiguousarray(vt[q0:q0 + q].T).astype(X.dtype)  # (d, q)
+        Y = X @ V
+        Y -= (mu.astype(X.dtype) @ V)[None, :]
+        y_sq = _sq_norms(Y)
+        rest = rest - y_sq
+        out.append((Y, y_sq, np.sqrt(np.maximum(rest, 0.0))))
+        q0 += q
+    return out
 
 
-def _kmeanspp_projected(X, k, rng, q):
+def _kmeanspp_projected(X, k, rng, dims):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X)
     n = G.n
@@ -519,20 +530,40 @@ def _kmeanspp_projected(X, k, rng, q):
     chosen[first] = True
     d2[first] = 0.0
     picks = [first]
-    Y, y_sq, r = _pca_frame(X, q)
+    (Y1, y1_sq, r1), (Y2, y2_sq, r2) = _pca_frame(X, dims, G.sq)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     while len(picks) < k:
         i = _d2_draw(d2, G.sq, chosen, rng)
         picks.append(i)
         chosen[i] = True
-        lb = Y @ Y[i]
-        lb *= -2.0
-        lb += y_sq
-        gap = r - r[i]
+        # first bound, on all points: the top dims[0] directions and the residual
+        part = Y1 @ Y1[i]
+        part *= -2.0
+        part += y1_sq
+        part += y1_sq[i] - slack
+        gap = r1 - r1[i]
         gap *= gap
-        lb += gap
-        lb += y_sq[i] - slack
-        cand = np.flatnonzero(lb < d2)
+        gap += part
+        cand = np.flatnonzero(gap < d2)
+        if len(cand) > n // 4:  # second bound on all points (no gather), then the survivors
+            lb = Y2 @ Y2[i]
+            lb *= -2.0
+            lb += y2_sq
+            lb += y2_sq[i]
+            lb += part
+            g2 = r2 - r2[i]
+            g2 *= g2
+            lb += g2
+            cand = np.flatnonzero(lb < d2)
+        elif len(cand):  # second bound on the survivors: the next dims[1] directions as well
+            lb = Y2[cand] @ Y2[i]
+            lb *= -2.0
+            lb += y2_sq[cand]
+            lb += y2_sq[i]
+            lb += part[cand]
+            g2 = r2[cand] - r2[i]
+            lb += g2 * g2
+            cand = cand[lb < d2[cand]]
         if len(cand) > n // 4:  # little pruned: one full pass, no gather
             new = G.dist2(i)
             np.minimum(d2, new, out=d2)
