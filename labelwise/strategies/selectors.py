@@ -532,10 +532,16 @@ def _kmeanspp_projected(X, k, rng, dims):
     picks = [first]
     (Y1, y1_sq, r1), (Y2, y2_sq, r2) = _pca_frame(X, dims, G.sq)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
+    skip = 0  # picks left before the bounds are tried again after they failed
     while len(picks) < k:
         i = _d2_draw(d2, G.sq, chosen, rng)
         picks.append(i)
         chosen[i] = True
+        if skip:
+            skip -= 1
+            np.minimum(d2, G.dist2(i), out=d2)
+            d2[i] = 0.0
+            continue
         # first bound, on all points: the top dims[0] directions and the residual
         part = Y1 @ Y1[i]
         part *= -2.0
@@ -565,8 +571,8 @@ def _kmeanspp_projected(X, k, rng, dims):
             lb += g2 * g2
             cand = cand[lb < d2[cand]]
         if len(cand) > n // 4:  # little pruned: one full pass, no gather
-            new = G.dist2(i)
-            np.minimum(d2, new, out=d2)
+            np.minimum(d2, G.dist2(i), out=d2)
+            skip = 8
         elif len(cand):
             new = G.dist2(i, cand)
             np.minimum(d2[cand], new, out=new)
