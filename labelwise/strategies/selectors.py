@@ -196,6 +196,7 @@ def kcenter_greedy(
     largest exact distance in the active set if it is >= t (ties to the lower index), updates
     the active set against the new centre with one (|A|, d) x (d,) product and moves points that
     fell below t out; when the active set runs dry, t is lowered so that about ``chunk`` more
+    (default max(512, n / 256))
     points enter (one O(n) partition), and those are brought up to date against the centres
     picked since their version with (rows, d) x (d, 64) products, centres in picking order, a
     point leaving as soon as it falls below t (remembering how far it got). Memory O(n + k d)
@@ -214,8 +215,9 @@ def kcenter_greedy(
         return _kcenter_active(X, k, dist0, rng)
 
 
-def _kcenter_active(X, k, dist0, rng, chunk=512, cstep=64):
+def _kcenter_active(X, k, dist0, rng, chunk=None, cstep=64):
     n, d = X.shape
+    chunk = chunk or max(512, n // 256)
     x_sq = _sq_norms(X)
     C = np.empty((k, d), dtype=X.dtype)
     c_sq = np.empty(k, dtype=x_sq.dtype)
