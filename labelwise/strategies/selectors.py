@@ -203,9 +203,11 @@ def kcenter_greedy(
     plus a copy of the active rows (the points within the band [t, current farthest]).
 
     The BLAS may sum a dot product in a different order in a matrix product or a smaller matrix
-    than in the (n, d) pool's product, so two points whose distances tie to within 1 ulp can come
-    out in the other order than in the plain loop (in float32, seen once in 1,000 picks at
-    n = 20,000); away from such ties the picks are identical.
+    than in the (n, d) pool's product, so two points whose distances tie to within rounding can
+    come out in the other order than in the plain loop (in float32, distances 3e-7 apart, a few
+    ulps of the formula's terms: seen at pick 458 of 1,000 at n = 20,000 and pick 893 at
+    n = 1,000,000 in benchmarks/bench_select.py); in float64 and away from such ties the picks
+    are identical.
     """
     if centers is not None and len(centers):
         dist0 = min_sq_distances(X, centers)
