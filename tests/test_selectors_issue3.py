@@ -185,3 +185,19 @@ def test_projected_kmeanspp_equals_plain_in_high_dimension(dtype):
     b = S.kmeanspp_seeding(X, 250, np.random.default_rng(0))
     assert a.tolist() == b.tolist()
     assert len(set(b.tolist())) == 250
+
+
+@pytest.mark.parametrize("chunk, cstep", [(1, 1), (7, 3), (64, 64)])
+def test_kcenter_active_set_equals_plain_for_any_chunk(chunk, cstep):
+    """Small chunks force many threshold lowerings, points leaving part-way through their update
+    and re-entering with old versions: the picks must not change (float64)."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(300, 6)) * 3, rng.normal(size=(300, 6)) + 8])
+    X[5] = X[9]  # a duplicate: equal distances, tie to the lower index
+    L = X[:20]
+    P = X[20:]
+    for cen in (None, L):
+        a = S.kcenter_greedy_plain(P, 120, cen, np.random.default_rng(1))
+        dist0 = None if cen is None else S.min_sq_distances(P, cen)
+        b = S._kcenter_active(P, 120, dist0, np.random.default_rng(1), chunk=chunk, cstep=cstep)
+        assert a.tolist() == b.tolist()
