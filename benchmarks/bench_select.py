@@ -146,11 +146,22 @@ def selectors_vs_plain(sizes, d: int = 384, k: int = 1000, plain_max: int | None
                 t0 = time.perf_counter()
                 b = plain(X, k, *extra, np.random.default_rng(0))
                 tp = time.perf_counter() - t0
-                same = "yes" if (a == b).all() else f"from pick {int(np.argmax(a != b))}"
+                same = "yes" if (a == b).all() else _parting(X, a, b, label)
                 print(f"{label:10s} {n:10,d} {tf:8.2f} {tp:8.2f} {tp / tf:8.1f} {same}",
                       flush=True)
             else:
                 print(f"{label:10s} {n:10,d} {tf:8.2f} {'-':>8s} {'-':>8s} -", flush=True)
+
+
+def _parting(X: np.ndarray, a: np.ndarray, b: np.ndarray, label: str) -> str:
+    """Where fast picks ``a`` and plain picks ``b`` part; for k-center, also how far apart the two
+    candidates' true (float64) distances to the earlier picks are (a rounding tie is ~1e-7)."""
+    j = int(np.argmax(a != b))
+    if label != "kcenter" or j == 0:
+        return f"from pick {j}"
+    ref = X[a[:j]].astype(np.float64)
+    da, db = (((ref - X[i].astype(np.float64)) ** 2).sum(1).min() for i in (a[j], b[j]))
+    return f"from pick {j} (tie: distances {abs(da - db) / max(da, db):.0e} apart)"
 
 
 def bald_timing(n: int = 1_000_000, T: int = 10, K: int = 10) -> None:
