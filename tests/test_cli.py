@@ -1,5 +1,7 @@
 """The command line end to end with a tiny budget, and its one-line errors."""
 
+import sys
+
 import pandas as pd
 
 from labelwise.cli import main
@@ -54,3 +56,16 @@ def test_unknown_names_are_one_line_errors(capsys, tmp_path):
     assert "unknown dataset 'cifar10'" in capsys.readouterr().err
     assert main(["run", "--dataset", "digits", "--learner", "xgb", "--out", str(tmp_path)]) == 2
     assert "unknown learner 'xgb'" in capsys.readouterr().err
+
+
+def test_usage_errors_and_missing_extras_are_messages_not_tracebacks(capsys, monkeypatch,
+                                                                      tmp_path):
+    assert main(["run", "--no-such-option"]) == 2
+    assert "No such option" in capsys.readouterr().err
+    # the labeling server without its optional dependencies installed
+    monkeypatch.delitem(sys.modules, "labelwise.app.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    assert main(["label", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: this needs the optional package") and "labelwise[app]" in err
