@@ -429,16 +429,22 @@ def kmeanspp_seeding(
 _PCA_DIMS = 64
 
 
+def _kmeanspp_first_centre(G: _Gram) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """First k-means++ centre = the point of largest norm (as the public BADGE code); returns its
+    D^2 vector (n,) with 0 at the centre, the chosen mask (n,) and the pick list."""
+    first = int(np.argmax(G.sq))
+    d2 = G.dist2(first)
+    chosen = np.zeros(G.n, dtype=bool)
+    chosen[first] = True
+    d2[first] = 0.0
+    return d2, chosen, [first]
+
+
 def _kmeanspp_pruned(X, k, rng, R):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X, R)
     n = G.n
-    first = int(np.argmax(G.sq))
-    d2 = G.dist2(first)
-    chosen = np.zeros(n, dtype=bool)
-    chosen[first] = True
-    d2[first] = 0.0
-    picks = [first]
+    d2, chosen, picks = _kmeanspp_first_centre(G)
     assign = np.zeros(n, dtype=np.int32)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     norms = np.sqrt(G.sq)
@@ -528,12 +534,7 @@ def _kmeanspp_projected(X, k, rng, dims):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X)
     n = G.n
-    first = int(np.argmax(G.sq))
-    d2 = G.dist2(first)
-    chosen = np.zeros(n, dtype=bool)
-    chosen[first] = True
-    d2[first] = 0.0
-    picks = [first]
+    d2, chosen, picks = _kmeanspp_first_centre(G)
     (Y1, y1_sq, r1), (Y2, y2_sq, r2) = _pca_frame(X, dims, G.sq)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     skip = 0  # picks left before the bounds are tried again after they failed
