@@ -174,7 +174,7 @@ def run_active_learning(
     random_state: int = 0,
     learner_params: dict | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
-    evaluate: Callable[[BaseLearner, np.ndarray], dict] | None = None,
+    evaluate: Callable[[BaseLearner, np.ndarray, np.ndarray], dict] | None = None,
 ) -> list[RoundRecord]:
     """Simulate pool-based active learning with an oracle that knows ``y_pool``.
 
@@ -196,8 +196,9 @@ def run_active_learning(
         budget: total labels to reach, seed set included; the last batch may be smaller.
         random_state: seeds the seed set, the learner, the strategy and the subsampling.
         on_round: called with each :class:`RoundRecord` as soon as it is complete.
-        evaluate: optional ``(model, labeled_idx) -> dict`` of extra per-round metrics (e.g.
-            worst-group accuracy, sampling bias), merged into the round's ``metrics``.
+        evaluate: optional ``(model, labeled_idx, test_proba) -> dict`` of extra per-round
+            metrics (e.g. worst-group accuracy, sampling bias), merged into the round's
+            ``metrics``; ``test_proba`` (n_test, K) is the round's one pass over the test split.
 
     Returns:
         One :class:`RoundRecord` per round, rounds + 1 in all (the last has no picks).
@@ -236,18 +237,17 @@ def run_active_learning(
     previous = None
     for r in range(rounds + 1):
         model = template.clone()
+        unlabeled = np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)
         t0 = time.perf_counter()
         model.fit(X_pool[labeled], y_pool[labeled])
-        if getattr(strat, "finetune", False):  # "+ft" strategies (paper 002, Algorithm 2)
-            model.finetune_pseudo_labels(
-                X_pool[np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)],
-                X_pool[labeled], y_pool[labeled])
+        if strat.finetune:  # "+ft" strategies (paper 002, Algorithm 2)
+            model.finetune_pseudo_labels(X_pool[unlabeled], X_pool[labeled], y_pool[labeled])
         train_s = time.perf_counter() - t0
-        record = RoundRecord(r, len(labeled), classification_metrics(
-            y_test, model.predict_proba(X_test)), train_seconds=train_s)
+        test_proba = model.predict_proba(X_test)
+        record = RoundRecord(r, len(labeled), classification_metrics(y_test, test_proba),
+                             train_seconds=train_s)
         if evaluate is not None:
-            record.metrics.update(evaluate(model, labeled))
-        unlabeled = np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)
+            record.metrics.update(evaluate(model, labeled, test_proba))
         k = batch_size if budget is None else min(batch_size, budget - len(labeled))
         k = min(k, len(unlabeled))
         if r < rounds and k > 0:

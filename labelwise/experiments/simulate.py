@@ -78,14 +78,12 @@ def _round_evaluator(ds, spec: RunSpec):
 
     from labelwise.experiments.executors import report_progress
 
-    def evaluate(model, labeled) -> dict:
+    def evaluate(model, labeled, proba) -> dict:
         report_progress(len(labeled), final_n)
         out = {}
         y_lab = ds.y_train[labeled]
         out["sampling_bias"] = M.sampling_bias(y_lab, K)
         out["imbalance_ratio"] = M.imbalance_ratio(M.class_counts(y_lab, K))
-        needs_proba = ds.groups_test is not None or "minority" in ds.info
-        proba = model.predict_proba(ds.X_test) if needs_proba else None
         if ds.groups_test is not None:
             accs = M.per_group_accuracy(ds.y_test, proba.argmax(1), ds.groups_test)
             out.update({f"acc_group_{g}": a for g, a in accs.items()})
