@@ -15,6 +15,7 @@ import numpy as np
 
 from labelwise.data import constructions as C
 from labelwise.data.dataset import Dataset
+from labelwise.data.encoded import ITEMS, encode_dataset
 from labelwise.validation import unknown_name_error
 
 BENCH_DATASETS: dict[str, Callable[..., Dataset]] = {}
@@ -91,12 +92,10 @@ def balanced(source: str = "fashion-mnist", encoder: str = "identity", pool: int
     indices into ``info["items"]`` (pool then test images), which :func:`run_one` hands to a
     ``finetune-*`` learner (see :mod:`labelwise.learners.finetune`)."""
     X, y, Xt, yt, classes = _source(source, pool, test)
-    if encoder == "items":
-        from labelwise.learners.finetune import finetune_inputs
-
-        items, F, Ft = finetune_inputs(X, Xt)
-        return Dataset(f"{source}-balanced", F, y, Ft, yt, classes,
-                       info={"encoder": encoder, "items": items})
+    if encoder == ITEMS:
+        raw = Dataset(f"{source}-balanced", np.zeros((len(y), 0), np.float32), y,
+                      np.zeros((len(yt), 0), np.float32), yt, classes, raw_train=X, raw_test=Xt)
+        return encode_dataset(raw, ITEMS)
     F, Ft = _encode(encoder, X, Xt)
     return Dataset(f"{source}-balanced", F, y, Ft, yt, classes, info={"encoder": encoder})
 
