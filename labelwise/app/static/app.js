@@ -86,8 +86,6 @@ function drawChart(points) {
 
 async function showItem(item) {
   current = item;
-  $("item").dataset.idx = item.idx;
-  $("item").dataset.round = item.round ?? "";
   $("batch").textContent = item.round ? `round ${item.round} · item ${item.position} of ${item.batch_size} in this batch · ${item.id}` : item.id;
   $("message").hidden = true;
   const img = $("image"), txt = $("text");
@@ -103,6 +101,10 @@ async function showItem(item) {
     txt.hidden = false;
   }
   setButtons(true);
+  // announce the item only once it is on screen: keys pressed before that are still ignored
+  // (an action is in flight), so a reader of data-idx never races the text being fetched
+  $("item").dataset.idx = item.idx;
+  $("item").dataset.round = item.round ?? "";
 }
 
 function setButtons(on) {
