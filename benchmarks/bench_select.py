@@ -26,6 +26,7 @@ import tracemalloc
 import numpy as np
 
 from labelwise.strategies import STRATEGIES, SelectionContext
+from labelwise.strategies import kmeanspp as KPP
 from labelwise.strategies import selectors as S
 from labelwise.strategies.scores import bald, entropy, variation_ratio
 
@@ -136,7 +137,7 @@ def selectors_vs_plain(sizes, d: int = 384, k: int = 1000, plain_max: int | None
         X = mixture(n, d, seed=1)
         for label, fast, plain in [
             ("kcenter", S.kcenter_greedy, S.kcenter_greedy_plain),
-            ("kmeans++", S.kmeanspp_seeding, S.kmeanspp_seeding_plain),
+            ("kmeans++", KPP.kmeanspp_seeding, KPP.kmeanspp_seeding_plain),
         ]:
             extra = (None,) if label == "kcenter" else ()
             t0 = time.perf_counter()

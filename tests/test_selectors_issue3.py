@@ -4,6 +4,7 @@ and the fast exact k-center / k-means++ against their plain reference loops."""
 import numpy as np
 import pytest
 
+from labelwise.strategies import kmeanspp as KPP
 from labelwise.strategies import selectors as S
 
 
@@ -63,7 +64,7 @@ def test_kmeanspp_first_centre_and_d2_draw_hand_computed():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
     # first centre: largest norm = (0, 3); D^2 to it: 9, 10, 0, 5 (total 24)
     # cumulative 9, 19, 19, 24: u = 0.1 -> 2.4 -> item 0; 0.5 -> 12 -> item 1; 0.9 -> 21.6 -> 3
-    for fn in (S.kmeanspp_seeding, S.kmeanspp_seeding_plain):
+    for fn in (KPP.kmeanspp_seeding, KPP.kmeanspp_seeding_plain):
         assert fn(X, 1, FixedRng()).tolist() == [2]
         assert fn(X, 2, FixedRng(0.1)).tolist() == [2, 0]
         assert fn(X, 2, FixedRng(0.5)).tolist() == [2, 1]
@@ -76,7 +77,7 @@ def test_kmeanspp_first_centre_and_d2_draw_hand_computed():
 def test_kmeanspp_d2_frequencies():
     X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0], [2.0, 2.0]])
     rng = np.random.default_rng(0)
-    second = [S.kmeanspp_seeding(X, 2, rng)[1] for _ in range(4000)]
+    second = [KPP.kmeanspp_seeding(X, 2, rng)[1] for _ in range(4000)]
     freq = np.bincount(second, minlength=4) / 4000
     np.testing.assert_allclose(freq, [9 / 24, 10 / 24, 0, 5 / 24], atol=0.03)
 
@@ -84,7 +85,7 @@ def test_kmeanspp_d2_frequencies():
 def test_kmeanspp_falls_back_to_norm_order_when_all_d2_are_zero():
     X = np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0], [2.0, 0.0]])
     # first: largest norm, lower index -> 2; D^2 = 1, 1, 0, 0 -> draw among 0, 1
-    picks = S.kmeanspp_seeding(X, 4, np.random.default_rng(0))
+    picks = KPP.kmeanspp_seeding(X, 4, np.random.default_rng(0))
     assert picks[0] == 2 and sorted(picks[1:2].tolist())[0] in (0, 1)
     # after {2, 0 or 1}: every D^2 is 0 -> the unchosen points by norm: 3, then the other one
     assert picks[2] == 3
@@ -99,12 +100,12 @@ def test_badge_factorised_distances_match_the_explicit_gradient_embedding():
     r[np.arange(n), p.argmax(1)] -= 1
     h = rng.normal(size=(n, d))
     g = (r[:, :, None] * h[:, None, :]).reshape(n, K * d)
-    fact = S._Gram(h, r)
+    fact = KPP._Gram(h, r)
     for c in (0, 7, 39):
         np.testing.assert_allclose(fact.dist2(c), ((g - g[c]) ** 2).sum(1), atol=1e-10)
     np.testing.assert_allclose(fact.sq, (g ** 2).sum(1))
-    explicit = S.kmeanspp_seeding_plain(g, 10, np.random.default_rng(3))
-    assert S.kmeanspp_seeding(h, 10, np.random.default_rng(3), R=r).tolist() == explicit.tolist()
+    explicit = KPP.kmeanspp_seeding_plain(g, 10, np.random.default_rng(3))
+    assert KPP.kmeanspp_seeding(h, 10, np.random.default_rng(3), R=r).tolist() == explicit.tolist()
 
 
 def assert_same_or_rounding_tie(X, centers, a, b, exact):
@@ -139,14 +140,14 @@ def test_fast_kcenter_and_kmeanspp_equal_plain(dtype, clustered):
         a = S.kcenter_greedy_plain(P, 150, cen, np.random.default_rng(2))
         b = S.kcenter_greedy(P, 150, cen, np.random.default_rng(2))
         assert_same_or_rounding_tie(P, cen, a, b, exact=dtype == np.float64)
-    a = S.kmeanspp_seeding_plain(P, 150, np.random.default_rng(4))
-    b = S.kmeanspp_seeding(P, 150, np.random.default_rng(4))
+    a = KPP.kmeanspp_seeding_plain(P, 150, np.random.default_rng(4))
+    b = KPP.kmeanspp_seeding(P, 150, np.random.default_rng(4))
     assert a.tolist() == b.tolist()
     p = rng.dirichlet(np.ones(6) * 0.3, size=len(P)).astype(dtype)
     r = p.copy()
     r[np.arange(len(P)), p.argmax(1)] -= 1
-    a = S.kmeanspp_seeding_plain(P, 150, np.random.default_rng(5), R=r)
-    b = S.kmeanspp_seeding(P, 150, np.random.default_rng(5), R=r)
+    a = KPP.kmeanspp_seeding_plain(P, 150, np.random.default_rng(5), R=r)
+    b = KPP.kmeanspp_seeding(P, 150, np.random.default_rng(5), R=r)
     assert a.tolist() == b.tolist()
 
 
@@ -169,22 +170,53 @@ def test_top_k_lex_ties():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_projected_kmeanspp_equals_plain_in_high_dimension(dtype):
-    """d > 1.5 * _PCA_DIMS: the exact k-means++ prunes with the principal-subspace lower bounds;
-    the D^2 values must equal the plain loop's bit for bit, or the draws part."""
+def test_local_kmeanspp_equals_plain_in_high_dimension(dtype):
+    """d > 64, n >= 4,096: the exact k-means++ prunes with per-cluster local bounds; the D^2 values
+    must equal the plain loop's bit for bit, or the draws part."""
     rng = np.random.default_rng(11)
-    n, d = 2500, 2 * S._PCA_DIMS + 32
-    centres = rng.normal(size=(20, d))
+    n, d = 6000, 96
+    centres = rng.normal(size=(20, d)) * 2
     bases = rng.normal(size=(20, 8, d)) / 3
     comp = rng.integers(20, size=n)
     X = centres[comp] + np.einsum("nk,nkd->nd", rng.normal(size=(n, 8)), bases[comp])
     X += 0.05 * rng.normal(size=(n, d))
     X = X.astype(dtype)
     X[7] = X[3]  # a duplicate: its D^2 is 0 once its twin is picked
-    a = S.kmeanspp_seeding_plain(X, 250, np.random.default_rng(0))
-    b = S.kmeanspp_seeding(X, 250, np.random.default_rng(0))
+    a = KPP.kmeanspp_seeding_plain(X, 300, np.random.default_rng(0))
+    b = KPP.kmeanspp_seeding(X, 300, np.random.default_rng(0))
     assert a.tolist() == b.tolist()
-    assert len(set(b.tolist())) == 250
+    assert len(set(b.tolist())) == 300
+
+
+def test_local_frame_bound_is_a_lower_bound():
+    """|z - w|^2 + (rho - rho_c)^2 <= d^2(x, c) for every row and centre (float64, any data)."""
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(size=(3000, 80)), rng.normal(size=(2000, 80)) * 0.2 + 3])
+    F = KPP._LocalFrame(X, np.random.default_rng(0))
+    assert sorted(F.order.tolist()) == list(range(len(X)))
+    cluster = F.bin_cluster[F.bin_of]
+    for c in (0, 4321):
+        Wr, _, rc = F.query(X[c])
+        lb = ((F.z - Wr[cluster, :-1]) ** 2).sum(1) + (F.rho - rc[cluster]) ** 2
+        true = ((X[F.order] - X[c]) ** 2).sum(1)
+        assert (lb <= true + 1e-9).all()
+        assert (lb[true > 1] > 0).mean() > 0.5  # and not a trivial one
+
+
+def test_d2_sampler_block_sums_follow_updates():
+    d2 = np.arange(200, dtype=np.float64)
+    D = KPP._D2Sampler(d2.copy())
+    D.d2[[3, 150]] = 0.0
+    D.refresh(np.array([3, 150]))
+    fresh = KPP._D2Sampler(D.d2.copy())
+    assert D.sums.tolist() == fresh.sums.tolist()
+    chosen = np.zeros(200, dtype=bool)
+    for u in (0.0, 0.3, 0.999999):
+        assert D.draw(u, d2, chosen) == fresh.draw(u, d2, chosen)
+    # u = 0.5 of the total lands where the cumulative sum crosses it
+    total = D.d2.sum()
+    i = D.draw(0.5, d2, chosen)
+    assert D.d2[:i].sum() <= 0.5 * total < D.d2[: i + 1].sum()
 
 
 @pytest.mark.parametrize("chunk, cstep", [(1, 1), (7, 3), (64, 64)])

@@ -21,7 +21,7 @@ from labelwise.learners.base import (
     PSEUDO_LABEL_FT,
     SAMPLES,
 )
-from labelwise.strategies import scores, selectors
+from labelwise.strategies import kmeanspp, scores, selectors
 from labelwise.strategies.context import SelectionContext
 from labelwise.validation import unknown_name_error
 
@@ -126,11 +126,11 @@ def _variation_ratio(ctx: SelectionContext, k: int) -> np.ndarray:
 
 
 def _badge(ctx: SelectionContext, k: int) -> np.ndarray:
-    return selectors.kmeanspp_seeding(ctx.embedding, k, ctx.rng, R=scores.badge_residual(ctx.proba))
+    return kmeanspp.kmeanspp_seeding(ctx.embedding, k, ctx.rng, R=scores.badge_residual(ctx.proba))
 
 
 def _lhd(ctx: SelectionContext, k: int) -> np.ndarray:
-    return selectors.kmeanspp_seeding(scores.lhd_embedding(ctx.ema_outputs), k, ctx.rng)
+    return kmeanspp.kmeanspp_seeding(scores.lhd_embedding(ctx.ema_outputs), k, ctx.rng)
 
 
 def _alamp(ctx: SelectionContext, k: int) -> np.ndarray:

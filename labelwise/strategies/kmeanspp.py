@@ -1,0 +1,506 @@
+"""k-means++ seeding (Arthur & Vassilvitskii 2007) as BADGE and LHD select with it (paper 002).
+
+:func:`kmeanspp_seeding` gives the same picks as :func:`kmeanspp_seeding_plain` (one full distance
+pass per pick) for a seed, faster: both compute every D^2 value that can change with the same
+products, and both draw from the same :class:`_D2Sampler`, so the draws agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise.strategies.selectors import _one_blas_thread, _sq_norms
+
+
+class _Gram:
+    """Squared Euclidean distances from inner products: of X (n, d), or of the implicit rows
+    g_i = r_i (x) x_i when ``R`` (n, K) is given (BADGE: <g_i, g_j> = <r_i, r_j> <x_i, x_j>).
+
+    Products are taken in row blocks so that a gather never copies more than ``block`` rows
+    (512 rows of 384 floats stay in cache: a gathered product then costs about 1.5x a contiguous
+    one instead of 3x).
+    """
+
+    def __init__(self, X: np.ndarray, R: np.ndarray | None = None, block: int = 512):
+        self.X = X
+        self.R = None if R is None else np.asarray(R, dtype=X.dtype)
+        R = self.R
+        self.block = block
+        self.sq = _sq_norms(X)
+        if R is not None:
+            self.sq = self.sq * _sq_norms(R)
+        self.n = len(X)
+
+    def _dots(self, rows: np.ndarray | None, c: int) -> np.ndarray:
+        if rows is None:
+            out = self.X @ self.X[c]
+            if self.R is not None:
+                out *= self.R @ self.R[c]
+            return out
+        out = np.empty(len(rows), dtype=self.sq.dtype)
+        for b0 in range(0, len(rows), self.block):
+            rb = rows[b0:b0 + self.block]
+            o = self.X[rb] @ self.X[c]
+            if self.R is not None:
+                o *= self.R[rb] @ self.R[c]
+            out[b0:b0 + len(rb)] = o
+        return out
+
+    def dist2(self, c: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """Squared distances (clipped at 0) of the given rows (default: all) to row ``c``."""
+        sq = self.sq if rows is None else self.sq[rows]
+        return np.maximum(sq - 2.0 * self._dots(rows, c) + self.sq[c], 0.0)
+
+
+class _D2Sampler:
+    """The D^2 values (n,) and float64 sums over blocks of ``B`` = 64 consecutive positions.
+
+    A draw costs O(n / B + B) and bringing the sums up to date after m values changed O(m B), so
+    that a pick which changes few D^2 values does not pay an O(n) cumulative sum. ``d2`` is a view
+    of a zero-padded buffer; whoever changes it calls :meth:`refresh` with the positions.
+    Plain and fast seeding share this class, so the same D^2 values give the same draws.
+    """
+
+    B = 64
+
+    def __init__(self, d2: np.ndarray):
+        n = len(d2)
+        self.n = n
+        self.buf = np.zeros(-(-n // self.B) * self.B, dtype=d2.dtype)
+        self.buf[:n] = d2
+        self.d2 = self.buf[:n]
+        self.rows = self.buf.reshape(-1, self.B)
+        self.sums = self.rows.sum(axis=1, dtype=np.float64)
+
+    def refresh(self, positions: np.ndarray | None = None) -> None:
+        """Recompute the sums of the blocks holding ``positions`` (all blocks if None)."""
+        if positions is None:
+            self.sums = self.rows.sum(axis=1, dtype=np.float64)
+        elif len(positions):
+            blocks = np.unique(np.asarray(positions) // self.B)
+            self.sums[blocks] = self.rows[blocks].sum(axis=1, dtype=np.float64)
+
+    def draw(self, u: float, sq: np.ndarray, chosen: np.ndarray) -> int:
+        """Position i with probability d2[i] / sum(d2), for u uniform in [0, 1) (chosen points
+        have d2 = 0); if every d2 is 0, the unchosen point of largest ``sq`` (ties to the lower
+        index)."""
+        cums = np.cumsum(self.sums)
+        total = cums[-1]
+        if not total > 0:
+            free = np.flatnonzero(~chosen)
+            return int(free[np.lexsort((free, -sq[free]))[0]])
+        target = u * total
+        b = min(int(np.searchsorted(cums, target, side="right")), len(cums) - 1)
+        base = cums[b - 1] if b else 0.0
+        local = np.cumsum(self.rows[b], dtype=np.float64)
+        local += base
+        j = int(np.searchsorted(local, target, side="right"))
+        i = b * self.B + j
+        if j >= self.B or self.buf[i] <= 0:  # rounding at the end of a block or of the range
+            pos = np.flatnonzero(self.rows[b] > 0)
+            i = b * self.B + int(pos[-1]) if len(pos) else int(np.flatnonzero(self.d2 > 0)[-1])
+        return i
+
+
+def kmeanspp_seeding_plain(
+    X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
+) -> np.ndarray:
+    """Reference k-means++ seeding: one full distance pass per pick. Same picks as
+    :func:`kmeanspp_seeding` (see there); kept for tests and the benchmark."""
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X, R)
+    D, chosen, picks = _first_centre(G)
+    while len(picks) < k:
+        i = D.draw(rng.random(), G.sq, chosen)
+        picks.append(i)
+        chosen[i] = True
+        np.minimum(D.d2, G.dist2(i), out=D.d2)
+        D.d2[i] = 0.0
+        D.refresh()
+    return np.asarray(picks, dtype=np.int64)
+
+
+def kmeanspp_seeding(
+    X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
+) -> np.ndarray:
+    """k-means++ seeding as BADGE and LHD use it (paper 002; Arthur & Vassilvitskii 2007).
+
+    Rows are X (n, d), or with ``R`` (n, K) the implicit BADGE gradient embedding g_i = r_i (x) x_i,
+    whose distances come from <g_i, g_j> = <r_i, r_j><x_i, x_j> without building the n x (K d)
+    matrix. The first centre is the point of largest norm (deterministic, as the public BADGE code;
+    ties to the lower index); each next centre is drawn with probability proportional to D^2, the
+    squared distance to the nearest chosen centre (chosen points have 0), one ``rng.random()`` per
+    pick (:class:`_D2Sampler`); if every D^2 is 0 it falls back to the unchosen point of largest
+    norm. Returns k positions.
+
+    Exact acceleration: the same picks as :func:`kmeanspp_seeding_plain` for a seed. A new centre
+    c lowers D_x only if d(x, c) < D_x, so only the points that no lower bound of d(x, c) excludes
+    are compared with c, with the same products as the plain loop (the same D^2 values bit for
+    bit). Bounds, each conservative by a slack of 1e-4 of the largest squared norm:
+
+    - without ``R``, for d > 64, k > 16 and n >= 4,096 (:func:`_kmeanspp_local`): the pool is cut
+      into clusters of at most 4,096 rows (k-means on a sample; clusters whose residuals are far
+      above the typical one, two groups joined, are cut along their top direction), each with its
+      mean m and its top 16 local directions U (randomized range finder). For x in a cluster with
+      z = U (x - m) and residual norm rho, and the centre's w = U (c - m) and residual norm rho_c,
+      d^2(x, c) >= |z - w|^2 + (rho - rho_c)^2 (Pythagoras in the two orthogonal parts, then the
+      reverse triangle inequality). Points are binned by |z| within a cluster; a bin is skipped
+      when the bound over its ranges of |z| and rho is at least its largest D^2, otherwise its
+      points are tested one by one (one (rows, 17) x (17,) product per cluster);
+    - otherwise (:func:`_kmeanspp_pruned`): the triangle inequality through each point's nearest
+      centre, | |x| - |c| |, and with ``R`` the bound d^2(g_x, g_c) >= |g_x|^2 + |g_c|^2 -
+      2 |<r_x, r_c>| |h_x| |h_c| from an (n, K) product.
+
+    When the bounds leave more than 35% of the pool (25% on the second path, which then skips its
+    test for the next 8 picks) the pick makes one full pass instead, so unprunable data (isotropic noise in 384 dimensions) costs about what the plain loop costs.
+    Extra memory: O(n q) for the local coordinates, plus O(n) index arrays.
+    """
+    with _one_blas_thread():
+        if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
+            return _kmeanspp_local(X, k, rng)
+        return _kmeanspp_pruned(X, k, rng, R)
+
+
+def _first_centre(G: _Gram) -> tuple[_D2Sampler, np.ndarray, list[int]]:
+    """First centre = the point of largest norm (as the public BADGE code); returns the sampler of
+    its D^2 values (0 at the centre), the chosen mask (n,) and the pick list."""
+    first = int(np.argmax(G.sq))
+    d2 = G.dist2(first)
+    d2[first] = 0.0
+    chosen = np.zeros(G.n, dtype=bool)
+    chosen[first] = True
+    return _D2Sampler(d2), chosen, [first]
+
+
+def _kmeanspp_pruned(X, k, rng, R):
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X, R)
+    n = G.n
+    D, chosen, picks = _first_centre(G)
+    d2 = D.d2
+    assign = np.zeros(n, dtype=np.int32)
+    slack = 1e-4 * float(G.sq.max()) + 1e-30
+    norms = np.sqrt(G.sq)
+    hnorms = np.sqrt(_sq_norms(X)) if R is not None else None
+    skip = 0  # picks left before the pruning test is tried again after it failed
+    while len(picks) < k:
+        i = D.draw(rng.random(), G.sq, chosen)
+        j = len(picks)
+        picks.append(i)
+        chosen[i] = True
+        if R is not None:
+            # BADGE: |<g_x, g_c>| <= |<r_x, r_c>| |h_x| |h_c|, from an (n, K) product only
+            lb = np.abs(G.R @ G.R[i])
+            lb *= hnorms
+            lb *= -2.0 * hnorms[i]
+            lb += G.sq
+            lb += G.sq[i] - slack
+            keep = lb < d2
+            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))  # triangle test as well
+            thr = cc2[assign]
+            thr -= slack
+            thr *= 0.25
+            keep &= d2 > thr
+            cand = np.flatnonzero(keep)
+            if len(cand):
+                gap = norms[cand] - norms[i]
+                cand = cand[gap * gap < d2[cand] + slack]
+        elif skip:
+            skip -= 1
+            cand = None
+        else:
+            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))  # (j,) earlier centres
+            thr = cc2[assign]
+            thr -= slack
+            thr *= 0.25
+            cand = np.flatnonzero(d2 > thr)
+            if len(cand):
+                # second bound: d(x, c) >= | |x| - |c| |
+                gap = norms[cand] - norms[i]
+                cand = cand[gap * gap < d2[cand] + slack]
+            if len(cand) > n // 4:
+                skip = 8
+        if cand is None or len(cand) > n // 4:  # little pruned: one full pass, no gather
+            new = G.dist2(i)
+            closer = np.flatnonzero(new < d2)
+            d2[closer] = new[closer]
+            assign[closer] = j
+        else:
+            closer = cand[:0]
+            if len(cand):
+                new = G.dist2(i, cand)
+                sel = new < d2[cand]
+                closer = cand[sel]
+                d2[closer] = new[sel]
+                assign[closer] = j
+        d2[i] = 0.0
+        assign[i] = j
+        D.refresh(np.append(closer, i))
+    return np.asarray(picks, dtype=np.int64)
+
+
+# ------------------------------------------------------------------ clustered local bounds
+_LOCAL_DIMS = 16  # local directions per cluster
+_BINS = 32  # |z| bins per cluster
+_FIRST_CLUSTERS = 64  # k-means clusters before splitting
+_MAX_CLUSTER = 4096  # larger clusters are cut again (k-means within them, then halving)
+_FULL_PASS = 0.35  # above this share of the pool left by the bounds, a pick makes a full pass
+
+
+def _kmeans_labels(X: np.ndarray, m: int, rng: np.random.Generator, iters: int = 5) -> np.ndarray:
+    """Labels (n,) of m clusters: k-means++ seeding and Lloyd steps on a sample of <= 32 m rows,
+    then every row to its nearest centroid (in blocks of 8,192 rows)."""
+    n = len(X)
+    m = min(m, n)
+    s = min(n, 32 * m)
+    sample = X[np.sort(rng.choice(n, s, replace=False))]
+    C = sample[kmeanspp_seeding_plain(sample, m, rng)].copy()
+    onehot = np.zeros((m, s), dtype=X.dtype)
+    for _ in range(iters):
+        lab = np.argmin(_sq_norms(C)[None, :] - 2.0 * (sample @ C.T), axis=1)
+        cnt = np.bincount(lab, minlength=m)
+        onehot[:] = 0.0
+        onehot[lab, np.arange(s)] = 1.0
+        sums = onehot @ sample
+        nz = cnt > 0
+        C[nz] = sums[nz] / cnt[nz, None]
+    c_sq = _sq_norms(C)
+    out = np.empty(n, dtype=np.int64)
+    for r0 in range(0, n, 8192):
+        out[r0:r0 + 8192] = np.argmin(c_sq[None, :] - 2.0 * (X[r0:r0 + 8192] @ C.T), axis=1)
+    return out
+
+
+def _local_basis(R: np.ndarray, q: int, rng: np.random.Generator) -> np.ndarray:
+    """Orthonormal rows (<= q, d) spanning the top directions of the rows of R (centred), by a
+    randomized range finder with one power step (Halko et al. 2011). Any orthonormal basis keeps
+    the bounds valid; a good one makes them tight."""
+    width = min(q + 8, *R.shape)
+    A = R @ rng.standard_normal((R.shape[1], width)).astype(R.dtype)
+    A = R @ (R.T @ A)
+    Q, _ = np.linalg.qr(A)
+    _, _, vt = np.linalg.svd(Q.T @ R, full_matrices=False)
+    return vt[:q]
+
+
+def _halves(cluster: _Cluster, balanced: bool) -> list[np.ndarray]:
+    """The rows of a cluster in two, along their top local coordinate t: at its median
+    (``balanced``), else where 1-D 2-means puts the cut (two groups that k-means joined)."""
+    t = cluster.z[:, 0].astype(np.float64)
+    cut = np.median(t)
+    if not balanced:
+        for _ in range(20):
+            lo, hi = t[t <= cut], t[t > cut]
+            if not len(lo) or not len(hi):
+                break
+            new = 0.5 * (lo.mean() + hi.mean())
+            if new == cut:
+                break
+            cut = new
+    left = t <= cut
+    if left.all() or not left.any():
+        order = np.argsort(t, kind="stable")
+        left = np.zeros(len(t), dtype=bool)
+        left[order[: len(t) // 2]] = True
+    return [cluster.idx[left], cluster.idx[~left]]
+
+
+class _Cluster:
+    """One cluster of rows ``idx``: mean m (d,), basis U (q, d), and per row z = U (x - m) (q,),
+    |z| and the residual norm rho = |x - m - U^T z|."""
+
+    def __init__(self, X: np.ndarray, idx: np.ndarray, q: int, rng: np.random.Generator):
+        self.idx = idx
+        R = X[idx]
+        self.m = R.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        R -= self.m
+        sub = R if len(idx) <= 256 else R[rng.choice(len(idx), 256, replace=False)]
+        vt = _local_basis(sub, q, rng)
+        self.U = np.zeros((q, X.shape[1]), dtype=X.dtype)
+        self.U[:len(vt)] = vt
+        self.z = R @ self.U.T
+        zq = _sq_norms(self.z).astype(np.float64)
+        self.rho = np.sqrt(np.maximum(_sq_norms(R).astype(np.float64) - zq, 0.0))
+        self.zn = np.sqrt(zq)
+
+
+
+class _LocalFrame:
+    """The clusters of X (n, d) laid out in one order: rows sorted by cluster, then by |z|.
+
+    Arrays indexed by position p in that order: ``order`` (n,) the row, ``z`` (n, q),
+    ``z_sq`` (n,), ``rho`` (n,); bins of about n_cluster / 32 consecutive positions with their
+    cluster and ranges of |z| and rho; per cluster the stacked bases ``U`` (clusters * q, d),
+    means ``M`` (clusters, d) and ``Um`` = U m (clusters, q).
+    """
+
+    def __init__(self, X: np.ndarray, rng: np.random.Generator, q: int = _LOCAL_DIMS):
+        n, d = X.shape
+        q = min(q, d)
+        lab = _kmeans_labels(X, min(_FIRST_CLUSTERS, max(2, n // 300)), rng)
+        groups = np.split(np.argsort(lab, kind="stable"), np.cumsum(np.bincount(lab))[:-1])
+        rows = []
+        for g in groups:  # large clusters: k-means again within them (cheaper than halving)
+            if len(g) > _MAX_CLUSTER:
+                sub = _kmeans_labels(X[g], -(-4 * len(g) // (3 * _MAX_CLUSTER)), rng)
+                bounds = np.cumsum(np.bincount(sub))[:-1]
+                rows += np.split(g[np.argsort(sub, kind="stable")], bounds)
+            else:
+                rows.append(g)
+        clusters = [_Cluster(X, t, q, rng) for t in rows if len(t)]
+        for _ in range(8):
+            # split the large clusters, and those whose local directions leave far more than
+            # is typical (k-means joined two groups), at the median of their top direction
+            r90 = np.array([np.percentile(c.rho, 90) for c in clusters])
+            size = np.array([len(c.idx) for c in clusters])
+            big = size > _MAX_CLUSTER
+            joined = (r90 > 2.0 * np.median(r90)) & (size >= 256)
+            if not (big | joined).any():
+                break
+            cut = big | joined
+            halves = [h for c, j, x in zip(clusters, joined, cut, strict=True) if x
+                      for h in _halves(c, balanced=not j)]
+            clusters = [c for c, x in zip(clusters, cut, strict=True) if not x]
+            clusters += [_Cluster(X, h, q, rng) for h in halves]
+        self._layout(clusters, n, d, q, X.dtype)
+
+    def _layout(self, clusters, n, d, q, dtype):
+        nc = len(clusters)
+        self.nc, self.q = nc, q
+        self.order = np.empty(n, dtype=np.int64)
+        self.zr = np.empty((n, q + 1), dtype=dtype)  # [z, rho]
+        self.z, self.rho = self.zr[:, :q], self.zr[:, q]
+        zn = np.empty(n)
+        self.M = np.empty((nc, d), dtype=dtype)
+        U = np.empty((nc, q, d), dtype=dtype)
+        starts, owner = [], []
+        s = 0
+        for c, cl in enumerate(clusters):
+            e = s + len(cl.idx)
+            srt = np.argsort(cl.zn, kind="stable")
+            self.order[s:e] = cl.idx[srt]
+            self.z[s:e] = cl.z[srt]
+            self.rho[s:e] = cl.rho[srt]
+            zn[s:e] = cl.zn[srt]
+            self.M[c], U[c] = cl.m, cl.U
+            nbin = max(1, min(_BINS, (e - s) // 32))
+            starts.append(s + (np.arange(nbin) * (e - s)) // nbin)
+            owner.append(np.full(nbin, c))
+            s = e
+        self.a = _sq_norms(self.zr)  # |z|^2 + rho^2 = |x - m|^2
+        self.bin_start = np.concatenate(starts)
+        self.bin_end = np.append(self.bin_start[1:], n)
+        self.bin_cluster = np.concatenate(owner)
+        self.bin_of = np.repeat(np.arange(len(self.bin_start)), self.bin_end - self.bin_start)
+        s0 = self.bin_start
+        self.zlo, self.zhi = np.minimum.reduceat(zn, s0), np.maximum.reduceat(zn, s0)
+        self.rlo, self.rhi = np.minimum.reduceat(self.rho, s0), np.maximum.reduceat(self.rho, s0)
+        self.position = np.empty(n, dtype=np.int64)
+        self.position[self.order] = np.arange(n)
+        self.U = U.reshape(nc * q, d)
+        self.Um = np.einsum("cqd,cd->cq", U, self.M)
+        self.m_sq = _sq_norms(self.M).astype(np.float64)
+
+    def query(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For a centre xc (d,) and each cluster: [w, rho_c] (clusters, q + 1) with w = U (xc - m)
+        and rho_c = |xc - m - U^T w|, then |w| and rho_c as float64 (clusters,)."""
+        Wr = np.empty((self.nc, self.q + 1), dtype=self.U.dtype)
+        W = Wr[:, :self.q]
+        W[:] = (self.U @ xc).reshape(self.nc, self.q)
+        W -= self.Um
+        w_sq = _sq_norms(W).astype(np.float64)
+        cm_sq = self.m_sq - 2.0 * (self.M @ xc) + float(xc @ xc)
+        rc = np.sqrt(np.maximum(cm_sq - w_sq, 0.0))
+        Wr[:, self.q] = rc
+        return Wr, np.sqrt(w_sq), rc
+
+
+def _gap_sq(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Squared distance from v to the interval [lo, hi], elementwise."""
+    g = np.maximum(np.maximum(lo - v, v - hi), 0.0)
+    return g * g
+
+
+def _local_candidates(F: _LocalFrame, live, Wr, cm_sq, d2o, slack) -> np.ndarray:
+    """Positions in the live bins (sorted) whose bound is below their D^2.
+
+    The bound |z - w|^2 + (rho - rho_c)^2 = a - 2 [z, rho].[w, rho_c] + |c - m|^2 with a = |z|^2 +
+    rho^2 is one product per cluster: for each cluster with live bins, over its positions from the
+    first live bin to the last (contiguous in memory), or, when those runs are many and short,
+    over all of them at once through gathers.
+    """
+    if not len(live):
+        return live
+    cl = F.bin_cluster[live]
+    brk = np.flatnonzero(np.diff(cl)) + 1
+    firsts = np.concatenate(([0], brk))
+    lasts = np.append(brk - 1, len(live) - 1)
+    starts, ends, cs = F.bin_start[live[firsts]], F.bin_end[live[lasts]], cl[firsts]
+    lens = ends - starts
+    total = int(lens.sum())
+    if len(cs) > 8 and total < 512 * len(cs):
+        off = np.cumsum(lens) - lens
+        pos = np.repeat(starts - off, lens) + np.arange(total)
+        c = np.repeat(cs, lens)
+        t = np.einsum("ij,ij->i", F.zr[pos], Wr[c])
+        t *= -2.0
+        t += F.a[pos]
+        t += cm_sq[c] - slack
+        return pos[t < d2o[pos]]
+    found = []
+    for s, e, c in zip(starts.tolist(), ends.tolist(), cs.tolist(), strict=True):
+        t = F.zr[s:e] @ Wr[c]
+        t *= -2.0
+        t += F.a[s:e]
+        t -= d2o[s:e]
+        found.append(np.flatnonzero(t < slack - cm_sq[c]) + s)
+    return np.concatenate(found)
+
+
+def _kmeanspp_local(X, k, rng):
+    rng = rng if rng is not None else np.random.default_rng()
+    G = _Gram(X)
+    n = G.n
+    D, chosen, picks = _first_centre(G)
+    d2 = D.d2
+    F = _LocalFrame(X, np.random.default_rng(0))  # its own seed: it changes speed, not picks
+    d2o = d2[F.order]  # D^2 in the frame's order
+    bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
+    slack = 1e-4 * float(G.sq.max()) + 1e-30
+    while len(picks) < k:
+        i = D.draw(rng.random(), G.sq, chosen)
+        picks.append(i)
+        chosen[i] = True
+        Wr, wn, rc = F.query(X[i])
+        cl = F.bin_cluster
+        lb = _gap_sq(wn[cl], F.zlo, F.zhi)
+        lb += _gap_sq(rc[cl], F.rlo, F.rhi)
+        live = np.flatnonzero(lb - slack < bmax)
+        pos = _local_candidates(F, live, Wr, wn * wn + rc * rc, d2o, slack)
+        if len(pos) > _FULL_PASS * n:  # little pruned: one full pass, no gather
+            new = G.dist2(i)
+            moved = np.flatnonzero(new < d2)
+            d2[moved] = new[moved]
+            d2[i] = 0.0
+            d2o = d2[F.order]
+            bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
+            D.refresh(np.append(moved, i))
+            continue
+        if len(pos):
+            rows = F.order[pos]
+            new = G.dist2(i, rows)
+            closer = new < d2o[pos]
+            pos, rows = pos[closer], rows[closer]
+            d2o[pos] = new[closer]
+            d2[rows] = new[closer]
+        else:
+            rows = pos
+        d2[i] = 0.0
+        d2o[F.position[i]] = 0.0
+        touched = np.unique(F.bin_of[np.append(pos, F.position[i])])
+        lens = F.bin_end[touched] - F.bin_start[touched]
+        off = np.cumsum(lens) - lens
+        at = np.repeat(F.bin_start[touched] - off, lens) + np.arange(int(lens.sum()))
+        bmax[touched] = np.maximum.reduceat(d2o[at], off)
+        D.refresh(np.append(rows, i))
+    return np.asarray(picks, dtype=np.int64)
