@@ -152,8 +152,9 @@ def kmeanspp_seeding(
       2 |<r_x, r_c>| |h_x| |h_c| from an (n, K) product.
 
     When the bounds leave more than 35% of the pool (25% on the second path, which then skips its
-    test for the next 8 picks) the pick makes one full pass instead, so unprunable data (isotropic noise in 384 dimensions) costs about what the plain loop costs.
-    Extra memory: O(n q) for the local coordinates, plus O(n) index arrays.
+    test for the next 8 picks) the pick makes one full pass instead, so unprunable data
+    (isotropic noise in 384 dimensions) costs about what the plain loop costs. Extra memory:
+    O(n q) for the local coordinates, plus O(n) index arrays.
     """
     with _one_blas_thread():
         if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
