@@ -60,23 +60,25 @@ def bald(samples: np.ndarray, block_rows: int = 32768) -> np.ndarray:
     to rounding; higher = pick first.
     """
     samples = _check_samples(samples)
-    T, n, _ = samples.shape
+    T, n, K = samples.shape
     dtype = np.result_type(samples.dtype, np.float32)
     out = np.empty(n, dtype=dtype)
     eps = dtype.type(EPS)
+    ones = np.ones(K, dtype=dtype)  # sums over the short class axis as a product (4x faster)
     for r0 in range(0, n, block_rows):
         s = samples[:, r0:r0 + block_rows, :]
+        rows = s.shape[1]
         logs = np.maximum(s, eps, dtype=dtype)
         np.log(logs, out=logs)
         logs *= s
         # sum over classes then mean over T: the expected entropy (with a minus sign)
-        neg_exp_ent = logs.sum(axis=2).sum(axis=0) / T
+        neg_exp_ent = (logs.reshape(-1, K) @ ones).reshape(T, rows).sum(axis=0) / T
         m = s.sum(axis=0, dtype=dtype)
         m /= T
         lm = np.maximum(m, eps)
         np.log(lm, out=lm)
         lm *= m
-        ent_mean = -lm.sum(axis=1)
+        ent_mean = -(lm @ ones)
         out[r0:r0 + block_rows] = ent_mean + neg_exp_ent
     return out
 
