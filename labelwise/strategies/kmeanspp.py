@@ -156,9 +156,13 @@ def kmeanspp_seeding(
     (isotropic noise in 384 dimensions) costs about what the plain loop costs. Extra memory:
     O(n q) for the local coordinates, plus O(n) index arrays.
     """
+    if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
+        # the frame is a few large products (BLAS may use every core); its own seed, as it
+        # changes the speed, never the picks
+        F = _LocalFrame(X, np.random.default_rng(0))
+        with _one_blas_thread():
+            return _kmeanspp_local(X, k, rng, F)
     with _one_blas_thread():
-        if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
-            return _kmeanspp_local(X, k, rng)
         return _kmeanspp_pruned(X, k, rng, R)
 
 
@@ -458,13 +462,12 @@ def _local_candidates(F: _LocalFrame, live, Wr, cm_sq, d2o, slack) -> np.ndarray
     return np.concatenate(found)
 
 
-def _kmeanspp_local(X, k, rng):
+def _kmeanspp_local(X, k, rng, F: _LocalFrame):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X)
     n = G.n
     D, chosen, picks = _first_centre(G)
     d2 = D.d2
-    F = _LocalFrame(X, np.random.default_rng(0))  # its own seed: it changes speed, not picks
     d2o = d2[F.order]  # D^2 in the frame's order
     bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
