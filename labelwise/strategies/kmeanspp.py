@@ -324,19 +324,20 @@ class _Cluster:
         self.U = np.zeros((q, X.shape[1]), dtype=X.dtype)
         self.U[:len(vt)] = vt
         self.z = R @ self.U.T
-        zq = _sq_norms(self.z).astype(np.float64)
-        self.rho = np.sqrt(np.maximum(_sq_norms(R).astype(np.float64) - zq, 0.0))
+        # float64 sums: rho^2 is a small difference of two large squared norms
+        zq = np.einsum("ij,ij->i", self.z, self.z, dtype=np.float64)
+        rq = np.einsum("ij,ij->i", R, R, dtype=np.float64)
+        self.rho = np.sqrt(np.maximum(rq - zq, 0.0))
         self.zn = np.sqrt(zq)
-
 
 
 class _LocalFrame:
     """The clusters of X (n, d) laid out in one order: rows sorted by cluster, then by |z|.
 
-    Arrays indexed by position p in that order: ``order`` (n,) the row, ``z`` (n, q),
-    ``z_sq`` (n,), ``rho`` (n,); bins of about n_cluster / 32 consecutive positions with their
-    cluster and ranges of |z| and rho; per cluster the stacked bases ``U`` (clusters * q, d),
-    means ``M`` (clusters, d) and ``Um`` = U m (clusters, q).
+    Arrays indexed by position p in that order: ``order`` (n,) the row, ``zr`` (n, q + 1) =
+    [z, rho] (views ``z``, ``rho``), ``a`` = |z|^2 + rho^2 (n,); bins of about n_cluster / 32
+    consecutive positions with their cluster and ranges of |z| and rho; per cluster the stacked
+    bases ``U`` (clusters * q, d), means ``M`` (clusters, d) and ``Um`` = U m (clusters, q).
     """
 
     def __init__(self, X: np.ndarray, rng: np.random.Generator, q: int = _LOCAL_DIMS):
@@ -404,7 +405,8 @@ class _LocalFrame:
         self.position[self.order] = np.arange(n)
         self.U = U.reshape(nc * q, d)
         self.Um = np.einsum("cqd,cd->cq", U, self.M)
-        self.m_sq = _sq_norms(self.M).astype(np.float64)
+        self.M64 = self.M.astype(np.float64)
+        self.m_sq = np.einsum("ij,ij->i", self.M64, self.M64)
 
     def query(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For a centre xc (d,) and each cluster: [w, rho_c] (clusters, q + 1) with w = U (xc - m)
@@ -414,7 +416,8 @@ class _LocalFrame:
         W[:] = (self.U @ xc).reshape(self.nc, self.q)
         W -= self.Um
         w_sq = _sq_norms(W).astype(np.float64)
-        cm_sq = self.m_sq - 2.0 * (self.M @ xc) + float(xc @ xc)
+        x64 = xc.astype(np.float64)
+        cm_sq = self.m_sq - 2.0 * (self.M64 @ x64) + float(x64 @ x64)
         rc = np.sqrt(np.maximum(cm_sq - w_sq, 0.0))
         Wr[:, self.q] = rc
         return Wr, np.sqrt(w_sq), rc
