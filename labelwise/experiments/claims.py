@@ -251,7 +251,7 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from labelwise.experiments.report import curve_band
+    from labelwise.experiments.report import curve_band, strategy_styles
 
     if metric not in results or results[metric].isna().all():
         return None
@@ -259,13 +259,14 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
     settings = list(dict.fromkeys(results.loc[results[metric].notna(), "setting"]))
     fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
                              squeeze=False)
+    styles = strategy_styles(results["strategy"].unique())
     for ax, s in zip(axes[0], settings, strict=True):
         band = curve_band(results[(results.setting == s) & results[metric].notna()], metric)
         for strategy, g in band.groupby("strategy", sort=False):
             g = g.sort_values("n_labeled")
-            line, = ax.plot(g["n_labeled"], g["mean"], label=strategy, lw=1.5)
-            ax.fill_between(g["n_labeled"], g["low"], g["high"], color=line.get_color(),
-                            alpha=0.15, lw=0)
+            ax.plot(g["n_labeled"], g["mean"], label=strategy, lw=1.5, **styles[strategy])
+            ax.fill_between(g["n_labeled"], g["low"], g["high"],
+                            color=styles[strategy]["color"], alpha=0.1, lw=0)
         ax.set_title(s, fontsize=9)
         ax.set_xlabel("labeled examples")
         ax.set_ylabel(metric.replace("_", " "))

@@ -24,6 +24,17 @@ def curve_band(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def strategy_styles(strategies) -> dict[str, dict]:
+    """Line style per strategy name: one colour per base strategy (in order of appearance, tab20
+    beyond 10), and its "+ft" variant dashed in the same colour, so 13 curves stay readable."""
+    import matplotlib
+
+    bases = list(dict.fromkeys(s.removesuffix("+ft") for s in strategies))
+    cmap = matplotlib.colormaps["tab10" if len(bases) <= 10 else "tab20"]
+    return {s: {"color": cmap(bases.index(s.removesuffix("+ft"))),
+                "linestyle": "--" if s.endswith("+ft") else "-"} for s in strategies}
+
+
 def plot_learning_curves(results: pd.DataFrame, path: str | Path, metric: str = "accuracy",
                          title: str | None = None) -> Path:
     """Save ``metric`` vs labels, mean line and 95% band over seeds, one line per strategy."""
@@ -34,11 +45,12 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, metric: str = 
 
     band = curve_band(results, metric)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    styles = strategy_styles(band["strategy"].unique())
     for strategy, grp in band.groupby("strategy", sort=False):
         grp = grp.sort_values("n_labeled")
-        line, = ax.plot(grp["n_labeled"], grp["mean"], label=strategy, lw=1.8)
-        ax.fill_between(grp["n_labeled"], grp["low"], grp["high"], color=line.get_color(),
-                        alpha=0.15, lw=0)
+        ax.plot(grp["n_labeled"], grp["mean"], label=strategy, lw=1.8, **styles[strategy])
+        ax.fill_between(grp["n_labeled"], grp["low"], grp["high"],
+                        color=styles[strategy]["color"], alpha=0.15, lw=0)
     n_seeds = results["seed"].nunique()
     dataset = results["dataset"].iloc[0] if "dataset" in results else ""
     ax.set_xlabel("labeled examples")
