@@ -59,16 +59,23 @@ class LogisticRegressionLearner(SklearnLearner):
 
 
 class SVMLearner(SklearnLearner):
-    """RBF support-vector machine with Platt-scaled probabilities (paper 003's shallow classifier).
+    """RBF support-vector machine with probability outputs (paper 003's shallow classifier).
 
     ``C`` is chosen by 3-fold stratified cross-validation on the labeled set over ``C_grid`` when
     every present class has at least 3 examples (METHODS.md "Training recipes"); otherwise ``C``.
+    Probabilities are Platt-scaled (scikit-learn's internal 5-fold fit) once every present class
+    has at least ``PLATT_MIN`` = 5 examples; below that, Platt's folds hold one example or none of
+    a class and its argmax falls below chance (0.08 on 10-class Fashion-MNIST with 10 labels), so
+    the probabilities are the softmax of the one-vs-rest decision values, whose argmax is the
+    SVM's own prediction (003 uses scikit-learn's SVC with default parameters, i.e. decisions).
 
     Args:
         C: the fallback regularisation strength.
         C_grid: candidates for cross-validation; empty to always use ``C``.
         class_weight: ``None`` or ``"balanced"`` (for imbalanced data).
     """
+
+    PLATT_MIN = 5
 
     def __init__(self, classes, random_state=None, C: float = 1.0,
                  C_grid: tuple = (0.1, 1.0, 10.0, 100.0), class_weight=None):
@@ -83,8 +90,25 @@ class SVMLearner(SklearnLearner):
         if self.params["C_grid"] and counts[counts > 0].min() >= 3:
             C = self._cross_validated_C(X, y_idx)
         self.C_ = C
-        return SVC(C=C, probability=True, class_weight=self.params["class_weight"],
-                   random_state=self.random_state)
+        self.platt_ = bool(counts[counts > 0].min() >= self.PLATT_MIN)
+        # break_ties: predict() then agrees with the argmax of the decision values
+        return SVC(C=C, probability=self.platt_, break_ties=not self.platt_,
+                   class_weight=self.params["class_weight"], random_state=self.random_state)
+
+    def _predict_proba(self, X):
+        if self.platt_:
+            return super()._predict_proba(X)
+        present = self.estimator_.classes_
+        if len(present) == 2:  # one decision value: the second class's side
+            f = self.estimator_.decision_function(X)
+            z = np.stack([-f, f], axis=1) / 2.0
+        else:
+            z = self.estimator_.decision_function(X)
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        p = np.zeros((len(X), self.n_classes), dtype=np.float64)
+        p[:, present] = e / e.sum(axis=1, keepdims=True)
+        return p
 
     def _cross_validated_C(self, X, y_idx) -> float:
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
