@@ -98,16 +98,14 @@ class SVMLearner(SklearnLearner):
     def _predict_proba(self, X):
         if self.platt_:
             return super()._predict_proba(X)
+        from scipy.special import softmax
+
         present = self.estimator_.classes_
+        z = self.estimator_.decision_function(X)
         if len(present) == 2:  # one decision value: the second class's side
-            f = self.estimator_.decision_function(X)
-            z = np.stack([-f, f], axis=1) / 2.0
-        else:
-            z = self.estimator_.decision_function(X)
-        z = z - z.max(axis=1, keepdims=True)
-        e = np.exp(z)
+            z = np.stack([-z, z], axis=1) / 2.0
         p = np.zeros((len(X), self.n_classes), dtype=np.float64)
-        p[:, present] = e / e.sum(axis=1, keepdims=True)
+        p[:, present] = softmax(z, axis=1)
         return p
 
     def _cross_validated_C(self, X, y_idx) -> float:
