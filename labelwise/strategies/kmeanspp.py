@@ -445,24 +445,33 @@ def _local_candidates(F: _LocalFrame, live, Wr, cm_sq, d2o, slack) -> np.ndarray
     lasts = np.append(brk - 1, len(live) - 1)
     starts, ends, cs = F.bin_start[live[firsts]], F.bin_end[live[lasts]], cl[firsts]
     lens = ends - starts
-    total = int(lens.sum())
-    if len(cs) > 8 and total < 512 * len(cs):
-        off = np.cumsum(lens) - lens
-        pos = np.repeat(starts - off, lens) + np.arange(total)
+    if len(cs) > 8 and lens.sum() < 512 * len(cs):
+        pos, _ = _ranges(starts, lens)
         c = np.repeat(cs, lens)
-        t = np.einsum("ij,ij->i", F.zr[pos], Wr[c])
-        t *= -2.0
-        t += F.a[pos]
-        t += cm_sq[c] - slack
-        return pos[t < d2o[pos]]
+        below = _bound_below(np.einsum("ij,ij->i", F.zr[pos], Wr[c]), F.a[pos], cm_sq[c],
+                             d2o[pos], slack)
+        return pos[below]
     found = []
     for s, e, c in zip(starts.tolist(), ends.tolist(), cs.tolist(), strict=True):
-        t = F.zr[s:e] @ Wr[c]
-        t *= -2.0
-        t += F.a[s:e]
-        t -= d2o[s:e]
-        found.append(np.flatnonzero(t < slack - cm_sq[c]) + s)
+        below = _bound_below(F.zr[s:e] @ Wr[c], F.a[s:e], cm_sq[c], d2o[s:e], slack)
+        found.append(np.flatnonzero(below) + s)
     return np.concatenate(found)
+
+
+def _bound_below(dots, a, cm_sq, d2, slack) -> np.ndarray:
+    """a - 2 dots + |c - m|^2 - slack < D^2, elementwise (``dots`` = [z, rho].[w, rho_c], consumed):
+    where the lower bound of d^2(x, c) leaves x a chance of moving to c."""
+    dots *= -2.0
+    dots += a
+    dots += cm_sq - slack
+    return dots < d2
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the ranges [starts[j], starts[j] + lens[j]) one after another, and each
+    range's offset in that array."""
+    off = np.cumsum(lens) - lens
+    return np.repeat(starts - off, lens) + np.arange(int(lens.sum())), off
 
 
 def _kmeanspp_local(X, k, rng, F: _LocalFrame):
@@ -505,9 +514,7 @@ def _kmeanspp_local(X, k, rng, F: _LocalFrame):
         d2[i] = 0.0
         d2o[F.position[i]] = 0.0
         touched = np.unique(F.bin_of[np.append(pos, F.position[i])])
-        lens = F.bin_end[touched] - F.bin_start[touched]
-        off = np.cumsum(lens) - lens
-        at = np.repeat(F.bin_start[touched] - off, lens) + np.arange(int(lens.sum()))
+        at, off = _ranges(F.bin_start[touched], F.bin_end[touched] - F.bin_start[touched])
         bmax[touched] = np.maximum.reduceat(d2o[at], off)
         D.refresh(np.append(rows, i))
     return np.asarray(picks, dtype=np.int64)
