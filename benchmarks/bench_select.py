@@ -235,7 +235,8 @@ def main() -> None:
     ap.add_argument("--data", choices=["lowdim", "isotropic"], default="lowdim",
                     help="synthetic pool: low intrinsic dimension (default) or isotropic noise")
     ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS threads for the whole run (the fast selectors always use 1)")
+                    help="BLAS threads for the whole run (the fast selectors' per-pick loops "
+                         "always use 1)")
     ap.add_argument("--only", default="table,selectors,bald,others",
                     help="comma-separated parts to run")
     args = ap.parse_args()
