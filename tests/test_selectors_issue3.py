@@ -169,38 +169,94 @@ def test_top_k_lex_ties():
     assert S.top_k_lex(s, t, 5).tolist() == [2, 3, 1, 0, 4]
 
 
+def clustered_96d(dtype, n=6000, seed=11):
+    """20 components, each spread along its own 8 directions, plus small noise; one duplicate."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(20, 96)) * 2
+    bases = rng.normal(size=(20, 8, 96)) / 3
+    comp = rng.integers(20, size=n)
+    X = centres[comp] + np.einsum("nk,nkd->nd", rng.normal(size=(n, 8)), bases[comp])
+    X += 0.05 * rng.normal(size=(n, 96))
+    X = X.astype(dtype)
+    X[7] = X[3]  # a duplicate: its D^2 is 0 once its twin is picked
+    return X
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_local_kmeanspp_equals_plain_in_high_dimension(dtype):
     """d > 64, n >= 4,096: the exact k-means++ prunes with per-cluster local bounds; the D^2 values
     must equal the plain loop's bit for bit, or the draws part."""
-    rng = np.random.default_rng(11)
-    n, d = 6000, 96
-    centres = rng.normal(size=(20, d)) * 2
-    bases = rng.normal(size=(20, 8, d)) / 3
-    comp = rng.integers(20, size=n)
-    X = centres[comp] + np.einsum("nk,nkd->nd", rng.normal(size=(n, 8)), bases[comp])
-    X += 0.05 * rng.normal(size=(n, d))
-    X = X.astype(dtype)
-    X[7] = X[3]  # a duplicate: its D^2 is 0 once its twin is picked
+    X = clustered_96d(dtype)
     a = KPP.kmeanspp_seeding_plain(X, 300, np.random.default_rng(0))
     b = KPP.kmeanspp_seeding(X, 300, np.random.default_rng(0))
     assert a.tolist() == b.tolist()
     assert len(set(b.tolist())) == 300
 
 
+@pytest.mark.parametrize("arrives", ["first", "after 40 picks", "never"])
+def test_local_kmeanspp_same_picks_whenever_the_frame_arrives(monkeypatch, arrives):
+    """The frame is built on a second core while the first picks make full passes; the picks must
+    not depend on when it is ready: before any pick (one core), part-way, or after the last pick
+    (then its build is told to stop)."""
+    import threading
+    import time
+
+    X = clustered_96d(np.float32)
+    plain = KPP.kmeanspp_seeding_plain(X, 120, np.random.default_rng(1))
+    passes, built, ready, stopped = [], threading.Event(), threading.Event(), []
+    real_frame, real_pass = KPP._LocalFrame, KPP._full_pass
+
+    def full_pass(G, D, i):
+        if threading.current_thread() is threading.main_thread():  # (the frame seeds k-means)
+            passes.append(i)
+            if len(passes) == 40 and arrives != "never":
+                built.wait(30)
+                ready.set()
+                time.sleep(0.2)  # the frame is handed over before the next pick
+        return real_pass(G, D, i)
+
+    def frame(X, rng, stop):
+        F = real_frame(X, rng)
+        built.set()
+        if arrives == "never":
+            stop.wait(30)
+            stopped.append(stop.is_set())
+            raise KPP._Stopped
+        ready.wait(30)
+        return F
+
+    monkeypatch.setattr(KPP, "_full_pass", full_pass)
+    if arrives == "first":
+        monkeypatch.setattr(KPP, "_cores", lambda: 1)
+    else:
+        monkeypatch.setattr(KPP, "_LocalFrame", frame)
+    fast = KPP.kmeanspp_seeding(X, 120, np.random.default_rng(1))
+    assert fast.tolist() == plain.tolist()
+    if arrives == "never":
+        assert stopped == [True] and len(passes) == 119
+    elif arrives == "after 40 picks":
+        assert 40 <= len(passes) < 100  # the switch came after pick 40, few full passes later
+
+
 def test_local_frame_bound_is_a_lower_bound():
-    """|z - w|^2 + (rho - rho_c)^2 <= d^2(x, c) for every row and centre (float64, any data)."""
+    """|z - w|^2 + (rho - rho_c)^2 <= d^2(x, c) for every row and centre (float64, any data), and
+    each bin's bound from its ranges of |z| and rho is below the bound of every row in it."""
     rng = np.random.default_rng(2)
     X = np.vstack([rng.normal(size=(3000, 80)), rng.normal(size=(2000, 80)) * 0.2 + 3])
     F = KPP._LocalFrame(X, np.random.default_rng(0))
     assert sorted(F.order.tolist()) == list(range(len(X)))
     cluster = F.bin_cluster[F.bin_of]
     for c in (0, 4321):
-        Wr, _, rc = F.query(X[c])
-        lb = ((F.z - Wr[cluster, :-1]) ** 2).sum(1) + (F.rho - rc[cluster]) ** 2
+        W, wn, rc, cm_sq = F.query(X[c], near=0.1 * (X**2).sum(1).max())
+        assert np.allclose(cm_sq, ((X[c] - F.M) ** 2).sum(1))
+        lb = ((F.z - W[cluster]) ** 2).sum(1) + (F.rho - rc[cluster]) ** 2
         true = ((X[F.order] - X[c]) ** 2).sum(1)
         assert (lb <= true + 1e-9).all()
         assert (lb[true > 1] > 0).mean() > 0.5  # and not a trivial one
+        bin_lb = (KPP._gap_sq(wn[F.bin_cluster], F.zlo, F.zhi)
+                  + KPP._gap_sq(rc[F.bin_cluster], F.rlo, F.rhi))
+        assert (bin_lb <= np.minimum.reduceat(lb, F.bin_start) + 1e-9).all()
+        assert (bin_lb > 0).mean() > 0.5
 
 
 def test_d2_sampler_block_sums_follow_updates():

@@ -7,6 +7,10 @@ products, and both draw from the same :class:`_D2Sampler`, so the draws agree bi
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from labelwise.strategies.selectors import _one_blas_thread, _sq_norms
@@ -47,9 +51,14 @@ class _Gram:
         return out
 
     def dist2(self, c: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """Squared distances (clipped at 0) of the given rows (default: all) to row ``c``."""
-        sq = self.sq if rows is None else self.sq[rows]
-        return np.maximum(sq - 2.0 * self._dots(rows, c) + self.sq[c], 0.0)
+        """Squared distances (clipped at 0) of the given rows (default: all) to row ``c``:
+        (|x|^2 - 2 <x, c>) + |c|^2, in place (multiplying by -2 is exact, so this is rounded as
+        |x|^2 - 2.0 * <x, c> + |c|^2 is)."""
+        out = self._dots(rows, c)
+        out *= -2.0
+        out += self.sq if rows is None else self.sq[rows]
+        out += self.sq[c]
+        return np.maximum(out, 0.0, out=out)
 
 
 class _D2Sampler:
@@ -71,13 +80,16 @@ class _D2Sampler:
         self.d2 = self.buf[:n]
         self.rows = self.buf.reshape(-1, self.B)
         self.sums = self.rows.sum(axis=1, dtype=np.float64)
+        self.mark = np.zeros(len(self.sums), dtype=bool)
 
     def refresh(self, positions: np.ndarray | None = None) -> None:
         """Recompute the sums of the blocks holding ``positions`` (all blocks if None)."""
         if positions is None:
             self.sums = self.rows.sum(axis=1, dtype=np.float64)
         elif len(positions):
-            blocks = np.unique(np.asarray(positions) // self.B)
+            self.mark[np.asarray(positions) // self.B] = True
+            blocks = np.flatnonzero(self.mark)
+            self.mark[blocks] = False
             self.sums[blocks] = self.rows[blocks].sum(axis=1, dtype=np.float64)
 
     def draw(self, u: float, sq: np.ndarray, chosen: np.ndarray) -> int:
@@ -102,6 +114,17 @@ class _D2Sampler:
         return i
 
 
+def _full_pass(G: _Gram, D: _D2Sampler, i: int) -> np.ndarray:
+    """Lower D^2 to the distances to the new centre ``i`` with one pass over all rows; returns
+    the rows whose D^2 went down (``i`` itself gets 0)."""
+    new = G.dist2(i)
+    moved = np.flatnonzero(new < D.d2)
+    D.d2[moved] = new[moved]
+    D.d2[i] = 0.0
+    D.refresh(np.append(moved, i))
+    return moved
+
+
 def kmeanspp_seeding_plain(
     X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
 ) -> np.ndarray:
@@ -114,9 +137,7 @@ def kmeanspp_seeding_plain(
         i = D.draw(rng.random(), G.sq, chosen)
         picks.append(i)
         chosen[i] = True
-        np.minimum(D.d2, G.dist2(i), out=D.d2)
-        D.d2[i] = 0.0
-        D.refresh()
+        _full_pass(G, D, i)
     return np.asarray(picks, dtype=np.int64)
 
 
@@ -146,7 +167,9 @@ def kmeanspp_seeding(
       d^2(x, c) >= |z - w|^2 + (rho - rho_c)^2 (Pythagoras in the two orthogonal parts, then the
       reverse triangle inequality). Points are binned by |z| within a cluster; a bin is skipped
       when the bound over its ranges of |z| and rho is at least its largest D^2, otherwise its
-      points are tested one by one (one (rows, 17) x (17,) product per cluster);
+      points are tested one by one (one (rows, 18) x (18,) product per cluster, the last column
+      holding D^2 - |x - m|^2). The clusters are built on a second core while the first picks
+      make full passes (they would prune little then: every D^2 is still large);
     - otherwise (:func:`_kmeanspp_pruned`): the triangle inequality through each point's nearest
       centre, | |x| - |c| |, and with ``R`` the bound d^2(g_x, g_c) >= |g_x|^2 + |g_c|^2 -
       2 |<r_x, r_c>| |h_x| |h_c| from an (n, K) product.
@@ -154,15 +177,12 @@ def kmeanspp_seeding(
     When the bounds leave more than 35% of the pool (25% on the second path, which then skips its
     test for the next 8 picks) the pick makes one full pass instead, so unprunable data
     (isotropic noise in 384 dimensions) costs about what the plain loop costs. Extra memory:
-    O(n q) for the local coordinates, plus O(n) index arrays.
+    O(n q) for the local coordinates, plus O(n) index arrays. BLAS runs on one thread (many small
+    products); the second core, if any, builds the clusters.
     """
-    if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
-        # the frame is a few large products (BLAS may use every core); its own seed, as it
-        # changes the speed, never the picks
-        F = _LocalFrame(X, np.random.default_rng(0))
-        with _one_blas_thread():
-            return _kmeanspp_local(X, k, rng, F)
     with _one_blas_thread():
+        if R is None and k > 16 and X.shape[1] > 64 and len(X) >= 4096:
+            return _kmeanspp_local(X, k, rng)
         return _kmeanspp_pruned(X, k, rng, R)
 
 
@@ -226,10 +246,7 @@ def _kmeanspp_pruned(X, k, rng, R):
             if len(cand) > n // 4:
                 skip = 8
         if cand is None or len(cand) > n // 4:  # little pruned: one full pass, no gather
-            new = G.dist2(i)
-            closer = np.flatnonzero(new < d2)
-            d2[closer] = new[closer]
-            assign[closer] = j
+            assign[_full_pass(G, D, i)] = j
         else:
             closer = cand[:0]
             if len(cand):
@@ -238,9 +255,9 @@ def _kmeanspp_pruned(X, k, rng, R):
                 closer = cand[sel]
                 d2[closer] = new[sel]
                 assign[closer] = j
-        d2[i] = 0.0
+            d2[i] = 0.0
+            D.refresh(np.append(closer, i))
         assign[i] = j
-        D.refresh(np.append(closer, i))
     return np.asarray(picks, dtype=np.int64)
 
 
@@ -269,10 +286,12 @@ def _kmeans_labels(X: np.ndarray, m: int, rng: np.random.Generator, iters: int =
         sums = onehot @ sample
         nz = cnt > 0
         C[nz] = sums[nz] / cnt[nz, None]
-    c_sq = _sq_norms(C)
+    c_sq, C2 = _sq_norms(C), -2.0 * C.T
     out = np.empty(n, dtype=np.int64)
     for r0 in range(0, n, 8192):
-        out[r0:r0 + 8192] = np.argmin(c_sq[None, :] - 2.0 * (X[r0:r0 + 8192] @ C.T), axis=1)
+        P = X[r0:r0 + 8192] @ C2
+        P += c_sq
+        out[r0:r0 + 8192] = np.argmin(P, axis=1)
     return out
 
 
@@ -284,8 +303,13 @@ def _local_basis(R: np.ndarray, q: int, rng: np.random.Generator) -> np.ndarray:
     A = R @ rng.standard_normal((R.shape[1], width)).astype(R.dtype)
     A = R @ (R.T @ A)
     Q, _ = np.linalg.qr(A)
-    _, _, vt = np.linalg.svd(Q.T @ R, full_matrices=False)
-    return vt[:q]
+    B = (Q.T @ R).astype(np.float64)  # (width, d): R's rows in the range found
+    s2, V = np.linalg.eigh(B @ B.T)  # ascending; the top q directions with variance
+    top = np.flatnonzero(s2 > 1e-10 * s2[-1])[::-1][:q]
+    if not len(top):  # all rows equal
+        return np.zeros((0, R.shape[1]), dtype=R.dtype)
+    basis, _ = np.linalg.qr((V[:, top].T @ B).T)  # orthonormal to float64 rounding
+    return basis.T.astype(R.dtype)
 
 
 def _halves(cluster: _Cluster, balanced: bool) -> list[np.ndarray]:
@@ -317,18 +341,21 @@ class _Cluster:
     def __init__(self, X: np.ndarray, idx: np.ndarray, q: int, rng: np.random.Generator):
         self.idx = idx
         R = X[idx]
-        self.m = R.mean(axis=0, dtype=np.float64).astype(X.dtype)
+        self.m = (np.ones(len(idx), dtype=X.dtype) @ R) / len(idx)  # any m keeps the bound
         R -= self.m
         sub = R if len(idx) <= 256 else R[rng.choice(len(idx), 256, replace=False)]
         vt = _local_basis(sub, q, rng)
         self.U = np.zeros((q, X.shape[1]), dtype=X.dtype)
         self.U[:len(vt)] = vt
         self.z = R @ self.U.T
-        # float64 sums: rho^2 is a small difference of two large squared norms
-        zq = np.einsum("ij,ij->i", self.z, self.z, dtype=np.float64)
-        rq = np.einsum("ij,ij->i", R, R, dtype=np.float64)
-        self.rho = np.sqrt(np.maximum(rq - zq, 0.0))
-        self.zn = np.sqrt(zq)
+        # the residual itself, not |x - m|^2 - |z|^2: a small difference of two large numbers
+        R -= self.z @ self.U
+        self.rho = np.sqrt(_sq_norms(R))
+        self.zn = np.sqrt(_sq_norms(self.z))
+
+
+class _Stopped(Exception):
+    """The frame's build was stopped (its picks were all made without it)."""
 
 
 class _LocalFrame:
@@ -336,13 +363,23 @@ class _LocalFrame:
 
     Arrays indexed by position p in that order: ``order`` (n,) the row, ``zr`` (n, q + 1) =
     [z, rho] (views ``z``, ``rho``), ``a`` = |z|^2 + rho^2 (n,); bins of about n_cluster / 32
-    consecutive positions with their cluster and ranges of |z| and rho; per cluster the stacked
-    bases ``U`` (clusters * q, d), means ``M`` (clusters, d) and ``Um`` = U m (clusters, q).
+    consecutive positions with their cluster and float64 ranges of |z| (``zlo``, ``zhi``) and rho
+    (``rlo``, ``rhi``); per cluster the stacked bases ``U`` (clusters * q, d), means ``M``
+    (clusters, d) and ``Um`` = U m (clusters, q). ``stop`` (set from another thread) ends the
+    build early with :class:`_Stopped`.
     """
 
-    def __init__(self, X: np.ndarray, rng: np.random.Generator, q: int = _LOCAL_DIMS):
+    def __init__(self, X: np.ndarray, rng: np.random.Generator, q: int = _LOCAL_DIMS,
+                 stop: threading.Event | None = None):
+        stop = stop or threading.Event()
         n, d = X.shape
         q = min(q, d)
+
+        def cluster(idx: np.ndarray) -> _Cluster:  # a build told to stop, stops between clusters
+            if stop.is_set():
+                raise _Stopped
+            return _Cluster(X, idx, q, rng)
+
         lab = _kmeans_labels(X, min(_FIRST_CLUSTERS, max(2, n // 300)), rng)
         groups = np.split(np.argsort(lab, kind="stable"), np.cumsum(np.bincount(lab))[:-1])
         rows = []
@@ -353,11 +390,12 @@ class _LocalFrame:
                 rows += np.split(g[np.argsort(sub, kind="stable")], bounds)
             else:
                 rows.append(g)
-        clusters = [_Cluster(X, t, q, rng) for t in rows if len(t)]
+        clusters = [cluster(t) for t in rows if len(t)]
         for _ in range(8):
             # split the large clusters, and those whose local directions leave far more than
             # is typical (k-means joined two groups), at the median of their top direction
-            r90 = np.array([np.percentile(c.rho, 90) for c in clusters])
+            r90 = np.array([np.partition(c.rho, 9 * len(c.rho) // 10)[9 * len(c.rho) // 10]
+                            for c in clusters])
             size = np.array([len(c.idx) for c in clusters])
             big = size > _MAX_CLUSTER
             joined = (r90 > 2.0 * np.median(r90)) & (size >= 256)
@@ -367,7 +405,7 @@ class _LocalFrame:
             halves = [h for c, j, x in zip(clusters, joined, cut, strict=True) if x
                       for h in _halves(c, balanced=not j)]
             clusters = [c for c, x in zip(clusters, cut, strict=True) if not x]
-            clusters += [_Cluster(X, h, q, rng) for h in halves]
+            clusters += [cluster(h) for h in halves]
         self._layout(clusters, n, d, q, X.dtype)
 
     def _layout(self, clusters, n, d, q, dtype):
@@ -399,8 +437,9 @@ class _LocalFrame:
         self.bin_cluster = np.concatenate(owner)
         self.bin_of = np.repeat(np.arange(len(self.bin_start)), self.bin_end - self.bin_start)
         s0 = self.bin_start
+        rho = self.rho.astype(np.float64)
         self.zlo, self.zhi = np.minimum.reduceat(zn, s0), np.maximum.reduceat(zn, s0)
-        self.rlo, self.rhi = np.minimum.reduceat(self.rho, s0), np.maximum.reduceat(self.rho, s0)
+        self.rlo, self.rhi = np.minimum.reduceat(rho, s0), np.maximum.reduceat(rho, s0)
         self.position = np.empty(n, dtype=np.int64)
         self.position[self.order] = np.arange(n)
         self.U = U.reshape(nc * q, d)
@@ -408,63 +447,58 @@ class _LocalFrame:
         self.M64 = self.M.astype(np.float64)
         self.m_sq = np.einsum("ij,ij->i", self.M64, self.M64)
 
-    def query(self, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For a centre xc (d,) and each cluster: [w, rho_c] (clusters, q + 1) with w = U (xc - m)
-        and rho_c = |xc - m - U^T w|, then |w| and rho_c as float64 (clusters,)."""
-        Wr = np.empty((self.nc, self.q + 1), dtype=self.U.dtype)
-        W = Wr[:, :self.q]
-        W[:] = (self.U @ xc).reshape(self.nc, self.q)
+    def query(self, xc: np.ndarray, near: float) -> tuple[np.ndarray, ...]:
+        """For a centre xc (d,) and each cluster: w = U (xc - m) (clusters, q), then as float64
+        (clusters,) |w|, rho_c = |xc - m - U^T w| and |xc - m|^2.
+
+        rho_c^2 is first taken as |xc - m|^2 - |w|^2; where that is below ``near`` (a small
+        difference of large numbers, which float32 w would spoil), w and rho_c are computed again
+        from xc - m in float64 (usually only for the centre's own cluster).
+        """
+        W = (self.U @ xc).reshape(self.nc, self.q)
         W -= self.Um
         w_sq = _sq_norms(W).astype(np.float64)
         x64 = xc.astype(np.float64)
-        cm_sq = self.m_sq - 2.0 * (self.M64 @ x64) + float(x64 @ x64)
-        rc = np.sqrt(np.maximum(cm_sq - w_sq, 0.0))
-        Wr[:, self.q] = rc
-        return Wr, np.sqrt(w_sq), rc
+        cm_sq = self.M64 @ (-2.0 * x64)
+        cm_sq += self.m_sq + float(x64 @ x64)
+        rc_sq = cm_sq - w_sq
+        for c in np.flatnonzero(rc_sq < near).tolist():
+            v = x64 - self.M64[c]
+            U = self.U[c * self.q:(c + 1) * self.q].astype(np.float64)
+            w = U @ v
+            r = v - w @ U
+            W[c], w_sq[c], rc_sq[c] = w, w @ w, r @ r
+        np.maximum(rc_sq, 0.0, out=rc_sq)
+        return W, np.sqrt(w_sq), np.sqrt(rc_sq), w_sq + rc_sq
 
 
 def _gap_sq(v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Squared distance from v to the interval [lo, hi], elementwise."""
-    g = np.maximum(np.maximum(lo - v, v - hi), 0.0)
-    return g * g
+    g = np.maximum(lo - v, v - hi)
+    np.maximum(g, 0.0, out=g)
+    g *= g
+    return g
 
 
-def _local_candidates(F: _LocalFrame, live, Wr, cm_sq, d2o, slack) -> np.ndarray:
+def _local_candidates(F: _LocalFrame, live, Ze, We, thr) -> np.ndarray:
     """Positions in the live bins (sorted) whose bound is below their D^2.
 
-    The bound |z - w|^2 + (rho - rho_c)^2 = a - 2 [z, rho].[w, rho_c] + |c - m|^2 with a = |z|^2 +
-    rho^2 is one product per cluster: for each cluster with live bins, over its positions from the
-    first live bin to the last (contiguous in memory), or, when those runs are many and short,
-    over all of them at once through gathers.
+    With a = |z|^2 + rho^2, the bound |z - w|^2 + (rho - rho_c)^2 - slack < D^2 reads
+    [z, rho, D^2 - a].[-2 w, -2 rho_c, -1] < slack - |c - m|^2: rows of ``Ze`` (n, q + 2) times
+    ``We`` (clusters, q + 2), below ``thr`` (clusters,): one product per cluster with live bins,
+    over its positions from the first live bin to the last (contiguous in memory; measured
+    faster than gathering only the live bins' rows).
     """
     if not len(live):
         return live
     cl = F.bin_cluster[live]
-    brk = np.flatnonzero(np.diff(cl)) + 1
-    firsts = np.concatenate(([0], brk))
-    lasts = np.append(brk - 1, len(live) - 1)
-    starts, ends, cs = F.bin_start[live[firsts]], F.bin_end[live[lasts]], cl[firsts]
-    lens = ends - starts
-    if len(cs) > 8 and lens.sum() < 512 * len(cs):
-        pos, _ = _ranges(starts, lens)
-        c = np.repeat(cs, lens)
-        below = _bound_below(np.einsum("ij,ij->i", F.zr[pos], Wr[c]), F.a[pos], cm_sq[c],
-                             d2o[pos], slack)
-        return pos[below]
-    found = []
-    for s, e, c in zip(starts.tolist(), ends.tolist(), cs.tolist(), strict=True):
-        below = _bound_below(F.zr[s:e] @ Wr[c], F.a[s:e], cm_sq[c], d2o[s:e], slack)
-        found.append(np.flatnonzero(below) + s)
+    brk = np.flatnonzero(cl[1:] != cl[:-1]) + 1
+    starts = F.bin_start[live[np.concatenate(([0], brk))]]
+    ends = F.bin_end[live[np.append(brk - 1, len(live) - 1)]]
+    cs = cl[np.concatenate(([0], brk))]
+    found = [np.flatnonzero(Ze[s:e] @ We[c] < thr[c]) + s
+             for s, e, c in zip(starts.tolist(), ends.tolist(), cs.tolist(), strict=True)]
     return np.concatenate(found)
-
-
-def _bound_below(dots, a, cm_sq, d2, slack) -> np.ndarray:
-    """a - 2 dots + |c - m|^2 - slack < D^2, elementwise (``dots`` = [z, rho].[w, rho_c], consumed):
-    where the lower bound of d^2(x, c) leaves x a chance of moving to c."""
-    dots *= -2.0
-    dots += a
-    dots += cm_sq - slack
-    return dots < d2
 
 
 def _ranges(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -474,34 +508,69 @@ def _ranges(starts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.repeat(starts - off, lens) + np.arange(int(lens.sum())), off
 
 
-def _kmeanspp_local(X, k, rng, F: _LocalFrame):
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _frame_alongside(X, G, D, chosen, picks, k, rng) -> _LocalFrame | None:
+    """The local frame of X, built on a second core while the first picks are made with full
+    passes (they would prune little: every D^2 is still large); with one core, built first.
+    None when all k picks were made before the frame was ready. The frame has its own seed: it
+    changes the speed, never the picks."""
+    if _cores() < 2:
+        return _LocalFrame(X, np.random.default_rng(0))
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        frame = pool.submit(_LocalFrame, X, np.random.default_rng(0), stop=stop)
+        while len(picks) < k and not frame.done():
+            i = D.draw(rng.random(), G.sq, chosen)
+            picks.append(i)
+            chosen[i] = True
+            _full_pass(G, D, i)
+        if len(picks) == k:
+            stop.set()  # the frame stops at its next cluster
+            return None
+        return frame.result()
+
+
+def _kmeanspp_local(X, k, rng, F: _LocalFrame | None = None):
     rng = rng if rng is not None else np.random.default_rng()
     G = _Gram(X)
-    n = G.n
     D, chosen, picks = _first_centre(G)
+    F = F or _frame_alongside(X, G, D, chosen, picks, k, rng)
+    if F is None:  # every pick was made while the frame was being built
+        return np.asarray(picks, dtype=np.int64)
+    n, q = G.n, F.q
     d2 = D.d2
     d2o = d2[F.order]  # D^2 in the frame's order
+    Ze = np.empty((n, q + 2), dtype=F.zr.dtype)  # [z, rho, D^2 - a] in the frame's order
+    Ze[:, :q + 1] = F.zr
+    Ze[:, q + 1] = d2o - F.a
+    We = np.empty((F.nc, q + 2), dtype=F.zr.dtype)
+    We[:, q + 1] = -1.0
     bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     while len(picks) < k:
         i = D.draw(rng.random(), G.sq, chosen)
         picks.append(i)
         chosen[i] = True
-        Wr, wn, rc = F.query(X[i])
-        cl = F.bin_cluster
-        lb = _gap_sq(wn[cl], F.zlo, F.zhi)
-        lb += _gap_sq(rc[cl], F.rlo, F.rhi)
-        live = np.flatnonzero(lb - slack < bmax)
-        pos = _local_candidates(F, live, Wr, wn * wn + rc * rc, d2o, slack)
+        W, wn, rc, cm_sq = F.query(X[i], near=1e3 * slack)
+        lb = _gap_sq(wn[F.bin_cluster], F.zlo, F.zhi)
+        lb += _gap_sq(rc[F.bin_cluster], F.rlo, F.rhi)
+        live = np.flatnonzero(lb < bmax + slack)
+        np.multiply(W, -2.0, out=We[:, :q])
+        np.multiply(rc, -2.0, out=We[:, q])
+        pos = _local_candidates(F, live, Ze, We, slack - cm_sq)
         if len(pos) > _FULL_PASS * n:  # little pruned: one full pass, no gather
-            new = G.dist2(i)
-            moved = np.flatnonzero(new < d2)
-            d2[moved] = new[moved]
-            d2[i] = 0.0
+            _full_pass(G, D, i)
             d2o = d2[F.order]
+            Ze[:, q + 1] = d2o - F.a
             bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
-            D.refresh(np.append(moved, i))
             continue
+        p = F.position[i]
         if len(pos):
             rows = F.order[pos]
             new = G.dist2(i, rows)
@@ -509,12 +578,15 @@ def _kmeanspp_local(X, k, rng, F: _LocalFrame):
             pos, rows = pos[closer], rows[closer]
             d2o[pos] = new[closer]
             d2[rows] = new[closer]
+            Ze[pos, q + 1] = d2o[pos] - F.a[pos]
         else:
             rows = pos
-        d2[i] = 0.0
-        d2o[F.position[i]] = 0.0
-        touched = np.unique(F.bin_of[np.append(pos, F.position[i])])
-        at, off = _ranges(F.bin_start[touched], F.bin_end[touched] - F.bin_start[touched])
-        bmax[touched] = np.maximum.reduceat(d2o[at], off)
+        d2[i] = d2o[p] = 0.0
+        Ze[p, q + 1] = -F.a[p]
+        if len(pos):  # (the bin of p keeps its old maximum: an upper bound still)
+            b = F.bin_of[pos]  # ascending, as pos
+            touched = b[np.append(True, b[1:] != b[:-1])]
+            at, off = _ranges(F.bin_start[touched], F.bin_end[touched] - F.bin_start[touched])
+            bmax[touched] = np.maximum.reduceat(d2o[at], off)
         D.refresh(np.append(rows, i))
     return np.asarray(picks, dtype=np.int64)
