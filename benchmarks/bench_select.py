@@ -132,6 +132,7 @@ def strategy_table(n: int, d: int = 384, m: int = 1000, k: int = 1000) -> None:
 
 def selectors_vs_plain(sizes, d: int = 384, k: int = 1000, plain_max: int | None = None) -> None:
     print(f"\n== fast vs plain selectors: d = {d}, b = {k:,}, no labeled set ==")
+    print("(the fast k-means++ builds its clusters on a second core while its first picks run)")
     print(f"{'selector':10s} {'n':>10s} {'fast s':>8s} {'plain s':>8s} {'speed-up':>8s} same")
     for n in sizes:
         X = mixture(n, d, seed=1)
