@@ -125,6 +125,14 @@ def _full_pass(G: _Gram, D: _D2Sampler, i: int) -> np.ndarray:
     return moved
 
 
+def _plain_pick(G: _Gram, D: _D2Sampler, chosen: np.ndarray, picks: list[int], rng) -> None:
+    """One pick of the plain loop: a D^2 draw, then a full pass."""
+    i = D.draw(rng.random(), G.sq, chosen)
+    picks.append(i)
+    chosen[i] = True
+    _full_pass(G, D, i)
+
+
 def kmeanspp_seeding_plain(
     X: np.ndarray, k: int, rng: np.random.Generator | None = None, R: np.ndarray | None = None
 ) -> np.ndarray:
@@ -134,10 +142,7 @@ def kmeanspp_seeding_plain(
     G = _Gram(X, R)
     D, chosen, picks = _first_centre(G)
     while len(picks) < k:
-        i = D.draw(rng.random(), G.sq, chosen)
-        picks.append(i)
-        chosen[i] = True
-        _full_pass(G, D, i)
+        _plain_pick(G, D, chosen, picks, rng)
     return np.asarray(picks, dtype=np.int64)
 
 
@@ -526,10 +531,7 @@ def _frame_alongside(X, G, D, chosen, picks, k, rng) -> _LocalFrame | None:
     with ThreadPoolExecutor(1) as pool:
         frame = pool.submit(_LocalFrame, X, np.random.default_rng(0), stop=stop)
         while len(picks) < k and not frame.done():
-            i = D.draw(rng.random(), G.sq, chosen)
-            picks.append(i)
-            chosen[i] = True
-            _full_pass(G, D, i)
+            _plain_pick(G, D, chosen, picks, rng)
         if len(picks) == k:
             stop.set()  # the frame stops at its next cluster
             return None
