@@ -520,29 +520,32 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _frame_alongside(X, G, D, chosen, picks, k, rng) -> _LocalFrame | None:
-    """The local frame of X, built on a second core while the first picks are made with full
-    passes (they would prune little: every D^2 is still large); with one core, built first.
-    None when all k picks were made before the frame was ready. The frame has its own seed: it
+def _first_picks_alongside_frame(X, k, rng):
+    """The first centre, then plain picks (full passes) while the local frame of X is built on a
+    second core: every D^2 is still large then, so bounds would prune little. With one core the
+    frame is built first. Returns the Gram helper, the sampler, the chosen mask, the picks and the
+    frame (None when all k picks were made before it was ready). The frame has its own seed: it
     changes the speed, never the picks."""
     if _cores() < 2:
-        return _LocalFrame(X, np.random.default_rng(0))
+        F = _LocalFrame(X, np.random.default_rng(0))
+        G = _Gram(X)
+        return (G, *_first_centre(G), F)
     stop = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         frame = pool.submit(_LocalFrame, X, np.random.default_rng(0), stop=stop)
+        G = _Gram(X)
+        D, chosen, picks = _first_centre(G)
         while len(picks) < k and not frame.done():
             _plain_pick(G, D, chosen, picks, rng)
         if len(picks) == k:
             stop.set()  # the frame stops at its next cluster
-            return None
-        return frame.result()
+            return G, D, chosen, picks, None
+        return G, D, chosen, picks, frame.result()
 
 
-def _kmeanspp_local(X, k, rng, F: _LocalFrame | None = None):
+def _kmeanspp_local(X, k, rng):
     rng = rng if rng is not None else np.random.default_rng()
-    G = _Gram(X)
-    D, chosen, picks = _first_centre(G)
-    F = F or _frame_alongside(X, G, D, chosen, picks, k, rng)
+    G, D, chosen, picks, F = _first_picks_alongside_frame(X, k, rng)
     if F is None:  # every pick was made while the frame was being built
         return np.asarray(picks, dtype=np.int64)
     n, q = G.n, F.q
