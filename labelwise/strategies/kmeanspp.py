@@ -125,6 +125,18 @@ def _full_pass(G: _Gram, D: _D2Sampler, i: int) -> np.ndarray:
     return moved
 
 
+def _partial_pass(G: _Gram, D: _D2Sampler, i: int, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Lower D^2 of ``rows`` (those the bounds could not exclude) to their distances to the new
+    centre ``i``; ``i`` gets 0. Returns the mask of rows that moved and their new D^2 values."""
+    new = G.dist2(i, rows)
+    moved = new < D.d2[rows]
+    new = new[moved]
+    D.d2[rows[moved]] = new
+    D.d2[i] = 0.0
+    D.refresh(np.append(rows[moved], i))
+    return moved, new
+
+
 def _plain_pick(G: _Gram, D: _D2Sampler, chosen: np.ndarray, picks: list[int], rng) -> None:
     """One pick of the plain loop: a D^2 draw, then a full pass."""
     i = D.draw(rng.random(), G.sq, chosen)
@@ -218,50 +230,34 @@ def _kmeanspp_pruned(X, k, rng, R):
         j = len(picks)
         picks.append(i)
         chosen[i] = True
-        if R is not None:
-            # BADGE: |<g_x, g_c>| <= |<r_x, r_c>| |h_x| |h_c|, from an (n, K) product only
-            lb = np.abs(G.R @ G.R[i])
-            lb *= hnorms
-            lb *= -2.0 * hnorms[i]
-            lb += G.sq
-            lb += G.sq[i] - slack
-            keep = lb < d2
-            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))  # triangle test as well
-            thr = cc2[assign]
-            thr -= slack
-            thr *= 0.25
-            keep &= d2 > thr
-            cand = np.flatnonzero(keep)
-            if len(cand):
-                gap = norms[cand] - norms[i]
-                cand = cand[gap * gap < d2[cand] + slack]
-        elif skip:
+        if R is None and skip:
             skip -= 1
             cand = None
         else:
-            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))  # (j,) earlier centres
+            # triangle inequality through each point's nearest centre (j earlier centres)
+            cc2 = G.dist2(i, np.asarray(picks[:-1], dtype=np.int64))
             thr = cc2[assign]
             thr -= slack
             thr *= 0.25
-            cand = np.flatnonzero(d2 > thr)
-            if len(cand):
-                # second bound: d(x, c) >= | |x| - |c| |
+            keep = d2 > thr
+            if R is not None:
+                # BADGE: |<g_x, g_c>| <= |<r_x, r_c>| |h_x| |h_c|, from an (n, K) product only
+                lb = np.abs(G.R @ G.R[i])
+                lb *= hnorms
+                lb *= -2.0 * hnorms[i]
+                lb += G.sq
+                lb += G.sq[i] - slack
+                keep &= lb < d2
+            cand = np.flatnonzero(keep)
+            if len(cand):  # and d(x, c) >= | |x| - |c| |
                 gap = norms[cand] - norms[i]
                 cand = cand[gap * gap < d2[cand] + slack]
-            if len(cand) > n // 4:
+            if R is None and len(cand) > n // 4:
                 skip = 8
         if cand is None or len(cand) > n // 4:  # little pruned: one full pass, no gather
             assign[_full_pass(G, D, i)] = j
         else:
-            closer = cand[:0]
-            if len(cand):
-                new = G.dist2(i, cand)
-                sel = new < d2[cand]
-                closer = cand[sel]
-                d2[closer] = new[sel]
-                assign[closer] = j
-            d2[i] = 0.0
-            D.refresh(np.append(closer, i))
+            assign[cand[_partial_pass(G, D, i, cand)[0]]] = j
         assign[i] = j
     return np.asarray(picks, dtype=np.int64)
 
@@ -549,14 +545,11 @@ def _kmeanspp_local(X, k, rng):
     if F is None:  # every pick was made while the frame was being built
         return np.asarray(picks, dtype=np.int64)
     n, q = G.n, F.q
-    d2 = D.d2
-    d2o = d2[F.order]  # D^2 in the frame's order
     Ze = np.empty((n, q + 2), dtype=F.zr.dtype)  # [z, rho, D^2 - a] in the frame's order
     Ze[:, :q + 1] = F.zr
-    Ze[:, q + 1] = d2o - F.a
     We = np.empty((F.nc, q + 2), dtype=F.zr.dtype)
     We[:, q + 1] = -1.0
-    bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
+    d2o, bmax = _frame_order(F, D.d2, Ze)
     slack = 1e-4 * float(G.sq.max()) + 1e-30
     while len(picks) < k:
         i = D.draw(rng.random(), G.sq, chosen)
@@ -571,27 +564,26 @@ def _kmeanspp_local(X, k, rng):
         pos = _local_candidates(F, live, Ze, We, slack - cm_sq)
         if len(pos) > _FULL_PASS * n:  # little pruned: one full pass, no gather
             _full_pass(G, D, i)
-            d2o = d2[F.order]
-            Ze[:, q + 1] = d2o - F.a
-            bmax = np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
+            d2o, bmax = _frame_order(F, D.d2, Ze)
             continue
+        moved, new = _partial_pass(G, D, i, F.order[pos])
+        pos = pos[moved]
+        d2o[pos] = new
+        Ze[pos, q + 1] = new - F.a[pos]
         p = F.position[i]
-        if len(pos):
-            rows = F.order[pos]
-            new = G.dist2(i, rows)
-            closer = new < d2o[pos]
-            pos, rows = pos[closer], rows[closer]
-            d2o[pos] = new[closer]
-            d2[rows] = new[closer]
-            Ze[pos, q + 1] = d2o[pos] - F.a[pos]
-        else:
-            rows = pos
-        d2[i] = d2o[p] = 0.0
+        d2o[p] = 0.0
         Ze[p, q + 1] = -F.a[p]
         if len(pos):  # (the bin of p keeps its old maximum: an upper bound still)
             b = F.bin_of[pos]  # ascending, as pos
             touched = b[np.append(True, b[1:] != b[:-1])]
             at, off = _ranges(F.bin_start[touched], F.bin_end[touched] - F.bin_start[touched])
             bmax[touched] = np.maximum.reduceat(d2o[at], off)
-        D.refresh(np.append(rows, i))
     return np.asarray(picks, dtype=np.int64)
+
+
+def _frame_order(F: _LocalFrame, d2: np.ndarray, Ze: np.ndarray) -> tuple[np.ndarray, ...]:
+    """D^2 (n,) in the frame's order, with D^2 - a written to the last column of ``Ze``, and
+    the largest D^2 of each bin (float64)."""
+    d2o = d2[F.order]
+    Ze[:, -1] = d2o - F.a
+    return d2o, np.maximum.reduceat(d2o, F.bin_start).astype(np.float64)
