@@ -37,7 +37,7 @@ def make_pool(n: int, d: int = 384, k: int = 5, seed: int = 0):
 def bench(n: int, rounds: int, root: Path) -> dict:
     from fastapi.testclient import TestClient
 
-    from labelwise.app.project import create_project
+    from labelwise.app.create import create_project
     from labelwise.app.server import create_app
 
     X, y = make_pool(n)

@@ -2,7 +2,12 @@
 
 The public API, imported lazily so that ``import labelwise`` stays fast::
 
-    from labelwise import make_learner, query, run_active_learning, load_dataset
+    from labelwise import ActiveLearner, make_learner, query, run_active_learning, load_dataset
+
+Extension points: :func:`register_strategy` (a score and/or a selector reading a
+:class:`SelectionContext`), :func:`register_learner` and :func:`as_learner` (any scikit-learn
+classifier), the :class:`Learner` protocol and the capability names (``PROBA``, ``EMBEDDING``, ...)
+from :mod:`labelwise.protocol`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ import importlib
 
 __version__ = "0.1.0"
 
+_CAPABILITIES = ("PROBA", "EMBEDDING", "SAMPLES", "EMA", "CONTRASTIVE", "LOSS_PREDICTION",
+                 "PSEUDO_LABEL_FT")
+
 _EXPORTS = {
+    "ActiveLearner": "labelwise.engine",
     "query": "labelwise.loop",
     "run_active_learning": "labelwise.loop",
     "initial_labeled_set": "labelwise.loop",
@@ -19,7 +28,15 @@ _EXPORTS = {
     "make_learner": "labelwise.learners",
     "load_dataset": "labelwise.data",
     "read_features": "labelwise.data",
+    "as_learner": "labelwise.learners",
+    "register_learner": "labelwise.learners",
+    "Learner": "labelwise.learners",
     "STRATEGIES": "labelwise.strategies",
+    "Strategy": "labelwise.strategies",
+    "SelectionContext": "labelwise.strategies",
+    "get_strategy": "labelwise.strategies",
+    "register_strategy": "labelwise.strategies",
+    **{name: "labelwise.learners.base" for name in _CAPABILITIES},
     "LabelwiseError": "labelwise.validation",
     "simulate": "labelwise.experiments.simulate",
 }

@@ -118,7 +118,7 @@ def init_cmd(
     seed: int = typer.Option(0, help="random seed"),
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
-    from labelwise.app.project import init_project
+    from labelwise.app.create import init_project
 
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,

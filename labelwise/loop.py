@@ -2,20 +2,21 @@
 
 ``query`` is the step a labeling workflow calls: given a fitted learner and the pool, it returns
 the next k pool indices to label. ``run_active_learning`` simulates the whole loop with an oracle
-that reveals known labels, retraining from scratch each round and recording every round.
+that reveals known labels, one :class:`labelwise.engine.ActiveLearner` round per round, and
+records every round.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise.learners import LEARNERS, BaseLearner, learners_with, make_learner
+from labelwise.engine import ActiveLearner, check_capabilities, select_from
+from labelwise.learners import BaseLearner
 from labelwise.metrics import classification_metrics
-from labelwise.strategies import SelectionContext, Strategy, get_strategy
+from labelwise.strategies import Strategy, get_strategy
 from labelwise.validation import (
     LabelwiseError,
     check_features,
@@ -26,27 +27,26 @@ from labelwise.validation import (
     check_same_length,
 )
 
-
-def check_capabilities(strategy: Strategy, learner) -> None:
-    """Fail before training when ``learner`` (instance or class) lacks what ``strategy`` needs."""
-    name = learner.__name__ if isinstance(learner, type) else type(learner).__name__
-    missing = sorted(strategy.needs - set(learner.capabilities))
-    if missing:
-        cap = missing[0]
-        have = learners_with(cap)
-        raise LabelwiseError(
-            f"strategy {strategy.name!r} needs the learner capability {cap!r}, which "
-            f"{name} lacks; learners that have it: {', '.join(have) or 'none'}"
-        )
+__all__ = ["ActiveLearner", "RoundRecord", "check_capabilities", "initial_labeled_set", "query",
+           "run_active_learning", "select_from"]
 
 
 def _as_strategy(strategy) -> Strategy:
-    return strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
+    return get_strategy(strategy)
+
+
+def _fitted_learner(learner):
+    """A learner that follows the protocol as is; a fitted scikit-learn classifier wrapped."""
+    if isinstance(learner, BaseLearner) or hasattr(learner, "capabilities"):
+        return learner
+    from labelwise.learners import wrap_fitted
+
+    return wrap_fitted(learner)
 
 
 def query(
     strategy: str | Strategy,
-    learner: BaseLearner,
+    learner: BaseLearner | None,
     X_pool,
     labeled_idx,
     y_labeled,
@@ -59,7 +59,9 @@ def query(
 
     Args:
         strategy: a registered name (see ``labelwise strategies``) or a :class:`Strategy`.
-        learner: a learner already fitted on ``X_pool[labeled_idx], y_labeled``.
+        learner: a learner already fitted on ``X_pool[labeled_idx], y_labeled`` (a labelwise
+            learner or a fitted scikit-learn classifier); None for strategies that need no model
+            (random, the cold-start strategies), e.g. before anything is labeled.
         X_pool: (n, d) features of the whole pool, labeled items included.
         labeled_idx: (m,) indices into ``X_pool`` of the labeled items.
         y_labeled: (m,) their labels.
@@ -72,16 +74,21 @@ def query(
     Returns:
         (k,) int64 indices into ``X_pool``, unique, none of them labeled.
 
-    A "+ft" strategy (e.g. ``margin+ft``) expects a learner that was fine-tuned on confident
-    pseudo-labels after ``fit``: a real workflow calls
-    ``learner.finetune_pseudo_labels(X_unlabeled, X_labeled, y_labeled)`` itself before
-    ``query`` (the simulated :func:`run_active_learning` does it every round).
+    ``query`` only selects. For the whole round (fit, the "+ft" fine-tuning on confident
+    pseudo-labels, and a selection that sees last round's model) use
+    :class:`labelwise.engine.ActiveLearner`, which the simulations and the app use too.
     """
     strat = _as_strategy(strategy)
-    check_capabilities(strat, learner)
+    if learner is None:
+        if strat.needs:
+            raise LabelwiseError(f"strategy {strat.name!r} needs a fitted learner "
+                                 f"({', '.join(sorted(strat.needs))}); pass one")
+    else:
+        learner = _fitted_learner(learner)
+        check_capabilities(strat, learner)
     X_pool = check_features(X_pool, "pool features")
     labeled_idx = check_indices(labeled_idx, len(X_pool), "labeled")
-    y_labeled = check_labels(y_labeled, learner.classes_, "labels")
+    y_labeled = check_labels(y_labeled, None if learner is None else learner.classes_, "labels")
     check_same_length(labeled_idx, y_labeled, "labeled indices", "labels")
     is_labeled = np.zeros(len(X_pool), dtype=bool)
     is_labeled[labeled_idx] = True
@@ -93,19 +100,7 @@ def query(
             raise LabelwiseError("candidate indices include items that are already labeled")
     k = check_k(k, len(cand))
     return select_from(strat, learner, X_pool, labeled_idx, y_labeled, k, cand,
-                       previous_learner, random_state)
-
-
-def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
-                previous_learner=None, random_state=None) -> np.ndarray:
-    """:func:`query` without the input checks, for callers that validated once up front."""
-    ctx = SelectionContext(learner, X_pool[candidates], X_pool[labeled_idx], y_labeled,
-                           previous_learner=previous_learner, random_state=random_state)
-    pos = np.asarray(strategy.select(ctx, k), dtype=np.int64)
-    if len(pos) != k or len(np.unique(pos)) != k:
-        raise RuntimeError(f"strategy {strategy.name!r} returned {len(pos)} picks, "
-                           f"{len(np.unique(pos))} unique, for k={k}")
-    return candidates[pos]
+                       previous_learner, random_state)[0]
 
 
 def initial_labeled_set(y: np.ndarray, size: int, n_classes: int, kind: str = "balanced",
@@ -146,8 +141,9 @@ class RoundRecord:
         n_labeled: labels used to train this round's model.
         metrics: test-set metrics of this round's model (accuracy, macro_f1, ...).
         picks: (b,) pool indices the strategy picked after this round (empty on the last round).
-        train_seconds: wall time of ``fit``.
-        query_seconds: wall time of scoring + selection (METHODS.md "query time").
+        train_seconds: wall time of ``fit`` (and the "+ft" fine-tuning).
+        query_seconds: wall time of scoring + selection ("query time", Krishnan et al. 2021).
+        pseudo_labels: what "+ft" fine-tuning did this round (None without "+ft").
     """
 
     round: int
@@ -156,6 +152,7 @@ class RoundRecord:
     picks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     train_seconds: float = 0.0
     query_seconds: float = 0.0
+    pseudo_labels: dict | None = None
 
 
 def run_active_learning(
@@ -189,7 +186,8 @@ def run_active_learning(
         X_pool, y_pool: (n, d) features and (n,) class indices in range(K) of the pool.
         X_test, y_test: the held-out split.
         strategy: strategy name or object.
-        learner: learner name (built with ``learner_params``) or an unfitted learner to clone.
+        learner: learner name (built with ``learner_params``), an unfitted labelwise learner, or
+            any scikit-learn classifier (cloned each round).
         seed_size: size of the seed set L0, drawn ``seed_set`` = "balanced" or "random".
         batch_size: b, picks per round.
         rounds: number of query rounds (ignored when ``budget`` is given).
@@ -209,18 +207,14 @@ def run_active_learning(
     check_same_length(X_test, y_test, "test features", "test labels")
     strat = _as_strategy(strategy)
     batch_size = check_positive_int(batch_size, "batch size")
-    if isinstance(learner, str):
-        if learner not in LEARNERS:
-            make_learner(learner, 2)  # raises the unknown-name error
-        n_classes = int(max(np.max(y_pool), np.max(y_test))) + 1
-        template = make_learner(learner, n_classes, random_state=random_state,
-                                **(learner_params or {}))
-    else:
-        template = learner
-        n_classes = len(template.classes_)
-    y_pool = check_labels(y_pool, template.classes_, "pool labels")
-    y_test = check_labels(y_test, template.classes_, "test labels")
-    check_capabilities(strat, template)
+    classes = None
+    if isinstance(learner, str) or not hasattr(learner, "classes_"):
+        classes = int(max(np.max(y_pool), np.max(y_test))) + 1
+    engine = ActiveLearner(X_pool, learner, strat, classes=classes, random_state=random_state,
+                           learner_params=learner_params)
+    n_classes = len(engine.classes_)
+    y_pool = check_labels(y_pool, engine.classes_, "pool labels")
+    y_test = check_labels(y_test, engine.classes_, "test labels")
 
     labeled = initial_labeled_set(y_pool, seed_size, n_classes, seed_set, random_state)
     if budget is not None:
@@ -232,38 +226,30 @@ def run_active_learning(
     if pool_subsample is not None:
         pool_subsample = check_positive_int(pool_subsample, "pool subsample")
 
+    engine.teach(labeled, y_pool[labeled])
     rng = np.random.default_rng(random_state)
     records: list[RoundRecord] = []
-    previous = None
     for r in range(rounds + 1):
-        model = template.clone()
-        unlabeled = np.setdiff1d(np.arange(len(X_pool)), labeled, assume_unique=True)
-        t0 = time.perf_counter()
-        model.fit(X_pool[labeled], y_pool[labeled])
-        if strat.finetune:  # "+ft" strategies (paper 002, Algorithm 2)
-            model.finetune_pseudo_labels(X_pool[unlabeled], X_pool[labeled], y_pool[labeled])
-        train_s = time.perf_counter() - t0
-        test_proba = model.predict_proba(X_test)
-        record = RoundRecord(r, len(labeled), classification_metrics(y_test, test_proba),
-                             train_seconds=train_s)
+        fit = engine.fit()
+        test_proba = engine.model.predict_proba(X_test)
+        record = RoundRecord(r, fit.n_labeled, classification_metrics(y_test, test_proba),
+                             train_seconds=fit.train_seconds, pseudo_labels=fit.pseudo_labels)
         if evaluate is not None:
-            record.metrics.update(evaluate(model, labeled, test_proba))
-        k = batch_size if budget is None else min(batch_size, budget - len(labeled))
+            record.metrics.update(evaluate(engine.model, engine.labeled_idx, test_proba))
+        unlabeled = engine.unlabeled_idx()
+        k = batch_size if budget is None else min(batch_size, budget - engine.n_labeled)
         k = min(k, len(unlabeled))
         if r < rounds and k > 0:
             cand = unlabeled
             if pool_subsample is not None and pool_subsample < len(unlabeled):
                 cand = np.sort(rng.choice(unlabeled, pool_subsample, replace=False))
-            t0 = time.perf_counter()
-            picks = select_from(strat, model, X_pool, labeled, y_pool[labeled],
-                                min(k, len(cand)), cand, previous, rng.integers(2**32))
-            record.query_seconds = time.perf_counter() - t0
+            picks = engine._query(min(k, len(cand)), cand, rng.integers(2**32), validate=False)
+            record.query_seconds = engine.last_query.query_seconds
             record.picks = picks
-            labeled = np.concatenate([labeled, picks])
+            engine.teach(picks, y_pool[picks])
         records.append(record)
         if on_round is not None:
             on_round(record)
-        previous = model
         if r < rounds and len(record.picks) == 0:
             break
     return records

@@ -16,16 +16,10 @@ pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from labelwise.app.create import create_project, init_project  # noqa: E402
 from labelwise.app.db import connect  # noqa: E402
-from labelwise.app.project import (  # noqa: E402
-    DB_NAME,
-    Conflict,
-    ItemNotFound,
-    Project,
-    create_project,
-    cross_validated_accuracy,
-    init_project,
-)
+from labelwise.app.model_step import cross_validated_accuracy  # noqa: E402
+from labelwise.app.project import DB_NAME, Conflict, ItemNotFound, Project  # noqa: E402
 from labelwise.app.server import create_app, is_loopback, resolve_token  # noqa: E402
 from labelwise.validation import LabelwiseError  # noqa: E402
 

@@ -19,7 +19,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from labelwise.app.project import Project, create_project  # noqa: E402
+from labelwise.app.create import create_project  # noqa: E402
+from labelwise.app.project import Project  # noqa: E402
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from labelwise.learners.base import (
     SAMPLES,
 )
 from labelwise.loop import check_capabilities, query
-from labelwise.strategies import STRATEGIES, get_strategy
+from labelwise.strategies import STRATEGIES, SelectionContext, get_strategy
 from labelwise.validation import LabelwiseError
 
 K = 4
@@ -54,7 +54,7 @@ class StubLearner:
         return np.abs(X[:, 0])
 
 
-BASE = sorted(n for n in STRATEGIES if not n.endswith("+ft"))
+BASE = sorted(STRATEGIES)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_declared_needs():
     }
     for name, needs in expected.items():
         assert STRATEGIES[name].needs == needs, name
-        assert STRATEGIES[name + "+ft"].needs == needs | {PSEUDO_LABEL_FT}
+        assert get_strategy(name + "+ft").needs == needs | {PSEUDO_LABEL_FT}
 
 
 def test_ft_variants():
@@ -133,3 +133,59 @@ def test_cli_lists_every_strategy():
     out = CliRunner().invoke(app, ["strategies"]).output
     for name in STRATEGIES:
         assert any(line.split()[0] == name for line in out.splitlines() if line.strip()), name
+
+
+def test_no_eager_ft_copies_in_the_registry():
+    assert not any(n.endswith("+ft") for n in STRATEGIES)
+
+
+@pytest.fixture
+def user_strategy():
+    """A strategy registered from user code: one score function and one register line."""
+    from labelwise import register_strategy
+
+    register_strategy("max_second", needs={PROBA}, description="largest second probability",
+                      score=lambda ctx: np.sort(ctx.proba, axis=1)[:, -2])
+    yield "max_second"
+    STRATEGIES.pop("max_second")
+
+
+def test_a_user_strategy_has_ft_and_works_in_query(pool, user_strategy):
+    X, labeled, y = pool
+    picks = query(user_strategy, StubLearner(), X, labeled, y, 5)
+    p = StubLearner().predict_proba(X)
+    second = np.sort(p, axis=1)[:, -2]
+    second[labeled] = -np.inf
+    assert sorted(picks.tolist()) == sorted(np.argsort(-second, kind="stable")[:5].tolist())
+    ft = get_strategy(user_strategy + "+ft")
+    assert ft.finetune and ft.needs == {PROBA, PSEUDO_LABEL_FT}
+    assert "khosla2022" in ft.paper
+
+
+def test_a_user_strategy_has_an_ood_auroc(pool, user_strategy):
+    from labelwise.experiments.ood import strategy_ood_auroc
+
+    X, labeled, y = pool
+    auroc = strategy_ood_auroc(user_strategy, StubLearner(), X[:50], X[50:100] * 5, X[labeled],
+                               y)
+    assert 0.0 <= auroc <= 1.0
+
+
+def test_scores_declared_where_the_strategy_ranks_by_one(pool):
+    X, labeled, y = pool
+    batch_only = {n for n, s in STRATEGIES.items() if s.score is None}
+    assert batch_only == {"badge", "lhd", "rand_div"}
+    # a score-only strategy picks the top k of its declared score
+    ctx = SelectionContext(StubLearner(), X, X[labeled], y)
+    s = STRATEGIES["margin"].score(ctx)
+    assert np.allclose(s, np.sort(ctx.proba, 1)[:, -1] - np.sort(ctx.proba, 1)[:, -2])
+    assert not STRATEGIES["margin"].largest
+
+
+def test_register_refuses_bad_names():
+    from labelwise import register_strategy
+
+    with pytest.raises(LabelwiseError, match="not ending in"):
+        register_strategy("x+ft", score=lambda ctx: ctx.proba[:, 0])
+    with pytest.raises(LabelwiseError, match="needs a score or a select"):
+        register_strategy("nothing")

@@ -9,6 +9,8 @@ server module (``pip install "labelwise[app]"``).
 
 from __future__ import annotations
 
-from labelwise.app.project import EXPORT_FORMATS, Project, create_project, init_project
+from labelwise.app.create import create_project, init_project
+from labelwise.app.project import Project
+from labelwise.app.transfer import EXPORT_FORMATS
 
 __all__ = ["EXPORT_FORMATS", "Project", "create_project", "init_project"]

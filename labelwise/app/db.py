@@ -8,8 +8,11 @@ Tables (one row per ...):
 - ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``
   (``app``, ``data`` or ``import``); an undo sets ``undone_at`` instead of deleting the row.
 - ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current`` or
-  ``done``, how many labels its model used, its cross-validated accuracy and timings.
-- ``queue``: (round, position) -> item: the batches, in order. An item is queued at most once.
+  ``done``, how many labels its model used, its cross-validated accuracy and timings, and
+  ``info`` (JSON: what the engine did: the strategy that picked, cold start, pseudo-labels used,
+  and the label watermark that lets last round's model be refitted after a restart).
+- ``queue``: (round, position) -> item and the strategy's ``score`` of it: the batches, in order.
+  An item is queued at most once.
 - ``assignments``: which annotator holds which item right now (so two never get the same one).
 - ``skips``: items an annotator skipped; they leave the queue and are never picked again.
 
@@ -52,12 +55,14 @@ CREATE TABLE IF NOT EXISTS rounds (
     strategy TEXT NOT NULL,
     cv_accuracy REAL,
     train_seconds REAL,
-    select_seconds REAL
+    select_seconds REAL,
+    info TEXT
 );
 CREATE TABLE IF NOT EXISTS queue (
     round INTEGER NOT NULL REFERENCES rounds(round),
     position INTEGER NOT NULL,
     item_idx INTEGER NOT NULL UNIQUE REFERENCES items(idx),
+    score REAL,
     PRIMARY KEY (round, position)
 );
 CREATE TABLE IF NOT EXISTS assignments (
@@ -87,9 +92,21 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+#: columns added since the first release: (table, column, type), added when a project is opened
+MIGRATIONS = (("rounds", "info", "TEXT"), ("queue", "score", "REAL"))
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create every table and index (idempotent)."""
     conn.executescript(SCHEMA)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns an older project lacks (idempotent)."""
+    for table, column, kind in MIGRATIONS:
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 @contextmanager

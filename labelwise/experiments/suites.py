@@ -312,16 +312,24 @@ def _sampling_bias():
 
 # ---------------------------------------------------------------- running a suite
 def available(spec: RunSpec) -> str | None:
-    """Why ``spec`` cannot run here (a missing strategy, learner or capability), or None."""
-    from labelwise.learners import LEARNERS
-    from labelwise.strategies import STRATEGIES
+    """Why ``spec`` cannot run here (a missing strategy, learner or capability), or None.
 
-    if spec.strategy not in STRATEGIES:
+    The same lookups and capability check as the engine, so a strategy registered from user
+    code (and its "+ft" variant) runs in a suite exactly when it runs anywhere else."""
+    from labelwise.engine import check_capabilities
+    from labelwise.learners import LEARNERS
+    from labelwise.strategies import get_strategy
+
+    try:
+        strategy = get_strategy(spec.strategy)
+    except LabelwiseError:
         return f"strategy {spec.strategy!r} is not registered"
     if spec.learner not in LEARNERS:
         return f"learner {spec.learner!r} is not registered"
-    missing = STRATEGIES[spec.strategy].needs - set(LEARNERS[spec.learner].capabilities)
-    if missing:
+    try:
+        check_capabilities(strategy, LEARNERS[spec.learner].cls)
+    except LabelwiseError:
+        missing = strategy.needs - set(LEARNERS[spec.learner].capabilities)
         return f"learner {spec.learner!r} lacks {', '.join(sorted(missing))}"
     return None
 

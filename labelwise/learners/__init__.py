@@ -99,3 +99,17 @@ __all__ = [
     "make_learner",
     "register_learner",
 ]
+
+
+def as_learner(model, classes=None, random_state=None, **params) -> BaseLearner:
+    """TEMPORARY (replaced by the learners branch): a name or a labelwise learner."""
+    if isinstance(model, str):
+        if classes is None:
+            raise LabelwiseError("name the classes for a learner given by name")
+        return make_learner(model, classes, random_state=random_state, **params)
+    return model
+
+
+def wrap_fitted(model):
+    """TEMPORARY (replaced by the learners branch)."""
+    return model

@@ -16,12 +16,18 @@ class SelectionContext:
     """What a strategy may read in one round.
 
     Args:
-        learner: the model fitted on the labeled set this round.
+        learner: the model fitted on the labeled set this round, or None before any model exists
+            (cold start: only strategies that need nothing from a learner can run).
         X_candidates: (n, d) features of the unlabeled items the strategy may pick from.
         X_labeled: (m, d) features of the labeled set.
         y_labeled: (m,) labels of the labeled set (values of ``learner.classes_``).
         previous_learner: last round's fitted model, or None in the first round.
         random_state: seed or Generator for the strategy's own randomness.
+        X_pool: (N, d) the whole pool (labeled, candidates and items neither, such as queued or
+            skipped ones), for strategies that model the pool's density (TypiClust); default:
+            the candidates and the labeled set stacked.
+        candidate_idx, labeled_idx: (n,) and (m,) rows of ``X_pool`` that are the candidates and
+            the labeled set (given together with ``X_pool``).
 
     Lazily computed attributes: ``proba`` (n, K), ``embedding`` (n, d'), ``labeled_embedding``
     (m, d'), ``labeled_class_idx`` (m,) class indices, ``previous_proba`` (n, K) or None,
@@ -31,13 +37,24 @@ class SelectionContext:
     """
 
     def __init__(self, learner, X_candidates, X_labeled, y_labeled, previous_learner=None,
-                 random_state=None):
+                 random_state=None, X_pool=None, candidate_idx=None, labeled_idx=None):
         self.learner = learner
+        if X_pool is not None:
+            self.X_pool = X_pool
+            self.candidate_idx = np.asarray(candidate_idx, dtype=np.int64)
+            self.labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         self.X_candidates = X_candidates
         self.X_labeled = X_labeled
         self.y_labeled = y_labeled
         self.previous_learner = previous_learner
         self.rng = np.random.default_rng(random_state)
+
+    def score_of(self, score) -> np.ndarray:
+        """``score(self)``, computed once per context (a selector and an explanation share it)."""
+        memo = self.__dict__.setdefault("_score_memo", {})
+        if score not in memo:
+            memo[score] = score(self)
+        return memo[score]
 
     @property
     def n_candidates(self) -> int:
@@ -46,6 +63,21 @@ class SelectionContext:
     @property
     def n_classes(self) -> int:
         return len(self.learner.classes_)
+
+    @cached_property
+    def X_pool(self) -> np.ndarray:
+        """(N, d) the whole pool; by default the candidates followed by the labeled set."""
+        return np.concatenate([self.X_candidates, self.X_labeled])
+
+    @cached_property
+    def candidate_idx(self) -> np.ndarray:
+        """(n,) rows of ``X_pool`` holding the candidates."""
+        return np.arange(self.n_candidates)
+
+    @cached_property
+    def labeled_idx(self) -> np.ndarray:
+        """(m,) rows of ``X_pool`` holding the labeled set."""
+        return np.arange(self.n_candidates, self.n_candidates + len(self.X_labeled))
 
     @cached_property
     def proba(self) -> np.ndarray:

@@ -115,6 +115,18 @@ def alamp(p_prev: np.ndarray | None, p_cur: np.ndarray, eps: float = 1e-12) -> n
     return (m_prev - m_cur) / (m_prev + m_cur + eps)
 
 
+def min_distance(h: np.ndarray, h_labeled: np.ndarray, block_rows: int = 4096) -> np.ndarray:
+    """(n,) Euclidean distance of each row of ``h`` (n, d) to its nearest row of ``h_labeled``
+    (m, d): the quantity k-center greedy (Core-set, Sener & Savarese 2018) maximises first;
+    +inf for every row when nothing is labeled. Blocked, so no n x m matrix is held at once."""
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    if len(h_labeled) == 0:
+        return np.full(len(h), np.inf)
+    return np.concatenate([pairwise_distances_argmin_min(h[i:i + block_rows], h_labeled)[1]
+                           for i in range(0, len(h), block_rows)])
+
+
 def _unit_rows(Z: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
     return Z / np.maximum(norms, EPS)

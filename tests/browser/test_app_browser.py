@@ -24,7 +24,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-from labelwise.app.project import Project, init_project  # noqa: E402
+from labelwise.app.create import init_project  # noqa: E402
+from labelwise.app.project import Project  # noqa: E402
 from labelwise.app.server import create_app  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,0 +1,25 @@
+"""The app's errors, file names and the annotator check, shared by its modules."""
+
+from __future__ import annotations
+
+from labelwise.validation import LabelwiseError
+
+DB_NAME = "labelwise.db"
+EMBEDDINGS_NAME = "embeddings.npy"
+#: an assignment older than this (seconds) may be handed to another annotator
+DEFAULT_LEASE_SECONDS = 600.0
+
+
+class ItemNotFound(LabelwiseError):
+    """An item index that the project does not have (the server answers 404)."""
+
+
+class Conflict(LabelwiseError):
+    """An action the project's state forbids: already labeled, held by another annotator,
+    nothing to undo (the server answers 409)."""
+
+def check_annotator(annotator) -> str:
+    """An annotator name: a non-empty string of at most 100 characters."""
+    if not isinstance(annotator, str) or not annotator.strip() or len(annotator) > 100:
+        raise LabelwiseError("annotator must be a non-empty name of at most 100 characters")
+    return annotator.strip()

@@ -1,0 +1,253 @@
+"""The active-learning engine: one round step that every caller shares.
+
+:class:`ActiveLearner` owns the pool, the labeled indices and their labels, the learner spec, the
+strategy and last round's model. One round is ``fit`` (train a fresh copy of the learner on the
+labels; for a "+ft" strategy, fine-tune it on confident pseudo-labels of the unlabeled pool, as
+Khosla et al. 2022, Algorithm 2) followed by ``query`` (the strategy picks among the candidates,
+reading this round's model and last round's). The simulated loop
+(:func:`labelwise.loop.run_active_learning`), the benchmark grids and the labeling app's worker all
+go through it, so a strategy behaves the same everywhere: the same labels and seed give the same
+picks.
+
+Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
+``query`` falls back to the ``cold_start`` strategy, one that needs no model.
+
+Example::
+
+    al = ActiveLearner(X, learner="logreg", strategy="margin", classes=["cat", "dog"])
+    al.teach([3, 17], ["cat", "dog"])
+    al.fit()
+    picks = al.query(10)            # (10,) pool indices, never labeled ones
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labelwise.strategies import SelectionContext, Strategy, get_strategy
+from labelwise.validation import (
+    LabelwiseError,
+    check_features,
+    check_indices,
+    check_k,
+    check_labels,
+)
+
+
+@dataclass
+class FitInfo:
+    """What :meth:`ActiveLearner.fit` did.
+
+    Attributes:
+        n_labeled: labels the model was trained on.
+        train_seconds: wall time of ``fit`` plus fine-tuning.
+        pseudo_labels: what the "+ft" fine-tuning did (e.g. how many confident pseudo-labels it
+            used, or why it was skipped), or None for strategies without "+ft".
+    """
+
+    n_labeled: int
+    train_seconds: float
+    pseudo_labels: dict | None = None
+
+
+@dataclass
+class QueryInfo:
+    """What :meth:`ActiveLearner.query` did.
+
+    Attributes:
+        strategy: the strategy that picked (the cold-start one when no model could be fitted).
+        cold_start: whether the picks came from the cold-start strategy.
+        query_seconds: wall time of scoring + selection.
+        picks: (k,) the pool indices picked.
+    """
+
+    strategy: str
+    cold_start: bool
+    query_seconds: float
+    picks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+
+def check_capabilities(strategy: Strategy, learner) -> None:
+    """Fail before training when ``learner`` (instance or class) lacks what ``strategy`` needs."""
+    from labelwise.learners import learners_with
+
+    name = learner.__name__ if isinstance(learner, type) else type(learner).__name__
+    missing = sorted(strategy.needs - set(learner.capabilities))
+    if missing:
+        cap = missing[0]
+        have = learners_with(cap)
+        raise LabelwiseError(
+            f"strategy {strategy.name!r} needs the learner capability {cap!r}, which "
+            f"{name} lacks; learners that have it: {', '.join(have) or 'none'}"
+        )
+
+
+def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
+                previous_learner=None, random_state=None) -> tuple[np.ndarray, SelectionContext]:
+    """Run ``strategy`` once on validated arrays; returns (picks as pool indices, the context).
+
+    ``learner`` may be None for strategies that need nothing from a model (cold start).
+    """
+    ctx = SelectionContext(learner, X_pool[candidates], X_pool[labeled_idx], y_labeled,
+                           previous_learner=previous_learner, random_state=random_state,
+                           X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx)
+    pos = np.asarray(strategy.select(ctx, k), dtype=np.int64)
+    if len(pos) != k or len(np.unique(pos)) != k:
+        raise RuntimeError(f"strategy {strategy.name!r} returned {len(pos)} picks, "
+                           f"{len(np.unique(pos))} unique, for k={k}")
+    ctx.picked_positions = pos
+    return candidates[pos], ctx
+
+
+class ActiveLearner:
+    """Pool-based active learning state and its one round step.
+
+    Args:
+        X_pool: (n, d) features of the whole pool.
+        learner: a registered learner name, a labelwise learner, or any scikit-learn classifier
+            (wrapped: probabilities, and the features as its embedding). It is never fitted in
+            place: each round fits a fresh clone.
+        strategy: a registered strategy name (``"margin"``, ``"badge+ft"``) or a
+            :class:`~labelwise.strategies.Strategy`.
+        classes: the declared classes; default: ``learner.classes_`` of a labelwise learner.
+        random_state: seeds the learner and, unless ``query`` is given a seed, the strategy.
+        learner_params: parameters for a learner given by name.
+        cold_start: the strategy used while no model can be fitted (it must need nothing from
+            a learner, e.g. ``"random"``).
+        labeled_idx, labels: an initial labeled set (as :meth:`teach`).
+    """
+
+    def __init__(self, X_pool, learner="logreg", strategy="margin", classes=None,
+                 random_state: int | None = 0, learner_params: dict | None = None,
+                 cold_start="random", labeled_idx=(), labels=()):
+        from labelwise.learners import as_learner
+
+        self.X_pool = check_features(X_pool, "pool features")
+        self.strategy = get_strategy(strategy)
+        self.cold_start = get_strategy(cold_start)
+        if self.cold_start.needs:
+            raise LabelwiseError(f"cold-start strategy {self.cold_start.name!r} needs a model "
+                                 f"({', '.join(sorted(self.cold_start.needs))}); choose one "
+                                 "that needs none, e.g. 'random'")
+        self.template = as_learner(learner, classes, random_state=random_state,
+                                   **(learner_params or {}))
+        check_capabilities(self.strategy, self.template)
+        self.classes_ = self.template.classes_
+        self.random_state = random_state
+        self._rng = np.random.default_rng(random_state)
+        self.labeled_idx = np.empty(0, dtype=np.int64)
+        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        self.model = None
+        self.previous_model = None
+        if len(labeled_idx):
+            self.teach(labeled_idx, labels)
+
+    # -- labels --------------------------------------------------------------------------------
+    @property
+    def n_labeled(self) -> int:
+        return len(self.labeled_idx)
+
+    def unlabeled_idx(self) -> np.ndarray:
+        """(n - m,) pool indices without a label, ascending."""
+        mask = np.ones(len(self.X_pool), dtype=bool)
+        mask[self.labeled_idx] = False
+        return np.flatnonzero(mask)
+
+    def teach(self, idx, labels) -> None:
+        """Add labels for pool items ``idx`` (k,); items already labeled are refused."""
+        idx = check_indices(idx, len(self.X_pool), "labeled")
+        labels = check_labels(labels, self.classes_, "labels")
+        if len(idx) != len(labels):
+            raise LabelwiseError(f"{len(idx)} indices but {len(labels)} labels")
+        if np.isin(idx, self.labeled_idx).any():
+            raise LabelwiseError("some of these items are labeled already")
+        self.labeled_idx = np.concatenate([self.labeled_idx, idx])
+        self.labels = np.concatenate([self.labels, labels])
+
+    def set_labels(self, idx, labels) -> None:
+        """Replace the whole labeled set (a project's labels after undo, import, ...)."""
+        self.labeled_idx = np.empty(0, dtype=np.int64)
+        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        if len(idx):
+            self.teach(idx, labels)
+
+    def can_fit(self) -> bool:
+        """Whether the labels hold as many classes as the learner needs."""
+        return len(np.unique(self.labels)) >= getattr(self.template, "min_classes", 2)
+
+    # -- the round step ------------------------------------------------------------------------
+    def fit(self) -> FitInfo:
+        """Train a fresh clone of the learner on the labels; last round's model becomes
+        ``previous_model``. For a "+ft" strategy, then fine-tune on confident pseudo-labels of the
+        unlabeled pool (Khosla et al. 2022, Algorithm 2)."""
+        X_l, y_l = self.X_pool[self.labeled_idx], self.labels
+        t0 = time.perf_counter()
+        model = self.template.clone().fit(X_l, y_l)
+        pseudo = None
+        if self.strategy.finetune:
+            out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)
+            pseudo = out if isinstance(out, dict) else getattr(model, "pseudo_label_info_", None)
+            pseudo = dict(pseudo) if pseudo is not None else {}
+        seconds = time.perf_counter() - t0
+        self.previous_model, self.model = self.model, model
+        return FitInfo(len(y_l), seconds, pseudo)
+
+    def query(self, k: int, candidates=None, random_state=None) -> np.ndarray:
+        """The next ``k`` pool indices to label (never labeled ones); details in ``last_query``.
+
+        Args:
+            k: how many to pick (at most the number of candidates).
+            candidates: pool indices to choose among (e.g. a random subset of the pool, or the
+                items not queued yet); default: every unlabeled item.
+            random_state: seed of the strategy's randomness; default: the engine's own stream.
+        """
+        return self._query(k, candidates, random_state, validate=True)
+
+    def _query(self, k, candidates, random_state, validate: bool) -> np.ndarray:
+        if candidates is None:
+            cand = self.unlabeled_idx()
+        else:
+            cand = np.asarray(candidates, dtype=np.int64)
+            if validate:
+                cand = check_indices(candidates, len(self.X_pool), "candidate")
+                if np.isin(cand, self.labeled_idx).any():
+                    raise LabelwiseError("candidate indices include items that are already "
+                                         "labeled")
+        k = check_k(k, len(cand))
+        if random_state is None:
+            random_state = self._rng.integers(2**32)
+        cold = self.model is None and not self.strategy.needs
+        strategy, model = self.strategy, self.model
+        if self.model is None and self.strategy.needs:
+            strategy, model, cold = self.cold_start, None, True
+        t0 = time.perf_counter()
+        picks, ctx = select_from(strategy, model, self.X_pool, self.labeled_idx, self.labels, k,
+                                 cand, self.previous_model if model is not None else None,
+                                 random_state)
+        seconds = time.perf_counter() - t0
+        self.last_query = QueryInfo(strategy.name, cold, seconds, picks)
+        self._last = (strategy, ctx)
+        return picks
+
+    def pick_scores(self) -> np.ndarray:
+        """(k,) the last query's strategy score of each pick (NaN for batch-only selectors such as
+        BADGE and for random picks): what "why was this picked" shows. The score is the one the
+        selection ranked by, read from the context's memo when the selection computed it."""
+        strategy, ctx = self._last
+        pos = ctx.picked_positions
+        if strategy.score is None or not strategy.needs:
+            return np.full(len(pos), np.nan)
+        return np.asarray(ctx.score_of(strategy.score), dtype=float)[pos]
+
+    def step(self, k: int, candidates=None, random_state=None) -> np.ndarray:
+        """One round: :meth:`fit` when the labels allow it, then :meth:`query` (from the
+        cold-start strategy when they do not, e.g. after undos left one class)."""
+        self.last_fit = None
+        if self.can_fit():
+            self.last_fit = self.fit()
+        else:
+            self.model = self.previous_model = None
+        return self.query(k, candidates, random_state)
