@@ -45,6 +45,7 @@ def _load_raw(data: Path, text_column: str, label_column: str | None):
     raise LabelwiseError(f"cannot read {data}: give a folder of images or a "
                          f"{'/'.join(TEXT_SUFFIXES)} file of texts")
 
+
 def init_project(
     path: str | Path,
     data: str | Path,
@@ -59,6 +60,8 @@ def init_project(
     label_column: str | None = "label",
     random_state: int = 0,
     progress: bool = True,
+    learner_params: dict | None = None,
+    cold_start: str = "random",
 ) -> Project:
     """Create a project from a folder of images or a CSV/JSONL file of texts.
 
@@ -105,6 +108,7 @@ def init_project(
         data_root=str(data.resolve()),
         labels=raw.labels, strategy=strategy, learner=learner, batch_size=batch_size,
         labels_per_item=labels_per_item, random_state=random_state, encoder=str(encoder),
+        learner_params=learner_params, cold_start=cold_start,
         prepare=labels_csv is None,
     )
     if labels_csv is not None:
@@ -130,6 +134,8 @@ def create_project(
     encoder: str = "",
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     prepare: bool = True,
+    learner_params: dict | None = None,
+    cold_start: str = "random",
 ) -> Project:
     """Create a project from encoded items (what :func:`init_project` does after encoding).
 
@@ -141,6 +147,8 @@ def create_project(
             ``"features"`` (nothing to show but the id).
         labels: optional (n,) label or None per item, imported with source ``data``.
         prepare: queue the first batch now.
+        learner_params: the learner's parameters, kept in the settings.
+        cold_start: the strategy that picks while fewer than 2 classes are labeled.
     """
     from labelwise.learners import make_learner
     from labelwise.loop import check_capabilities
@@ -152,7 +160,11 @@ def create_project(
     names = _parse_classes(classes)
     if len(names) < 2:
         raise LabelwiseError(f"a project needs at least 2 classes, got {len(names)}")
-    check_capabilities(get_strategy(strategy), make_learner(learner, names))
+    learner_params = dict(learner_params or {})
+    check_capabilities(get_strategy(strategy), make_learner(learner, names, **learner_params))
+    if get_strategy(cold_start).needs:
+        raise LabelwiseError(f"cold-start strategy {cold_start!r} needs a model; choose one that "
+                             "needs none, e.g. random")
     batch_size = check_positive_int(batch_size, "batch size")
     labels_per_item = check_positive_int(labels_per_item, "labels per item")
     X = check_features(features, "features").astype(np.float32, copy=False)
@@ -180,6 +192,7 @@ def create_project(
         "batch_size": batch_size, "labels_per_item": labels_per_item,
         "random_state": int(random_state), "encoder": encoder, "data_root": data_root,
         "lease_seconds": float(lease_seconds), "n_items": len(ids), "created": time.time(),
+        "learner_params": learner_params, "cold_start": cold_start,
     }
     now = time.time()
     with db.transaction(conn):

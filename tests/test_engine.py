@@ -1,0 +1,185 @@
+"""The engine: one round step shared by the simulated loop and the labeling app.
+
+The same labels, candidates and seed give the same picks whether the engine is driven directly,
+by :func:`run_active_learning`, or by the app's worker (including "+ft" with the torch head and
+alamp_div, which reads last round's model, also across a restart of the app).
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from labelwise import ActiveLearner, LabelwiseError, run_active_learning
+from labelwise.strategies import get_strategy
+
+CLASSES = ["a", "b", "c"]
+
+
+def blobs(n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n // 3)
+    X = rng.normal(size=(n, 4)) + 3.0 * np.eye(4)[y]
+    return X.astype(np.float32), y
+
+
+def seed_labels(y, per_class=2):
+    idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(3)])
+    return idx, np.array(CLASSES)[y[idx]]
+
+
+def test_engine_round_matches_the_simulated_loop():
+    X, y = blobs()
+    records = run_active_learning(X, y, X[:10], y[:10], strategy="margin", learner="logreg",
+                                  seed_size=6, batch_size=5, rounds=2, random_state=3)
+    # replay: the loop's seed set, then the same seeds the loop draws for each query
+    engine = ActiveLearner(X, "logreg", "margin", classes=3, random_state=3)
+    from labelwise.loop import initial_labeled_set
+
+    labeled = initial_labeled_set(y, 6, 3, "balanced", 3)
+    engine.teach(labeled, y[labeled])
+    rng = np.random.default_rng(3)
+    for rec in records[:-1]:
+        engine.fit()
+        picks = engine.query(5, random_state=rng.integers(2**32))
+        assert picks.tolist() == rec.picks.tolist()
+        engine.teach(picks, y[picks])
+
+
+def test_previous_model_is_last_rounds():
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", "alamp", classes=CLASSES, labeled_idx=idx, labels=labs)
+    engine.fit()
+    first = engine.model
+    assert engine.previous_model is None
+    engine.fit()
+    assert engine.previous_model is first and engine.model is not first
+
+
+def test_cold_start_before_two_classes_and_query_with_no_labels():
+    X, _ = blobs()
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES)
+    picks = engine.step(7, random_state=0)
+    assert len(set(picks.tolist())) == 7
+    assert engine.last_query.cold_start and engine.last_query.strategy == "random"
+    assert engine.last_fit is None
+    assert np.isnan(engine.pick_scores()).all()
+
+
+def test_cold_start_strategy_must_need_no_model():
+    X, _ = blobs()
+    with pytest.raises(LabelwiseError, match="needs a model"):
+        ActiveLearner(X, "logreg", "margin", classes=CLASSES, cold_start="margin")
+
+
+def test_teach_refuses_relabeling_and_unknown_classes():
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=labs)
+    with pytest.raises(LabelwiseError, match="labeled already"):
+        engine.teach(idx[:1], labs[:1])
+    with pytest.raises(LabelwiseError, match="outside"):
+        engine.teach([50], ["zebra"])
+
+
+def test_pick_scores_are_the_strategy_scores_of_the_picks():
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=labs)
+    picks = engine.step(4, random_state=0)
+    p = engine.model.predict_proba(X[picks])
+    top2 = np.sort(p, axis=1)[:, -2:]
+    assert np.allclose(engine.pick_scores(), top2[:, 1] - top2[:, 0])
+
+
+# --- the app's worker drives the same engine ----------------------------------------------------
+
+
+def make_project(tmp_path, strategy, learner, X, y, **kw):
+    from labelwise.app.create import create_project
+
+    idx, labs = seed_labels(y)
+    labels = [None] * len(X)
+    for i, lab in zip(idx, labs, strict=True):
+        labels[i] = lab
+    return create_project(tmp_path / "p", [f"i{i}" for i in range(len(X))], X, CLASSES,
+                          labels=labels, strategy=strategy, learner=learner, batch_size=5,
+                          random_state=0, prepare=False, **kw), idx, labs
+
+
+def queued(project, round_):
+    return [r["item"] for r in project.queue() if r["round"] == round_]
+
+
+def label_round(project, round_, y):
+    for i in queued(project, round_):
+        project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)", (i,))
+        project.label(i, CLASSES[y[i]], "ann")
+
+
+@pytest.mark.parametrize("strategy, learner", [
+    ("margin", "logreg"), ("alamp_div", "logreg"), ("coreset", "logreg"), ("badge", "logreg"),
+    ("margin+ft", "mlp"),
+])
+def test_app_picks_equal_the_engines(tmp_path, strategy, learner):
+    if learner == "mlp":
+        pytest.importorskip("torch")
+    X, y = blobs()
+    params = {"max_epochs": 30} if learner == "mlp" else {}
+    project, idx, labs = make_project(tmp_path, strategy, learner, X, y, learner_params=params)
+    engine = ActiveLearner(X, learner, strategy, classes=CLASSES, random_state=0,
+                           learner_params=params)
+    taken: list[int] = []
+    # round 1 (current) and round 2 (prepared ahead from the same labels), then label round 1
+    # and prepare round 3: every prepare is one engine step with the app's seed (random_state +
+    # round) among the items neither labeled nor queued
+    for step, round_ in enumerate((1, 2, 3)):
+        if step == 2:
+            label_round(project, 1, y)
+        result = project.prepare_next_batch()
+        assert result["round"] == round_
+        lab_idx, lab_y = project.labeled_arrays()
+        engine.set_labels(lab_idx, lab_y)
+        cand = np.setdiff1d(np.arange(len(X)), np.concatenate([lab_idx, taken]))
+        picks = engine.step(5, cand, random_state=round_)
+        assert queued(project, round_) == picks.tolist(), (strategy, round_)
+        taken += picks.tolist()
+        info = json.loads(project.conn.execute("SELECT info FROM rounds WHERE round = ?",
+                                               (round_,)).fetchone()[0])
+        assert info["strategy"] == get_strategy(strategy).name and not info["cold_start"]
+        if strategy.endswith("+ft"):
+            assert info["pseudo_labels"] is not None  # what the fine-tuning did is recorded
+
+
+def test_alamp_div_after_a_restart_uses_last_rounds_model(tmp_path):
+    from labelwise.app.project import Project
+
+    X, y = blobs()
+    project, *_ = make_project(tmp_path, "alamp_div", "logreg", X, y)
+    project.prepare_next_batch()
+    project.prepare_next_batch()
+    label_round(project, 1, y)
+    # the same project, continuously running vs reopened (a fresh engine, no model in memory)
+    reopened = Project(project.path)
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(project.path, twin)
+    project.prepare_next_batch()
+    continuous_picks = queued(project, 3)
+    again = Project(twin)
+    again.prepare_next_batch()
+    assert queued(again, 3) == continuous_picks
+    assert reopened.engine().model is None  # nothing fitted until the worker runs
+
+
+def test_app_cold_start_is_recorded(tmp_path):
+    from labelwise.app.create import create_project
+
+    X, _ = blobs()
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(len(X))], X, CLASSES,
+                             strategy="margin", batch_size=5, prepare=False)
+    project.prepare_next_batch()
+    info = json.loads(project.conn.execute("SELECT info FROM rounds").fetchone()[0])
+    assert info["cold_start"] and info["strategy"] == "random" and not info["fitted"]
