@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labelwise.learners.base import (
+    CAPABILITIES,
     CONTRASTIVE,
     EMA,
     EMBEDDING,
@@ -84,6 +85,7 @@ def learners_with(capability: str) -> list[str]:
 
 
 __all__ = [
+    "CAPABILITIES",
     "CONTRASTIVE",
     "EMA",
     "EMBEDDING",

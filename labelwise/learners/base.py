@@ -1,17 +1,26 @@
-"""The learner protocol: what the loop and the strategies may ask of a model.
+"""Shared plumbing for labelwise's learners (``BaseLearner``).
 
-A learner is fitted on the labeled set and answers for pool items. Every learner has ``fit`` and
-``predict_proba``; what else it can give is listed in ``capabilities`` (e.g. ``"embedding"`` for a
-penultimate representation), and a strategy names the capabilities it needs. The loop checks them
-before training, so a mismatch fails at once with an error naming the learners that would do.
+The capability names and the ``Learner`` protocol live in ``labelwise.protocol`` (a module that
+strategies import too); they are re-exported here for compatibility.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from labelwise.protocol import (
+    CAPABILITIES,
+    CONTRASTIVE,
+    EMA,
+    EMBEDDING,
+    LOSS_PREDICTION,
+    PROBA,
+    PSEUDO_LABEL_FT,
+    SAMPLES,
+    Learner,
+)
 from labelwise.validation import (
     LabelwiseError,
     check_features,
@@ -19,39 +28,10 @@ from labelwise.validation import (
     check_same_length,
 )
 
-#: Capability names used across the package. ``proba``: class probabilities (n, K).
-#: ``embedding``: a representation h(x) of shape (n, d).
-PROBA = "proba"
-EMBEDDING = "embedding"
-#: ``samples``: ``sample_proba(X) -> (T, n, K)``, MC-dropout passes or ensemble members.
-SAMPLES = "samples"
-#: ``ema``: ``ema_outputs(X) -> dict``, main and EMA-model outputs at LHD's snapshot (paper 002).
-EMA = "ema"
-#: ``contrastive``: ``embed(X)`` gives L2-normalised supervised-contrastive features (paper 004).
-CONTRASTIVE = "contrastive"
-#: ``loss_prediction``: ``predict_loss(X) -> (n,)``, a Learning Loss module (paper 004 baseline).
-LOSS_PREDICTION = "loss_prediction"
-#: ``pseudo_label_ft``: ``finetune_pseudo_labels(X_u, X_l, y_l)``, paper 002 Algorithm 2 ("+FT").
-PSEUDO_LABEL_FT = "pseudo_label_ft"
-
-
-@runtime_checkable
-class Learner(Protocol):
-    """What the loop needs from a model.
-
-    Attributes:
-        classes_: (K,) the declared classes; column c of ``predict_proba`` is ``classes_[c]``.
-        capabilities: the names of what the learner can give besides ``fit``.
-    """
-
-    classes_: np.ndarray
-    capabilities: frozenset[str]
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> Learner: ...
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
-
-    def clone(self) -> Learner: ...
+__all__ = [
+    "CAPABILITIES", "CONTRASTIVE", "EMA", "EMBEDDING", "LOSS_PREDICTION", "PROBA",
+    "PSEUDO_LABEL_FT", "SAMPLES", "BaseLearner", "Learner",
+]
 
 
 class BaseLearner:
