@@ -40,12 +40,21 @@ class BaseLearner:
     Subclasses implement ``_fit(X, y_idx)`` and ``_predict_proba(X) -> (n, K)``, and ``_embed(X)``
     if they list ``"embedding"`` in ``capabilities``. ``y_idx`` holds indices into ``classes_``.
 
+    Every learner is also a scikit-learn classifier: ``get_params``/``set_params`` (the params
+    are ``classes``, ``random_state`` and the learner's own parameters, kept in ``self.params``
+    exactly as the constructor stored them), ``score`` (accuracy) and ``__sklearn_tags__``, so
+    ``sklearn.base.clone`` and ``cross_val_score`` accept it. It follows scikit-learn's estimator
+    protocol without inheriting ``BaseEstimator``, so that importing labelwise does not import
+    scikit-learn (about a second); subclasses' constructors must store each parameter unchanged.
+
     Args:
         classes: the declared classes (a sequence of labels), or an int K meaning ``range(K)``.
         random_state: seed for everything random in training.
     """
 
     capabilities: frozenset[str] = frozenset({PROBA})
+    #: scikit-learn < 1.6 reads the estimator type from this attribute, later ones from the tags
+    _estimator_type = "classifier"
     #: the fewest distinct classes the labeled set must hold
     min_classes: int = 2
 
@@ -66,8 +75,61 @@ class BaseLearner:
         return len(self.classes_)
 
     def clone(self) -> BaseLearner:
-        """An unfitted copy with the same classes, seed and parameters."""
-        return type(self)(self.classes_, random_state=self.random_state, **self.params)
+        """An unfitted copy with the same classes, seed and parameters (values shared, not
+        copied; ``sklearn.base.clone`` deep-copies them)."""
+        return type(self)(**self.get_params(deep=False))
+
+    # ---- scikit-learn's estimator protocol ------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """``classes``, ``random_state`` and the learner's parameters; with ``deep``, also
+        ``name__sub`` for the parameters of a parameter that is itself an estimator."""
+        out = {"classes": self.classes_, "random_state": self.random_state, **self.params}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params: Any) -> BaseLearner:
+        """Change parameters (``name`` or ``name__sub`` for a nested estimator) and rerun the
+        constructor's checks; a fitted learner becomes unfitted."""
+        if not params:
+            return self
+        current = self.get_params(deep=False)
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in current:
+                raise LabelwiseError(
+                    f"{type(self).__name__} has no parameter {name!r}; its parameters: "
+                    + ", ".join(current)
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                current[name] = value
+        for name, sub in nested.items():
+            current[name].set_params(**sub)
+        fresh = type(self)(**current)
+        self.__dict__.clear()
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of ``predict(X)`` against labels y (n,), optionally weighted."""
+        return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.fitted_
+
+    def __sklearn_tags__(self):
+        """scikit-learn (>= 1.6) tags: a classifier that needs y."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    transformer_tags=None, classifier_tags=ClassifierTags(),
+                    regressor_tags=None)
 
     def encode(self, y) -> np.ndarray:
         """Map labels (values of ``classes_``) to column indices, rejecting unknown labels."""
