@@ -4,7 +4,7 @@ get_params/set_params, sklearn.base.clone and cross_val_score."""
 import numpy as np
 import pytest
 
-from labelwise.learners import make_learner
+from labelwise.learners import EMBEDDING, PROBA, as_learner, make_learner
 from labelwise.validation import LabelwiseError
 
 
@@ -120,3 +120,103 @@ def test_svm_probabilities_follow_its_decisions_on_tiny_labeled_sets(digits, per
                                                      digits.y_train[two]).predict_proba(
         digits.X_test[:5])
     np.testing.assert_allclose(p2[:, :2].sum(1), 1.0)
+
+
+# ---- any scikit-learn classifier: SklearnClassifierLearner and as_learner ---------------------
+
+def test_wrapped_knn_pads_absent_classes_with_hand_computed_probabilities():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    y = np.array(["a", "a", "b", "c", "c", "c"])
+    learner = as_learner(KNeighborsClassifier(n_neighbors=3), ["a", "b", "c", "d"]).fit(X, y)
+    assert learner.capabilities == {PROBA, EMBEDDING}
+    # neighbours of 1.4: 1, 2, 0 -> a, b, a; of 10.6: 11, 10, 12 -> c, c, c; "d" never labeled
+    p = learner.predict_proba(np.array([[1.4], [10.6]]))
+    np.testing.assert_allclose(p, [[2 / 3, 1 / 3, 0, 0], [0, 0, 1, 0]])
+    assert learner.predict(np.array([[1.4]])).tolist() == ["a"]
+    np.testing.assert_array_equal(learner.embed(X), X)
+
+
+def test_the_wrapper_clones_the_estimator_and_seeds_unset_random_states(blobs):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = blobs
+    forest = RandomForestClassifier(n_estimators=5)
+    a = as_learner(forest, 3, random_state=4).fit(X, y)
+    b = as_learner(forest, 3, random_state=4).fit(X, y)
+    assert a.estimator_ is not forest and not hasattr(forest, "estimators_")
+    assert a.estimator_.random_state == 4 and forest.random_state is None
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    own = as_learner(RandomForestClassifier(n_estimators=5, random_state=9), 3, random_state=4)
+    assert own.fit(X, y).estimator_.random_state == 9  # the user's seed stays
+    pipe = as_learner(make_pipeline(StandardScaler(), LogisticRegression()), 3, random_state=2)
+    assert pipe.fit(X, y).estimator_[-1].random_state == 2
+    assert pipe.score(X, y) > 0.9
+
+
+def test_the_wrapper_follows_sklearns_estimator_protocol(blobs):
+    from sklearn.base import clone
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = blobs
+    learner = as_learner(RandomForestClassifier(), 3, random_state=0, n_estimators=7)
+    assert learner.get_params()["estimator__n_estimators"] == 7
+    learner.set_params(estimator__n_estimators=3)
+    assert learner.params["estimator"].n_estimators == 3
+    copy = clone(learner)
+    assert copy.params["estimator"] is not learner.params["estimator"]
+    assert copy.params["estimator"].n_estimators == 3
+    scores = cross_val_score(copy, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert scores.min() > 0.8
+
+
+def test_as_learner_builds_names_and_returns_learners_with_the_same_classes():
+    logreg = as_learner("logreg", ["x", "y"], random_state=1, C=0.3)
+    assert type(logreg).__name__ == "LogisticRegressionLearner"
+    assert (logreg.params["C"], logreg.random_state) == (0.3, 1)
+    assert as_learner(logreg, ["x", "y"]) is logreg
+    assert as_learner(logreg, None) is logreg
+    with pytest.raises(LabelwiseError, match=r"classes \['x', 'y'\] differ.*\['x', 'z'\]"):
+        as_learner(logreg, ["x", "z"])
+    with pytest.raises(LabelwiseError, match="learner parameters \\(C\\) apply"):
+        as_learner(logreg, ["x", "y"], C=2.0)
+    with pytest.raises(LabelwiseError, match="unknown learner 'forest'"):
+        as_learner("forest", 2)
+    with pytest.raises(LabelwiseError, match="bad parameters for learner 'logreg'"):
+        as_learner("logreg", 2, depth=3)
+
+
+def test_as_learner_names_what_an_object_lacks():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+    from sklearn.svm import SVC
+
+    with pytest.raises(LabelwiseError, match="LinearRegression cannot be a learner: it has no "
+                                             "predict_proba;"):
+        as_learner(LinearRegression(), 2)
+    with pytest.raises(LabelwiseError, match="no predict_proba \\(SVC needs probability=True\\)"):
+        as_learner(SVC(), 2)
+    with pytest.raises(LabelwiseError, match="object cannot be a learner: it has no fit and no "
+                                             "predict_proba"):
+        as_learner(object(), 2)
+    with pytest.raises(LabelwiseError, match="pass an instance, e.g. RandomForestClassifier\\(\\)"):
+        as_learner(RandomForestClassifier, 2)
+    with pytest.raises(LabelwiseError, match="bad parameters for RandomForestClassifier"):
+        as_learner(RandomForestClassifier(), 2, depth=3)
+    assert as_learner(SVC(probability=True), 2).capabilities == {PROBA, EMBEDDING}
+
+
+def test_a_wrapped_estimators_own_error_is_one_line():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    learner = as_learner(KNeighborsClassifier(n_neighbors=5), 2)
+    learner.fit(np.array([[0.0], [1.0], [5.0]]), [0, 0, 1])
+    with pytest.raises(LabelwiseError, match="^KNeighborsClassifier could not predict: "
+                                             "Expected n_neighbors <= n_samples_fit") as info:
+        learner.predict_proba(np.array([[0.5]]))
+    assert "\n" not in str(info.value)
