@@ -104,39 +104,6 @@ def test_mlp_is_seeded_and_reset_each_fit(digits):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_svm_learner_pads_absent_classes(digits):
-    keep = np.flatnonzero(digits.y_train < 3)[:30]
-    learner = make_learner("svm", 10, random_state=0).fit(digits.X_train[keep],
-                                                           digits.y_train[keep])
-    p = learner.predict_proba(digits.X_test[:4])
-    assert p.shape == (4, 10)
-    np.testing.assert_allclose(p.sum(1), 1.0)
-    assert (p[:, 3:] == 0).all()
-
-
-@pytest.mark.parametrize("per_class, platt", [(1, False), (2, False), (6, True)])
-def test_svm_probabilities_follow_its_decisions_on_tiny_labeled_sets(digits, per_class, platt):
-    """Below 5 examples per class Platt scaling has no data; the softmax of the decision values
-    keeps argmax(p) = the SVM's prediction (Platt's argmax was below chance on 1 per class)."""
-    rng = np.random.default_rng(0)
-    idx = np.concatenate([rng.choice(np.flatnonzero(digits.y_train == c), per_class,
-                                     replace=False) for c in range(10)])
-    learner = make_learner("svm", 10, random_state=0).fit(digits.X_train[idx],
-                                                           digits.y_train[idx])
-    assert learner.platt_ is platt
-    p = learner.predict_proba(digits.X_test)
-    np.testing.assert_allclose(p.sum(1), 1.0)
-    if not platt:
-        assert (p.argmax(1) == learner.estimator_.predict(digits.X_test)).all()
-    assert (p.argmax(1) == digits.y_test).mean() > 0.5
-    # two classes: the single decision value becomes a sigmoid
-    two = idx[digits.y_train[idx] < 2]
-    p2 = make_learner("svm", 10, random_state=0).fit(digits.X_train[two],
-                                                     digits.y_train[two]).predict_proba(
-        digits.X_test[:5])
-    np.testing.assert_allclose(p2[:, :2].sum(1), 1.0)
-
-
 def test_string_classes_in_a_real_workflow():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(4, 1, (30, 2))])

@@ -1,15 +1,21 @@
 """Learners: models behind one small protocol (fit, predict_proba, and capabilities).
 
-``make_learner(name, classes, random_state)`` builds one from the registry; ``LEARNERS`` lists them
-with their capabilities, so a strategy's needs can be checked before any training. The learner
-modules import their heavy dependencies (scikit-learn estimators, torch) only when fitting.
+``as_learner(model, classes)`` turns what a user passes (a registered name, a labelwise learner,
+or any scikit-learn classifier) into a learner; ``make_learner(name, classes, random_state)``
+builds one from the registry; ``LEARNERS`` lists them with their capabilities, so a strategy's
+needs can be checked before any training. The learner modules import their heavy dependencies
+(scikit-learn estimators, torch) only when fitting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from labelwise.learners.base import (
+    CAPABILITIES,
     CONTRASTIVE,
     EMA,
     EMBEDDING,
@@ -23,7 +29,11 @@ from labelwise.learners.base import (
 from labelwise.learners.ensemble import DeepEnsembleLearner
 from labelwise.learners.finetune import FineTuneImageLearner, FineTuneTextLearner
 from labelwise.learners.lossnet import LossPredictionLearner
-from labelwise.learners.sklearn import LogisticRegressionLearner, SVMLearner
+from labelwise.learners.sklearn import (
+    LogisticRegressionLearner,
+    SklearnClassifierLearner,
+    SVMLearner,
+)
 from labelwise.learners.supcon import SupConLearner
 from labelwise.learners.torch_mlp import TorchMLPLearner
 from labelwise.validation import LabelwiseError, unknown_name_error
@@ -78,12 +88,66 @@ def make_learner(name: str, classes, random_state: int | None = None, **params) 
         raise LabelwiseError(f"bad parameters for learner {name!r}: {exc}") from None
 
 
+def as_learner(model: Any, classes, random_state: int | None = None,
+               **params: Any) -> BaseLearner:
+    """The learner for ``model``, whatever form it takes.
+
+    Args:
+        model: a registered name (``"logreg"``, see ``LEARNERS``), built with ``params``; a
+            labelwise learner (anything with the ``Learner`` protocol), returned as is; or any
+            scikit-learn classifier with ``fit`` and ``predict_proba``
+            (``RandomForestClassifier()``, a ``Pipeline``...), wrapped in a
+            ``SklearnClassifierLearner`` after ``set_params(**params)`` on a clone.
+        classes: the declared classes (labels, or an int K); for a labelwise learner they must
+            equal its ``classes_`` (``None`` accepts its own).
+        random_state: the seed of a learner built here; a labelwise learner keeps its own.
+
+    Raises:
+        LabelwiseError: unknown name, bad parameters, classes that differ from a given learner's,
+            or an object without ``fit``/``predict_proba`` (the message names what is missing).
+    """
+    if isinstance(model, str):
+        return make_learner(model, classes, random_state=random_state, **params)
+    if isinstance(model, Learner):
+        if params:
+            raise LabelwiseError(
+                f"learner parameters ({', '.join(params)}) apply to a learner name or a "
+                f"scikit-learn estimator, not to a built {type(model).__name__}; set them "
+                "when building it"
+            )
+        if classes is not None:
+            declared = np.arange(int(classes)) if isinstance(classes, (int, np.integer)) \
+                else np.asarray(classes)
+            own = np.asarray(model.classes_)
+            if declared.shape != own.shape or not (declared == own).all():
+                raise LabelwiseError(
+                    f"the learner's classes {own.tolist()} differ from the declared classes "
+                    f"{declared.tolist()}; build it with the same classes"
+                )
+        return model
+    if classes is None:
+        raise LabelwiseError("declare the classes to wrap a scikit-learn estimator")
+    from labelwise.learners.sklearn import check_classifier
+
+    check_classifier(model)
+    if params:
+        from sklearn.base import clone
+
+        try:
+            model = clone(model).set_params(**params)
+        except ValueError as exc:
+            raise LabelwiseError(f"bad parameters for {type(model).__name__}: "
+                                 f"{str(exc).splitlines()[0]}") from None
+    return SklearnClassifierLearner(classes, random_state=random_state, estimator=model)
+
+
 def learners_with(capability: str) -> list[str]:
     """Names of the registered learners that have ``capability``."""
     return [n for n, s in LEARNERS.items() if capability in s.capabilities]
 
 
 __all__ = [
+    "CAPABILITIES",
     "CONTRASTIVE",
     "EMA",
     "EMBEDDING",
@@ -95,6 +159,8 @@ __all__ = [
     "BaseLearner",
     "Learner",
     "LearnerSpec",
+    "SklearnClassifierLearner",
+    "as_learner",
     "learners_with",
     "make_learner",
     "register_learner",

@@ -1,17 +1,26 @@
-"""The learner protocol: what the loop and the strategies may ask of a model.
+"""Shared plumbing for labelwise's learners (``BaseLearner``).
 
-A learner is fitted on the labeled set and answers for pool items. Every learner has ``fit`` and
-``predict_proba``; what else it can give is listed in ``capabilities`` (e.g. ``"embedding"`` for a
-penultimate representation), and a strategy names the capabilities it needs. The loop checks them
-before training, so a mismatch fails at once with an error naming the learners that would do.
+The capability names and the ``Learner`` protocol live in ``labelwise.protocol`` (a module that
+strategies import too); they are re-exported here for compatibility.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
+from labelwise.protocol import (
+    CAPABILITIES,
+    CONTRASTIVE,
+    EMA,
+    EMBEDDING,
+    LOSS_PREDICTION,
+    PROBA,
+    PSEUDO_LABEL_FT,
+    SAMPLES,
+    Learner,
+)
 from labelwise.validation import (
     LabelwiseError,
     check_features,
@@ -19,39 +28,10 @@ from labelwise.validation import (
     check_same_length,
 )
 
-#: Capability names used across the package. ``proba``: class probabilities (n, K).
-#: ``embedding``: a representation h(x) of shape (n, d).
-PROBA = "proba"
-EMBEDDING = "embedding"
-#: ``samples``: ``sample_proba(X) -> (T, n, K)``, MC-dropout passes or ensemble members.
-SAMPLES = "samples"
-#: ``ema``: ``ema_outputs(X) -> dict``, main and EMA-model outputs at LHD's snapshot (paper 002).
-EMA = "ema"
-#: ``contrastive``: ``embed(X)`` gives L2-normalised supervised-contrastive features (paper 004).
-CONTRASTIVE = "contrastive"
-#: ``loss_prediction``: ``predict_loss(X) -> (n,)``, a Learning Loss module (paper 004 baseline).
-LOSS_PREDICTION = "loss_prediction"
-#: ``pseudo_label_ft``: ``finetune_pseudo_labels(X_u, X_l, y_l)``, paper 002 Algorithm 2 ("+FT").
-PSEUDO_LABEL_FT = "pseudo_label_ft"
-
-
-@runtime_checkable
-class Learner(Protocol):
-    """What the loop needs from a model.
-
-    Attributes:
-        classes_: (K,) the declared classes; column c of ``predict_proba`` is ``classes_[c]``.
-        capabilities: the names of what the learner can give besides ``fit``.
-    """
-
-    classes_: np.ndarray
-    capabilities: frozenset[str]
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> Learner: ...
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
-
-    def clone(self) -> Learner: ...
+__all__ = [
+    "CAPABILITIES", "CONTRASTIVE", "EMA", "EMBEDDING", "LOSS_PREDICTION", "PROBA",
+    "PSEUDO_LABEL_FT", "SAMPLES", "BaseLearner", "Learner",
+]
 
 
 class BaseLearner:
@@ -60,12 +40,21 @@ class BaseLearner:
     Subclasses implement ``_fit(X, y_idx)`` and ``_predict_proba(X) -> (n, K)``, and ``_embed(X)``
     if they list ``"embedding"`` in ``capabilities``. ``y_idx`` holds indices into ``classes_``.
 
+    Every learner is also a scikit-learn classifier: ``get_params``/``set_params`` (the params
+    are ``classes``, ``random_state`` and the learner's own parameters, kept in ``self.params``
+    exactly as the constructor stored them), ``score`` (accuracy) and ``__sklearn_tags__``, so
+    ``sklearn.base.clone`` and ``cross_val_score`` accept it. It follows scikit-learn's estimator
+    protocol without inheriting ``BaseEstimator``, so that importing labelwise does not import
+    scikit-learn (about a second); subclasses' constructors must store each parameter unchanged.
+
     Args:
         classes: the declared classes (a sequence of labels), or an int K meaning ``range(K)``.
         random_state: seed for everything random in training.
     """
 
     capabilities: frozenset[str] = frozenset({PROBA})
+    #: scikit-learn < 1.6 reads the estimator type from this attribute, later ones from the tags
+    _estimator_type = "classifier"
     #: the fewest distinct classes the labeled set must hold
     min_classes: int = 2
 
@@ -86,8 +75,61 @@ class BaseLearner:
         return len(self.classes_)
 
     def clone(self) -> BaseLearner:
-        """An unfitted copy with the same classes, seed and parameters."""
-        return type(self)(self.classes_, random_state=self.random_state, **self.params)
+        """An unfitted copy with the same classes, seed and parameters (values shared, not
+        copied; ``sklearn.base.clone`` deep-copies them)."""
+        return type(self)(**self.get_params(deep=False))
+
+    # ---- scikit-learn's estimator protocol ------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """``classes``, ``random_state`` and the learner's parameters; with ``deep``, also
+        ``name__sub`` for the parameters of a parameter that is itself an estimator."""
+        out = {"classes": self.classes_, "random_state": self.random_state, **self.params}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params: Any) -> BaseLearner:
+        """Change parameters (``name`` or ``name__sub`` for a nested estimator) and rerun the
+        constructor's checks; a fitted learner becomes unfitted."""
+        if not params:
+            return self
+        current = self.get_params(deep=False)
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in current:
+                raise LabelwiseError(
+                    f"{type(self).__name__} has no parameter {name!r}; its parameters: "
+                    + ", ".join(current)
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                current[name] = value
+        for name, sub in nested.items():
+            current[name].set_params(**sub)
+        fresh = type(self)(**current)
+        self.__dict__.clear()
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy of ``predict(X)`` against labels y (n,), optionally weighted."""
+        return float(np.average(self.predict(X) == np.asarray(y), weights=sample_weight))
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.fitted_
+
+    def __sklearn_tags__(self):
+        """scikit-learn (>= 1.6) tags: a classifier that needs y."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    transformer_tags=None, classifier_tags=ClassifierTags(),
+                    regressor_tags=None)
 
     def encode(self, y) -> np.ndarray:
         """Map labels (values of ``classes_``) to column indices, rejecting unknown labels."""

@@ -1,6 +1,7 @@
-"""scikit-learn classifiers behind the learner protocol (the shallow classifiers of paper 003).
+"""scikit-learn classifiers behind the learner protocol: logistic regression, the SVM of
+Aggarwal, Popescu & Hudelot (2022), and any scikit-learn classifier (``SklearnClassifierLearner``).
 
-Their "embedding" is the input features themselves: on frozen pretrained features (003) the
+Their "embedding" is the input features themselves: on frozen pretrained features the
 representation a diversity strategy such as Coreset works on is the encoder's output.
 """
 
@@ -11,6 +12,7 @@ import warnings
 import numpy as np
 
 from labelwise.learners.base import EMBEDDING, PROBA, BaseLearner
+from labelwise.validation import LabelwiseError
 
 
 class SklearnLearner(BaseLearner):
@@ -121,3 +123,74 @@ class SVMLearner(SklearnLearner):
             warnings.simplefilter("ignore")
             search.fit(X, y_idx)
         return float(search.best_params_["C"])
+
+
+class SklearnClassifierLearner(SklearnLearner):
+    """Any scikit-learn classifier (an object with ``fit`` and ``predict_proba``) as a learner.
+
+    Each fit clones ``estimator`` (``sklearn.base.clone``) and fits the copy on the labeled set
+    with labels encoded as column indices of ``classes_``; classes absent from the labeled set get
+    probability 0. Every ``random_state`` parameter of the estimator left at ``None`` (also inside
+    a Pipeline) is set to the learner's ``random_state``, so runs are seeded. Capabilities:
+    probabilities, and the input features as the embedding.
+
+    Args:
+        classes: the declared classes (labels, or an int K).
+        random_state: seed given to the estimator where it has one left unset.
+        estimator: an unfitted (or fitted: it is cloned) scikit-learn classifier, e.g.
+            ``RandomForestClassifier()``, ``KNeighborsClassifier()`` or a ``Pipeline``.
+    """
+
+    def __init__(self, classes, random_state=None, estimator=None):
+        check_classifier(estimator)
+        super().__init__(classes, random_state, estimator=estimator)
+
+    def _make_estimator(self, X, y_idx):
+        from sklearn.base import clone
+
+        est = clone(self.params["estimator"])
+        if self.random_state is not None:
+            unset = {k: self.random_state for k, v in est.get_params(deep=True).items()
+                     if (k == "random_state" or k.endswith("__random_state")) and v is None}
+            est.set_params(**unset)
+        return est
+
+    def _fit(self, X, y_idx):
+        try:
+            super()._fit(X, y_idx)
+        except ValueError as exc:
+            raise LabelwiseError(f"{self._name()} could not fit the labeled set: "
+                                 f"{_first_line(exc)}") from None
+
+    def _predict_proba(self, X):
+        try:
+            return super()._predict_proba(X)
+        except ValueError as exc:
+            raise LabelwiseError(f"{self._name()} could not predict: {_first_line(exc)}") from None
+
+    def _name(self) -> str:
+        return type(self.params["estimator"]).__name__
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(K={self.n_classes}, random_state={self.random_state}, "
+                f"estimator={self.params['estimator']!r})")
+
+
+def check_classifier(estimator) -> None:
+    """Raise a one-line LabelwiseError unless ``estimator`` is an instance with ``fit`` and
+    ``predict_proba`` (a scikit-learn classifier that gives probabilities)."""
+    if isinstance(estimator, type):
+        raise LabelwiseError(f"pass an instance, e.g. {estimator.__name__}(), not the class")
+    missing = [m for m in ("fit", "predict_proba") if not callable(getattr(estimator, m, None))]
+    if missing:
+        hint = " (SVC needs probability=True)" if type(estimator).__name__ == "SVC" else ""
+        raise LabelwiseError(
+            f"{type(estimator).__name__} cannot be a learner: it has no "
+            f"{' and no '.join(missing)}{hint}; pass a learner name, a labelwise learner or a "
+            "scikit-learn classifier with fit and predict_proba"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,222 @@
+"""The scikit-learn learners (logreg, svm) and scikit-learn's estimator protocol on every learner:
+get_params/set_params, sklearn.base.clone and cross_val_score."""
+
+import numpy as np
+import pytest
+
+from labelwise.learners import EMBEDDING, PROBA, as_learner, make_learner
+from labelwise.validation import LabelwiseError
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Three separated 2-D Gaussian classes, 90 points."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    y = np.repeat([0, 1, 2], 30)
+    return centres[y] + rng.normal(0, 0.8, (90, 2)), y
+
+
+# ---- scikit-learn's estimator protocol --------------------------------------------------------
+
+def test_get_params_lists_classes_seed_and_the_learners_own_parameters():
+    learner = make_learner("logreg", ["a", "b"], random_state=3, C=0.5)
+    params = learner.get_params()
+    assert set(params) == {"classes", "random_state", "C", "max_iter", "class_weight"}
+    assert params["classes"].tolist() == ["a", "b"]
+    assert (params["random_state"], params["C"], params["max_iter"]) == (3, 0.5, 500)
+
+
+@pytest.mark.parametrize("name", ["logreg", "svm"])
+def test_sklearn_clone_gives_an_unfitted_equal_copy(blobs, name):
+    from sklearn.base import clone, is_classifier
+
+    X, y = blobs
+    learner = make_learner(name, 3, random_state=0, C=2.0).fit(X, y)
+    copy = clone(learner)
+    assert type(copy) is type(learner) and not copy.fitted_
+    assert copy.get_params().keys() == learner.get_params().keys()
+    assert copy.params == learner.params and copy.random_state == 0
+    assert is_classifier(copy)
+    np.testing.assert_allclose(copy.fit(X, y).predict_proba(X), learner.predict_proba(X))
+    assert learner.clone().params == learner.params  # labelwise's own clone still works
+
+
+@pytest.mark.parametrize("name", ["logreg", "svm"])
+def test_cross_val_score_with_stratified_folds(blobs, name):
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = blobs
+    learner = make_learner(name, 3, random_state=0)
+    scores = cross_val_score(learner, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert scores.shape == (3,) and scores.min() > 0.85  # the blobs are nearly separable
+    assert not learner.fitted_  # cross_val_score fits clones
+
+
+def test_set_params_reruns_the_checks_and_unfits(blobs):
+    X, y = blobs
+    learner = make_learner("svm", 3, random_state=0).fit(X, y)
+    assert learner.set_params(C=5.0, random_state=7) is learner
+    assert learner.params["C"] == 5.0 and learner.random_state == 7 and not learner.fitted_
+    with pytest.raises(LabelwiseError, match="no parameter 'gamma'.*C_grid"):
+        learner.set_params(gamma=1.0)
+    with pytest.raises(LabelwiseError, match="at least 2 declared classes"):
+        learner.set_params(classes=1)
+
+
+def test_score_is_accuracy(blobs):
+    X, y = blobs
+    learner = make_learner("logreg", 3, random_state=0).fit(X, y)
+    right = learner.predict(X) == y
+    assert learner.score(X, y) == right.mean()
+    w = np.arange(90.0)
+    assert learner.score(X, y, sample_weight=w) == pytest.approx((w * right).sum() / w.sum())
+
+
+def test_a_torch_learner_clones_and_cross_validates(blobs):
+    pytest.importorskip("torch")
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = blobs
+    learner = make_learner("mlp", 3, random_state=0, hidden=16, lr=0.01, max_epochs=30,
+                           device="cpu")
+    copy = clone(learner)
+    assert copy.params == learner.params
+    scores = cross_val_score(copy, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert scores.min() > 0.8
+
+
+# ---- the SVM ----------------------------------------------------------------------------------
+
+def test_svm_learner_pads_absent_classes(digits):
+    keep = np.flatnonzero(digits.y_train < 3)[:30]
+    learner = make_learner("svm", 10, random_state=0).fit(digits.X_train[keep],
+                                                           digits.y_train[keep])
+    p = learner.predict_proba(digits.X_test[:4])
+    assert p.shape == (4, 10)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (p[:, 3:] == 0).all()
+
+
+@pytest.mark.parametrize("per_class, platt", [(1, False), (2, False), (6, True)])
+def test_svm_probabilities_follow_its_decisions_on_tiny_labeled_sets(digits, per_class, platt):
+    """Below 5 examples per class Platt scaling has no data; the softmax of the decision values
+    keeps argmax(p) = the SVM's prediction (Platt's argmax was below chance on 1 per class)."""
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(digits.y_train == c), per_class,
+                                     replace=False) for c in range(10)])
+    learner = make_learner("svm", 10, random_state=0).fit(digits.X_train[idx],
+                                                           digits.y_train[idx])
+    assert learner.platt_ is platt
+    p = learner.predict_proba(digits.X_test)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    if not platt:
+        assert (p.argmax(1) == learner.estimator_.predict(digits.X_test)).all()
+    assert (p.argmax(1) == digits.y_test).mean() > 0.5
+    # two classes: the single decision value becomes a sigmoid
+    two = idx[digits.y_train[idx] < 2]
+    p2 = make_learner("svm", 10, random_state=0).fit(digits.X_train[two],
+                                                     digits.y_train[two]).predict_proba(
+        digits.X_test[:5])
+    np.testing.assert_allclose(p2[:, :2].sum(1), 1.0)
+
+
+# ---- any scikit-learn classifier: SklearnClassifierLearner and as_learner ---------------------
+
+def test_wrapped_knn_pads_absent_classes_with_hand_computed_probabilities():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]])
+    y = np.array(["a", "a", "b", "c", "c", "c"])
+    learner = as_learner(KNeighborsClassifier(n_neighbors=3), ["a", "b", "c", "d"]).fit(X, y)
+    assert learner.capabilities == {PROBA, EMBEDDING}
+    # neighbours of 1.4: 1, 2, 0 -> a, b, a; of 10.6: 11, 10, 12 -> c, c, c; "d" never labeled
+    p = learner.predict_proba(np.array([[1.4], [10.6]]))
+    np.testing.assert_allclose(p, [[2 / 3, 1 / 3, 0, 0], [0, 0, 1, 0]])
+    assert learner.predict(np.array([[1.4]])).tolist() == ["a"]
+    np.testing.assert_array_equal(learner.embed(X), X)
+
+
+def test_the_wrapper_clones_the_estimator_and_seeds_unset_random_states(blobs):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = blobs
+    forest = RandomForestClassifier(n_estimators=5)
+    a = as_learner(forest, 3, random_state=4).fit(X, y)
+    b = as_learner(forest, 3, random_state=4).fit(X, y)
+    assert a.estimator_ is not forest and not hasattr(forest, "estimators_")
+    assert a.estimator_.random_state == 4 and forest.random_state is None
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    own = as_learner(RandomForestClassifier(n_estimators=5, random_state=9), 3, random_state=4)
+    assert own.fit(X, y).estimator_.random_state == 9  # the user's seed stays
+    pipe = as_learner(make_pipeline(StandardScaler(), LogisticRegression()), 3, random_state=2)
+    assert pipe.fit(X, y).estimator_[-1].random_state == 2
+    assert pipe.score(X, y) > 0.9
+
+
+def test_the_wrapper_follows_sklearns_estimator_protocol(blobs):
+    from sklearn.base import clone
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y = blobs
+    learner = as_learner(RandomForestClassifier(), 3, random_state=0, n_estimators=7)
+    assert learner.get_params()["estimator__n_estimators"] == 7
+    learner.set_params(estimator__n_estimators=3)
+    assert learner.params["estimator"].n_estimators == 3
+    copy = clone(learner)
+    assert copy.params["estimator"] is not learner.params["estimator"]
+    assert copy.params["estimator"].n_estimators == 3
+    scores = cross_val_score(copy, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert scores.min() > 0.8
+
+
+def test_as_learner_builds_names_and_returns_learners_with_the_same_classes():
+    logreg = as_learner("logreg", ["x", "y"], random_state=1, C=0.3)
+    assert type(logreg).__name__ == "LogisticRegressionLearner"
+    assert (logreg.params["C"], logreg.random_state) == (0.3, 1)
+    assert as_learner(logreg, ["x", "y"]) is logreg
+    assert as_learner(logreg, None) is logreg
+    with pytest.raises(LabelwiseError, match=r"classes \['x', 'y'\] differ.*\['x', 'z'\]"):
+        as_learner(logreg, ["x", "z"])
+    with pytest.raises(LabelwiseError, match="learner parameters \\(C\\) apply"):
+        as_learner(logreg, ["x", "y"], C=2.0)
+    with pytest.raises(LabelwiseError, match="unknown learner 'forest'"):
+        as_learner("forest", 2)
+    with pytest.raises(LabelwiseError, match="bad parameters for learner 'logreg'"):
+        as_learner("logreg", 2, depth=3)
+
+
+def test_as_learner_names_what_an_object_lacks():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LinearRegression
+    from sklearn.svm import SVC
+
+    with pytest.raises(LabelwiseError, match="LinearRegression cannot be a learner: it has no "
+                                             "predict_proba;"):
+        as_learner(LinearRegression(), 2)
+    with pytest.raises(LabelwiseError, match="no predict_proba \\(SVC needs probability=True\\)"):
+        as_learner(SVC(), 2)
+    with pytest.raises(LabelwiseError, match="object cannot be a learner: it has no fit and no "
+                                             "predict_proba"):
+        as_learner(object(), 2)
+    with pytest.raises(LabelwiseError, match="pass an instance, e.g. RandomForestClassifier\\(\\)"):
+        as_learner(RandomForestClassifier, 2)
+    with pytest.raises(LabelwiseError, match="bad parameters for RandomForestClassifier"):
+        as_learner(RandomForestClassifier(), 2, depth=3)
+    assert as_learner(SVC(probability=True), 2).capabilities == {PROBA, EMBEDDING}
+
+
+def test_a_wrapped_estimators_own_error_is_one_line():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    learner = as_learner(KNeighborsClassifier(n_neighbors=5), 2)
+    learner.fit(np.array([[0.0], [1.0], [5.0]]), [0, 0, 1])
+    with pytest.raises(LabelwiseError, match="^KNeighborsClassifier could not predict: "
+                                             "Expected n_neighbors <= n_samples_fit") as info:
+        learner.predict_proba(np.array([[0.5]]))
+    assert "\n" not in str(info.value)
