@@ -183,3 +183,36 @@ def test_app_cold_start_is_recorded(tmp_path):
     project.prepare_next_batch()
     info = json.loads(project.conn.execute("SELECT info FROM rounds").fetchone()[0])
     assert info["cold_start"] and info["strategy"] == "random" and not info["fitted"]
+
+
+# --- any scikit-learn classifier ----------------------------------------------------------------
+
+
+def test_a_random_forest_plugs_into_query_the_engine_and_the_loop():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from labelwise import query
+
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    rf = RandomForestClassifier(n_estimators=20, random_state=0).fit(X[idx], labs)
+    picks = query("margin", rf, X, idx, labs, 5)  # a fitted forest, as is
+    assert len(set(picks.tolist())) == 5 and not np.isin(picks, idx).any()
+    engine = ActiveLearner(X, RandomForestClassifier(n_estimators=20), "coreset",
+                           classes=CLASSES, labeled_idx=idx, labels=labs)
+    assert len(engine.step(5)) == 5
+    records = run_active_learning(X, y, X[::4], y[::4], strategy="entropy",
+                                  learner=RandomForestClassifier(n_estimators=10), rounds=2,
+                                  seed_size=6, batch_size=5)
+    assert [r.n_labeled for r in records] == [6, 11, 16]
+
+
+def test_an_unfitted_estimator_in_query_is_a_clear_error():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from labelwise import query
+
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    with pytest.raises(LabelwiseError, match="not fitted yet"):
+        query("margin", RandomForestClassifier(), X, idx, labs, 5)

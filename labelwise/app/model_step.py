@@ -18,20 +18,24 @@ from labelwise.validation import LabelwiseError
 
 def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
                              random_state: int = 0, n_splits: int = 5) -> float | None:
-    """Stratified k-fold accuracy of ``learner`` (cloned per fold) on the labels so far.
+    """Stratified k-fold accuracy of ``learner`` on the labels so far (scikit-learn's
+    ``cross_val_score``; each fold fits a clone).
+
+    The folds are fixed by ``random_state`` (the project's seed, not the round's), so the estimate
+    does not jump between rounds when the labels did not change.
 
     Args:
-        learner: an unfitted or fitted learner; each fold fits ``learner.clone()``.
+        learner: an unfitted or fitted learner (cloned per fold).
         X: (m, d) features of the labeled items; y: (m,) their labels.
         n_splits: at most this many folds (fewer when no class has that many labels).
 
     Returns:
-        Correct predictions over all scored held-out items (folds whose training part lacks two
-        classes are left out), or None with fewer than 4 labels or 2 classes.
+        The mean accuracy over the folds that could be fitted (a fold whose training part lacks
+        two classes is left out), or None with fewer than 4 labels or 2 classes.
     """
     import warnings
 
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     _, counts = np.unique(y, return_counts=True)
     if len(counts) < 2 or len(y) < 4:
@@ -39,17 +43,12 @@ def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
     k = int(min(n_splits, counts.max()))
     if k < 2:
         return None
-    correct = scored = 0
+    folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "least populated class has fewer members than n_splits"
-        folds = StratifiedKFold(k, shuffle=True, random_state=random_state).split(X, y)
-        for train, test in folds:
-            if len(np.unique(y[train])) < 2:
-                continue
-            model = learner.clone().fit(X[train], y[train])
-            correct += int((model.predict(X[test]) == y[test]).sum())
-            scored += len(test)
-    return correct / scored if scored else None
+        warnings.simplefilter("ignore")  # small classes; folds left out when they cannot fit
+        scores = cross_val_score(learner, X, y, cv=folds, error_score=np.nan)
+    scores = scores[np.isfinite(scores)]
+    return float(scores.mean()) if len(scores) else None
 
 
 class ModelStep:

@@ -167,15 +167,25 @@ __all__ = [
 ]
 
 
-def as_learner(model, classes=None, random_state=None, **params) -> BaseLearner:
-    """TEMPORARY (replaced by the learners branch): a name or a labelwise learner."""
-    if isinstance(model, str):
-        if classes is None:
-            raise LabelwiseError("name the classes for a learner given by name")
-        return make_learner(model, classes, random_state=random_state, **params)
-    return model
 
+def wrap_fitted(model: Any) -> BaseLearner:
+    """A scikit-learn classifier that the caller fitted, as a fitted labelwise learner (what
+    :func:`labelwise.query` does with one); its classes are the estimator's ``classes_``."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
 
-def wrap_fitted(model):
-    """TEMPORARY (replaced by the learners branch)."""
-    return model
+    from labelwise.learners.sklearn import check_classifier
+
+    check_classifier(model)
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        raise LabelwiseError(
+            f"{type(model).__name__} is not fitted yet: fit it on the labeled items first, or "
+            "give it to ActiveLearner / run_active_learning, which fit it each round") from None
+    learner = SklearnClassifierLearner(model.classes_, estimator=model)
+    learner.estimator_ = model
+    learner.columns_ = np.arange(len(model.classes_))  # its columns are the classes, in order
+    learner.n_features_ = int(model.n_features_in_)
+    learner.fitted_ = True
+    return learner

@@ -31,7 +31,9 @@ class SklearnLearner(BaseLearner):
 
     def _predict_proba(self, X):
         p = np.zeros((len(X), self.n_classes), dtype=np.float64)
-        p[:, self.estimator_.classes_] = self.estimator_.predict_proba(X)
+        # columns of the classes the estimator saw (indices into classes_; see wrap_fitted)
+        cols = getattr(self, "columns_", None)
+        p[:, self.estimator_.classes_ if cols is None else cols] = self.estimator_.predict_proba(X)
         return p
 
     def _embed(self, X):
