@@ -8,7 +8,7 @@ import pytest
 from labelwise import papers
 from labelwise.validation import LabelwiseError
 
-METHODS_MD = Path(__file__).resolve().parents[1] / "docs" / "methods.md"
+METHODS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "methods.md"
 
 
 def test_short_citations_of_the_five_papers():
@@ -65,7 +65,7 @@ def test_keys_are_unique_and_tables_disjoint():
 
 
 def _reference_section() -> list[str]:
-    text = METHODS_MD.read_text(encoding="utf-8")
+    text = METHODS_PAGE.read_text(encoding="utf-8")
     section = text.split("\n## References\n", 1)[1].split("\n## ", 1)[0]
     return [line for line in section.splitlines() if line.startswith("- ")]
 
@@ -82,7 +82,7 @@ def test_methods_md_reference_list_is_the_table():
 
 def test_methods_md_cites_only_known_works():
     """Every short citation in the body of docs/methods.md is one of the table's."""
-    body = METHODS_MD.read_text(encoding="utf-8").split("\n## References\n", 1)[0]
+    body = METHODS_PAGE.read_text(encoding="utf-8").split("\n## References\n", 1)[0]
     known = {papers.cite(k) for k in papers.WORKS} | {
         papers.cite(k, parenthetical=True) for k in papers.WORKS}
     found = set(re.findall(r"[A-Z][a-z]+(?: et al\.| & [A-Z][A-Za-z-]+)? (?:19|20)\d\d", body))
