@@ -189,3 +189,11 @@ def test_register_refuses_bad_names():
         register_strategy("x+ft", score=lambda ctx: ctx.proba[:, 0])
     with pytest.raises(LabelwiseError, match="needs a score or a select"):
         register_strategy("nothing")
+
+
+def test_every_strategy_cites_papers_of_the_table():
+    from labelwise.papers import split_keys
+
+    for s in STRATEGIES.values():
+        if s.paper != "all":
+            assert split_keys(s.paper), s.name
