@@ -1,8 +1,8 @@
 """Query time and peak memory of every strategy, and the fast exact selectors vs their plain loops.
 
-Issues 2 and 3. Everything is synthetic and fed to the strategies as arrays (a stub learner and
-a SelectionContext whose model outputs are precomputed), so the numbers are scoring + selection
-only (METHODS.md "query time"):
+Everything is synthetic and fed to the strategies as arrays (a stub learner and a
+SelectionContext whose model outputs are precomputed), so the numbers are scoring + selection
+only (the papers' "query time"):
 
 1. every strategy on a pool of 100,000 x 384 float32 (a 50-component mixture of 16-dimensional
    Gaussians plus small isotropic noise, like encoder embeddings; ``--data isotropic`` for
@@ -10,11 +10,13 @@ only (METHODS.md "query time"):
    K = 10, picking 1,000: seconds, ratio to entropy, and
    tracemalloc peak as a multiple of the pool's features;
 2. k-center greedy and k-means++ seeding, fast vs plain (same picks checked), at n = 20,000 /
-   100,000 / 1,000,000 (``--skip-1m`` to leave the largest out), d = 384, b = 1,000;
+   100,000 / 1,000,000 (``--sizes`` to choose others, ``--skip-1m`` to leave 1,000,000 out),
+   d = 384, b = 1,000;
 3. BALD and variation ratio on (T = 10, 1,000,000, 10) float32;
 4. scikit-activeml / small-text on the same arrays where importable (skipped cleanly if not).
 
-Run: ``python benchmarks/bench_select.py [--skip-1m] [--n 100000] [--only table,selectors,bald]``.
+Run: ``python benchmarks/bench_select.py [--skip-1m] [--sizes 20000,100000] [--n 100000]
+[--only table,selectors,bald]``.
 """
 
 from __future__ import annotations
@@ -231,6 +233,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000, help="pool size of the strategy table")
     ap.add_argument("--skip-1m", action="store_true", help="leave n = 1,000,000 out")
+    ap.add_argument("--sizes", default="20000,100000,1000000",
+                    help="comma-separated pool sizes of the fast vs plain selectors")
     ap.add_argument("--plain-max", type=int, default=None,
                     help="run the plain selectors only up to this n")
     ap.add_argument("--data", choices=["lowdim", "isotropic"], default="lowdim",
@@ -250,7 +254,8 @@ def main() -> None:
     if "table" in parts:
         strategy_table(args.n)
     if "selectors" in parts:
-        sizes = [20_000, 100_000] + ([] if args.skip_1m else [1_000_000])
+        sizes = [int(v) for v in args.sizes.split(",")]
+        sizes = [v for v in sizes if not (args.skip_1m and v >= 1_000_000)]
         selectors_vs_plain(sizes, plain_max=args.plain_max)
     if "bald" in parts:
         bald_timing()

@@ -37,3 +37,22 @@ def hash_text_encoder(monkeypatch):
     monkeypatch.setitem(encoders.ENCODERS, "test-hash",
                         encoders.EncoderSpec("test-hash", HashEncoder, "text", "test"))
     return "test-hash"
+
+
+@pytest.fixture
+def blobs_24d():
+    """A factory ``(dtype, clustered) -> (3000, 24)`` array: Gaussian noise, or 12 clusters of
+    scale 4 with unit noise; the fast selectors are compared with their plain loops on it."""
+    import numpy as np
+
+    def make(dtype, clustered):
+        rng = np.random.default_rng(7)
+        n, d = 3000, 24
+        if clustered:
+            centres = rng.normal(size=(12, d)) * 4
+            X = centres[rng.integers(12, size=n)] + rng.normal(size=(n, d))
+        else:
+            X = rng.normal(size=(n, d))
+        return X.astype(dtype), rng
+
+    return make
