@@ -211,12 +211,15 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="a reduced grid (minutes)"),
     report_only: bool = typer.Option(False, "--report-only",
                                      help="run nothing: report on the runs finished in --out"),
+    add_strategies: str = typer.Option("", help="comma-separated strategies to run beside the "
+                                       "suite's (e.g. one of your own), in every setting"),
 ):
     """Reproduce a paper's claims: run a benchmark suite, write results, plots and report.md."""
     from labelwise.experiments.suites import run_suite
 
+    extra = [s.strip() for s in add_strategies.split(",") if s.strip()]
     folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
-                       ray_address=ray_address, report_only=report_only)
+                       ray_address=ray_address, report_only=report_only, add_strategies=extra)
     report = (folder / "report.md").read_text()
     typer.echo(report.split("## Final round")[0].rstrip())
     typer.echo(f"\nwritten to {folder}/ (results.csv, picks.csv, *.png, report.md)")
@@ -227,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     from labelwise.validation import LabelwiseError
 
     try:
+        from labelwise.plugins import load_plugins
+
+        load_plugins()
         app(args=argv, standalone_mode=False)
     except LabelwiseError as exc:
         typer.echo(f"error: {exc}", err=True)

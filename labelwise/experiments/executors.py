@@ -113,6 +113,9 @@ def _init_worker(queue) -> None:
 
 def _call_limited(run_fn: Callable, spec, index: int = -1) -> dict:
     global _RUN_INDEX
+    from labelwise.plugins import load_plugins
+
+    load_plugins()  # a spawned worker sees the user's strategies and learners too
     limit_threads()
     _RUN_INDEX = index
     return run_fn(spec)

@@ -311,6 +311,24 @@ def _sampling_bias():
 
 
 # ---------------------------------------------------------------- running a suite
+def with_strategies(specs: list[RunSpec], extra) -> list[RunSpec]:
+    """``specs`` plus, for every setting (each distinct run but for its strategy), one run of each
+    strategy in ``extra``: a strategy of your own beside a suite's, on the suite's own data,
+    learner, budget and seeds (its claims table is unchanged; the plots and tables show it)."""
+    from dataclasses import replace
+
+    from labelwise.strategies import get_strategy
+
+    extra = [get_strategy(name).name for name in extra]
+    settings = dict.fromkeys(replace(sp, strategy="") for sp in specs)
+    have = set(specs)
+    out = list(specs)
+    for setting in settings:
+        out += [sp for name in extra
+                if (sp := replace(setting, strategy=name)) not in have]
+    return out
+
+
 def available(spec: RunSpec) -> str | None:
     """Why ``spec`` cannot run here (a missing strategy, learner or capability), or None.
 
@@ -336,7 +354,8 @@ def available(spec: RunSpec) -> str | None:
 
 def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor: str = "local",
               quick: bool = False, n_jobs: int | None = None, ray_address: str | None = None,
-              progress: bool = True, report_only: bool = False) -> Path:
+              progress: bool = True, report_only: bool = False,
+              add_strategies: tuple[str, ...] | list[str] = ()) -> Path:
     """Run benchmark suite ``name`` and write its table, plots and report.md into ``out``.
 
     Returns the output folder. Runs already stored in ``out/runs/`` are not redone. With
@@ -351,7 +370,7 @@ def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor
     seeds = check_positive_int(seeds, "seeds", minimum=2 if not quick else 1)
     s = SUITES[name]
     out = Path(out or Path("runs") / f"bench-{name}{'-quick' if quick else ''}")
-    specs = s.specs(quick, seeds)
+    specs = with_strategies(s.specs(quick, seeds), add_strategies)
     skipped: dict[str, str] = {}
     runnable = []
     for spec in specs:
