@@ -69,3 +69,23 @@ def test_usage_errors_and_missing_extras_are_messages_not_tracebacks(capsys, mon
     assert main(["label", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: this needs the optional package") and "labelwise[app]" in err
+
+
+def test_a_logreg_run_imports_no_torch(tmp_path):
+    """The core install has no torch: `import labelwise` and a logreg run must not need it."""
+    import subprocess
+    from pathlib import Path
+
+    code = (
+        "import sys, labelwise\n"
+        "assert 'torch' not in sys.modules\n"
+        "from labelwise.cli import main\n"
+        "code = main(['run', '--dataset', 'digits', '--strategies', 'random,margin,coreset',\n"
+        "             '--seeds', '1', '--rounds', '1', '--batch-size', '5', '--jobs', '1',\n"
+        f"             '--out', {str(tmp_path / 'run')!r}])\n"
+        "print('exit', code, 'torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                         timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "exit 0 False", out.stderr[-2000:]
