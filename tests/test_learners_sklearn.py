@@ -87,6 +87,31 @@ def test_a_torch_learner_clones_and_cross_validates(blobs):
     assert scores.min() > 0.8
 
 
+# ---- float64 fits -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["logreg", "wrapped"])
+def test_the_order_of_the_labeled_rows_does_not_change_the_model_on_float32_input(digits, model):
+    """float32 features made L-BFGS's sums, hence the probabilities and the picks, depend on the
+    row order (4e-4 apart on these 300 rows); the sklearn learners fit in float64."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(digits.X_train), 300, replace=False)
+    X, y = digits.X_train[idx].astype(np.float32), digits.y_train[idx]
+    perm = rng.permutation(300)
+    pool = digits.X_test.astype(np.float32)
+
+    def build():
+        if model == "logreg":
+            return make_learner("logreg", 10, random_state=0)
+        return as_learner(LogisticRegression(max_iter=500), 10, random_state=0)
+
+    a = build().fit(X, y).predict_proba(pool)
+    b = build().fit(X[perm], y[perm]).predict_proba(pool)
+    assert a.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
 # ---- the SVM ----------------------------------------------------------------------------------
 
 def test_svm_learner_pads_absent_classes(digits):
