@@ -89,3 +89,37 @@ def test_a_logreg_run_imports_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
                          timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "exit 0 False", out.stderr[-2000:]
+
+
+def test_learner_params_are_parsed_as_literals_or_text():
+    from labelwise.cli import parse_learner_params
+
+    assert parse_learner_params(["C=0.5", "class_weight=balanced", "C_grid=[1, 10]",
+                                 "max_iter = 50", "name='a=b'", "x=None"]) == {
+        "C": 0.5, "class_weight": "balanced", "C_grid": (1, 10), "max_iter": 50,
+        "name": "a=b", "x": None}
+
+
+def test_learner_param_reaches_the_learner(tmp_path):
+    args = ["run", "--dataset", "digits", "--strategies", "random", "--seeds", "1",
+            "--rounds", "0", "--jobs", "1"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b"), "--learner-param", "C=1e-5",
+                        "--learner-param", "max_iter=50"]) == 0
+    plain = pd.read_csv(tmp_path / "a" / "results.csv")["accuracy"].iloc[0]
+    weak = pd.read_csv(tmp_path / "b" / "results.csv")["accuracy"].iloc[0]
+    assert plain > 0.6 and weak < plain - 0.1  # C=1e-5 shrinks the weights to almost nothing
+    config = (tmp_path / "b" / "config.json").read_text()
+    assert '"C",\n      1e-05' in config and '"max_iter",\n      50' in config
+
+
+def test_bad_learner_params_are_one_line_errors(capsys, tmp_path):
+    base = ["run", "--dataset", "digits", "--seeds", "1", "--rounds", "1", "--out", str(tmp_path)]
+    assert main(base + ["--learner-param", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --learner-param takes KEY=VALUE (e.g. C=0.5), got 'foo'\n"
+    assert main(base + ["--learner-param", "depth=3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: bad parameters for learner 'logreg':") and "depth" in err
+    assert err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing was written
