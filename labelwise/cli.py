@@ -123,8 +123,9 @@ def list_learners():
 
     width = max(map(len, LEARNERS))
     for name, spec in LEARNERS.items():
+        extra = f" [needs: pip install \"labelwise[{spec.extra}]\"]" if spec.extra else ""
         typer.echo(f"{name:<{width}}  {spec.description} "
-                   f"[{', '.join(sorted(spec.capabilities))}]")
+                   f"[{', '.join(sorted(spec.capabilities))}]{extra}")
 
 
 @app.command("init")

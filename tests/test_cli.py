@@ -45,6 +45,10 @@ def test_listings(capsys):
     assert "least_confidence" in out and "coreset" in out
     assert main(["datasets"]) == 0
     assert "mnist5k" in capsys.readouterr().out
+    assert main(["learners"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert lines["mlp"].endswith('[needs: pip install "labelwise[torch]"]')
+    assert "needs" not in lines["logreg"]
 
 
 def test_unknown_names_are_one_line_errors(capsys, tmp_path):
