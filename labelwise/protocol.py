@@ -56,6 +56,11 @@ class Learner(Protocol):
         predict_loss(X) -> (n,)                          LOSS_PREDICTION
         finetune_pseudo_labels(X_u, X_l, y_l, gamma=0.8) -> dict, in place    PSEUDO_LABEL_FT
 
+    Optional, for comparing two rounds' models (see :func:`shared_proba_mapping`):
+        proba_mapping_: after fit, how the outputs became probabilities ("softmax", "platt",
+            "predict_proba").
+        predict_proba_as(X, mapping) -> (n, K): the probabilities under another mapping.
+
     ``isinstance(obj, Learner)`` checks only that the required members exist.
     """
 
@@ -69,6 +74,26 @@ class Learner(Protocol):
     def clone(self) -> Any: ...
 
 
+def shared_proba_mapping(previous: Any, current: Any) -> str | None:
+    """The probability mapping under which last round's and this round's models compare, or
+    None when their ``predict_proba`` outputs are already on one scale.
+
+    A strategy that compares two rounds' probabilities (alamp, Aggarwal, Popescu & Hudelot 2022:
+    margin of the previous model over the current one) must read both on one scale. When both
+    learners name their mapping (``proba_mapping_``) and the names differ (the SVM switches from
+    the softmax of its decision values to Platt scaling once every class has 5 labels, and the
+    previous model has no Platt fit), the answer is ``"softmax"``, which both give through
+    ``predict_proba_as(X, "softmax")``. None also when either learner names no mapping.
+    """
+    if previous is None:
+        return None
+    before = getattr(previous, "proba_mapping_", None)
+    now = getattr(current, "proba_mapping_", None)
+    if before is None or now is None or before == now:
+        return None
+    return "softmax"
+
+
 __all__ = [
     "CAPABILITIES",
     "CONTRASTIVE",
@@ -79,4 +104,5 @@ __all__ = [
     "PSEUDO_LABEL_FT",
     "SAMPLES",
     "Learner",
+    "shared_proba_mapping",
 ]

@@ -30,12 +30,14 @@ def test_finetune_inputs_index_columns():
 
 
 def test_registered_with_capabilities():
+    pytest.importorskip("torch")  # building a fine-tuning learner checks for torch
     assert {"proba", "embedding", "samples"} <= LEARNERS["finetune-text"].capabilities
     assert LEARNERS["finetune-image"].cls(2).params["backbone"] == "efficientnet-lite0"
     assert LEARNERS["finetune-text"].cls(2).params["backbone"] == "minilm"
 
 
 def test_input_errors_before_any_model_is_loaded():
+    pytest.importorskip("torch")
     with pytest.raises(LabelwiseError, match="needs the raw items: pass items="):
         FineTuneTextLearner(2).fit(item_index_column(2), [0, 1])
     learner = make_learner("finetune-text", 2, items=["a", "b", "c"])
@@ -54,6 +56,7 @@ def test_input_errors_before_any_model_is_loaded():
 
 
 def test_clone_keeps_items_and_repr_hides_them():
+    pytest.importorskip("torch")
     items = [f"text {i}" for i in range(1000)]
     learner = make_learner("finetune-text", ["a", "b"], random_state=3, items=items, max_steps=5)
     twin = learner.clone()

@@ -87,6 +87,31 @@ def test_a_torch_learner_clones_and_cross_validates(blobs):
     assert scores.min() > 0.8
 
 
+# ---- float64 fits -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["logreg", "wrapped"])
+def test_the_order_of_the_labeled_rows_does_not_change_the_model_on_float32_input(digits, model):
+    """float32 features made L-BFGS's sums, hence the probabilities and the picks, depend on the
+    row order (4e-4 apart on these 300 rows); the sklearn learners fit in float64."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(digits.X_train), 300, replace=False)
+    X, y = digits.X_train[idx].astype(np.float32), digits.y_train[idx]
+    perm = rng.permutation(300)
+    pool = digits.X_test.astype(np.float32)
+
+    def build():
+        if model == "logreg":
+            return make_learner("logreg", 10, random_state=0)
+        return as_learner(LogisticRegression(max_iter=500), 10, random_state=0)
+
+    a = build().fit(X, y).predict_proba(pool)
+    b = build().fit(X[perm], y[perm]).predict_proba(pool)
+    assert a.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
 # ---- the SVM ----------------------------------------------------------------------------------
 
 def test_svm_learner_pads_absent_classes(digits):
@@ -220,3 +245,75 @@ def test_a_wrapped_estimators_own_error_is_one_line():
                                              "Expected n_neighbors <= n_samples_fit") as info:
         learner.predict_proba(np.array([[0.5]]))
     assert "\n" not in str(info.value)
+
+
+def _per_class(y, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False)
+                           for c in np.unique(y)])
+
+
+@pytest.mark.parametrize("probability, per_class, mapping", [
+    ("auto", 2, "softmax"), ("auto", 5, "platt"), ("softmax", 6, "softmax"),
+    ("platt", 3, "platt")])
+def test_svm_probability_choice_is_recorded(digits, probability, per_class, mapping):
+    idx = _per_class(digits.y_train, per_class)
+    learner = make_learner("svm", 10, random_state=0, probability=probability)
+    learner.fit(digits.X_train[idx], digits.y_train[idx])
+    assert learner.proba_mapping_ == mapping and learner.platt_ is (mapping == "platt")
+    p = learner.predict_proba(digits.X_test[:50])
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    if mapping == "softmax":
+        assert (p.argmax(1) == learner.estimator_.predict(digits.X_test[:50])).all()
+    with pytest.raises(LabelwiseError, match="probability must be one of auto, platt, softmax"):
+        make_learner("svm", 10, probability="isotonic")
+
+
+def test_predict_proba_as_softmax_is_the_softmax_of_the_decision_values(digits):
+    from scipy.special import softmax
+    from sklearn.neighbors import KNeighborsClassifier
+
+    idx = _per_class(digits.y_train, 6)
+    X, y, pool = digits.X_train[idx], digits.y_train[idx], digits.X_test[:40]
+    svm = make_learner("svm", 10, random_state=0).fit(X, y)
+    assert svm.proba_mapping_ == "platt"
+    by_hand = softmax(svm.estimator_.decision_function(pool), axis=1)
+    np.testing.assert_allclose(svm.predict_proba_as(pool, "softmax"), by_hand, atol=1e-12)
+    np.testing.assert_array_equal(svm.predict_proba_as(pool, "platt"), svm.predict_proba(pool))
+    assert np.abs(by_hand - svm.predict_proba(pool)).max() > 0.1  # two different scales
+    # logistic regression's own probabilities are that softmax (binary: the sigmoid)
+    for keep in (y < 10, y < 2):
+        lr = make_learner("logreg", 10, random_state=0).fit(X[keep], y[keep])
+        assert lr.proba_mapping_ == "softmax"
+        np.testing.assert_allclose(lr.predict_proba_as(pool, "softmax"), lr.predict_proba(pool),
+                                   atol=1e-12)
+        forest = as_learner(KNeighborsClassifier(1), 10).fit(X[keep], y[keep])
+        with pytest.raises(LabelwiseError, match="fitted with 'predict_proba' probabilities and "
+                                                 "cannot give 'softmax' ones"):
+            forest.predict_proba_as(pool, "softmax")
+    soft = make_learner("svm", 10, random_state=0, probability="softmax").fit(X, y)
+    with pytest.raises(LabelwiseError, match="'softmax' probabilities and cannot give 'platt'"):
+        soft.predict_proba_as(pool, "platt")
+    with pytest.raises(LabelwiseError, match="unknown probability mapping 'isotonic'"):
+        soft.predict_proba_as(pool, "isotonic")
+
+
+def test_alamp_of_a_model_against_itself_is_zero_only_on_one_scale(digits):
+    """alamp divides margins of two rounds' models; on the round where the SVM starts Platt
+    scaling, the shared mapping puts both on the softmax scale."""
+    from labelwise.protocol import shared_proba_mapping
+    from labelwise.strategies.scores import alamp
+
+    idx = _per_class(digits.y_train, 5)
+    X, y, pool = digits.X_train[idx], digits.y_train[idx], digits.X_test
+    platt = make_learner("svm", 10, random_state=0).fit(X, y)
+    soft = make_learner("svm", 10, random_state=0, probability="softmax").fit(X, y)
+    # the same SVM (same C, same support vectors), two mappings: the mixed score is not zero
+    np.testing.assert_allclose(soft.estimator_.decision_function(pool),
+                               platt.estimator_.decision_function(pool), atol=1e-8)
+    mixed = alamp(soft.predict_proba(pool), platt.predict_proba(pool))
+    assert (np.abs(mixed) > 0.05).mean() > 0.5
+    mapping = shared_proba_mapping(soft, platt)
+    assert mapping == "softmax"
+    same = alamp(soft.predict_proba_as(pool, mapping), platt.predict_proba_as(pool, mapping))
+    np.testing.assert_allclose(same, 0.0, atol=1e-7)

@@ -89,6 +89,7 @@ def test_budget_truncates_the_last_batch_and_subsampling_limits_candidates(digit
 
 
 def test_coreset_with_the_mlp_learner_runs(digits):
+    pytest.importorskip("torch")
     recs = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
                                strategy="coreset", learner="mlp", rounds=1,
                                learner_params={"max_epochs": 30}, random_state=0)
@@ -96,6 +97,7 @@ def test_coreset_with_the_mlp_learner_runs(digits):
 
 
 def test_mlp_is_seeded_and_reset_each_fit(digits):
+    pytest.importorskip("torch")
     X, y = digits.X_train[:100], digits.y_train[:100]
     a = make_learner("mlp", 10, random_state=0, max_epochs=20).fit(X, y).predict_proba(X[:5])
     learner = make_learner("mlp", 10, random_state=0, max_epochs=20)

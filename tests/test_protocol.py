@@ -82,3 +82,17 @@ def test_importing_the_protocol_imports_no_numpy():
     code = "import sys, labelwise.protocol; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_shared_proba_mapping_is_softmax_only_when_named_mappings_differ():
+    from types import SimpleNamespace as NS
+
+    from labelwise.protocol import shared_proba_mapping
+
+    soft, platt, plain = NS(proba_mapping_="softmax"), NS(proba_mapping_="platt"), NS()
+    assert shared_proba_mapping(None, platt) is None  # first round
+    assert shared_proba_mapping(soft, NS(proba_mapping_="softmax")) is None
+    assert shared_proba_mapping(platt, platt) is None
+    assert shared_proba_mapping(soft, platt) == "softmax"
+    assert shared_proba_mapping(platt, soft) == "softmax"
+    assert shared_proba_mapping(plain, platt) is None  # a learner that names no mapping

@@ -26,6 +26,7 @@ def noisy_share(strategy: str, seeds=(0, 1)) -> float:
 
 @pytest.mark.slow
 def test_four_moons_least_confidence_chases_the_noisy_moon_others_do_not():
+    pytest.importorskip("torch")
     # paper 002, Figure 1: one moon (25% of the pool) has uniformly random labels
     lc = noisy_share("least_confidence")
     assert lc > 0.5, lc

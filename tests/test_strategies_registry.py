@@ -112,6 +112,8 @@ def test_ft_variants():
     ("learning_loss", "mlp", "loss_prediction"), ("margin+ft", "logreg", "pseudo_label_ft"),
 ])
 def test_missing_capability_fails_before_training(strategy, learner, capability):
+    if learner == "mlp":
+        pytest.importorskip("torch")
     with pytest.raises(LabelwiseError, match=f"needs the learner capability '{capability}'") as e:
         check_capabilities(get_strategy(strategy), make_learner(learner, 3))
     assert "learners that have it:" in str(e.value)

@@ -205,11 +205,13 @@ def simulate(
     executor: str = "local",
     ray_address: str | None = None,
     encoder: str | None = None,
+    learner_params: dict | None = None,
 ) -> pd.DataFrame:
     """Simulate active learning for every strategy and seed on one data set; write the outputs.
 
     ``encoder`` (a name in ``labelwise.encoders.ENCODERS``) computes the features from the data
     set's raw images or texts, once, cached on disk; None keeps the data set's default.
+    ``learner_params`` are the learner's settings (e.g. ``{"C": 0.5}``), checked before any work.
 
     Validates every name before any work, runs the grid, and (when ``out`` is given) writes
     ``results.csv``, ``results.parquet``, ``picks.csv``, ``curves.png`` and ``summary.md``.
@@ -227,8 +229,9 @@ def simulate(
     if not strategies:
         raise LabelwiseError("no strategies given")
     strats = [get_strategy(s) for s in strategies]
-    if learner not in LEARNERS:
-        make_learner(learner, 2)  # raises the unknown-learner error
+    learner_params = dict(learner_params or {})
+    # raises the unknown-learner, missing-torch or bad-parameters error before any work
+    make_learner(learner, 2, **learner_params)
     for s in strats:
         check_capabilities(s, LEARNERS[learner].cls)
     seeds = check_positive_int(seeds, "seeds")
@@ -236,7 +239,8 @@ def simulate(
     if dataset not in DATASETS:
         load_dataset(dataset, encoder=encoder)  # a clear error for bad names/files before forking
     specs = [RunSpec(dataset, s, learner, seed, seed_size, batch_size, rounds, pool_subsample,
-                     seed_set, encoder=encoder) for s in strategies for seed in range(seeds)]
+                     seed_set, learner_params=tuple(sorted(learner_params.items())),
+                     encoder=encoder) for s in strategies for seed in range(seeds)]
     # fail fast on bad options (seed size, batch size...) with one quick round in this process;
     # this also embeds the data once (cached on disk), so worker processes read the cache
     ds = _cached_dataset(dataset, (), encoder)

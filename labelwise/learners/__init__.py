@@ -23,6 +23,7 @@ from labelwise.learners.base import (
     PROBA,
     PSEUDO_LABEL_FT,
     SAMPLES,
+    TORCH_EXTRAS,
     BaseLearner,
     Learner,
 )
@@ -46,6 +47,8 @@ class LearnerSpec:
     name: str
     cls: type[BaseLearner]
     description: str
+    #: the pip extra that brings PyTorch when the learner needs it, else None
+    extra: str | None = None
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -55,27 +58,37 @@ class LearnerSpec:
 LEARNERS: dict[str, LearnerSpec] = {}
 
 
-def register_learner(name: str, cls: type[BaseLearner], description: str) -> None:
-    """Add a learner class to the registry under ``name``."""
-    LEARNERS[name] = LearnerSpec(name, cls, description)
+def register_learner(name: str, cls: type[BaseLearner], description: str,
+                     extra: str | None = None) -> None:
+    """Add a learner class to the registry under ``name``; ``extra`` names the pip extra that
+    brings PyTorch if the learner needs it (building it without torch is then a one-line error)."""
+    LEARNERS[name] = LearnerSpec(name, cls, description, extra)
+    if extra is not None:
+        TORCH_EXTRAS[cls] = (name, extra)
 
 
 register_learner("logreg", LogisticRegressionLearner,
                  "multinomial logistic regression on the features (scikit-learn)")
 register_learner("svm", SVMLearner,
-                 "RBF SVM with Platt probabilities, C by cross-validation (paper 003)")
+                 "RBF SVM, C by cross-validation, Platt or softmax probabilities (Aggarwal 2022)")
 register_learner("mlp", TorchMLPLearner,
-                 "torch MLP head: MC dropout, EMA for LHD, +FT on pseudo-labels (paper 002)")
+                 "torch MLP head: MC dropout, EMA for LHD, +FT on pseudo-labels (Khosla 2022)",
+                 extra="torch")
 register_learner("ensemble", DeepEnsembleLearner,
-                 "deep ensemble of 5 seeded MLP heads (paper 001, variation ratio)")
+                 "deep ensemble of 5 seeded MLP heads (variation ratio; thesis 2021)",
+                 extra="torch")
 register_learner("supcon", SupConLearner,
-                 "supervised contrastive MLP encoder + linear classifier, T=0.07 (paper 004)")
+                 "supervised contrastive MLP encoder + linear classifier, T=0.07 (Krishnan 2021)",
+                 extra="torch")
 register_learner("lossnet", LossPredictionLearner,
-                 "MLP head with a Learning Loss module (Yoo & Kweon 2019, paper 004 baseline)")
+                 "MLP head with a Learning Loss module (Yoo & Kweon 2019)",
+                 extra="torch")
 register_learner("finetune-text", FineTuneTextLearner,
-                 "fine-tunes all-MiniLM-L6-v2, zero-init head, X = item indices (papers 000, 003)")
+                 "fine-tunes all-MiniLM-L6-v2, zero-init head, X = item indices",
+                 extra="encoders")
 register_learner("finetune-image", FineTuneImageLearner,
-                 "fine-tunes EfficientNet-Lite0, zero-init head, X = item indices (000, 003)")
+                 "fine-tunes EfficientNet-Lite0, zero-init head, X = item indices",
+                 extra="encoders")
 
 
 def make_learner(name: str, classes, random_state: int | None = None, **params) -> BaseLearner:

@@ -6,6 +6,7 @@ strategies import too); they are re-exported here for compatibility.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,24 @@ __all__ = [
 ]
 
 
+#: learner classes that need PyTorch -> (registered name, the pip extra that brings it); filled
+#: by ``register_learner(..., extra=...)``, checked when a learner is built (subclasses included)
+TORCH_EXTRAS: dict[type, tuple[str, str]] = {}
+
+
+def check_torch_available(cls: type) -> None:
+    """Raise a one-line LabelwiseError if ``cls`` (or a class it derives from) needs PyTorch and
+    torch is not installed, naming the pip extra to install."""
+    for klass in cls.__mro__:
+        if klass in TORCH_EXTRAS:
+            if importlib.util.find_spec("torch") is None:
+                name, extra = TORCH_EXTRAS[klass]
+                raise LabelwiseError(
+                    f"learner {name!r} needs PyTorch: pip install \"labelwise[{extra}]\""
+                )
+            return
+
+
 class BaseLearner:
     """Shared plumbing: declared classes, label encoding, input checks and cloning.
 
@@ -59,6 +78,7 @@ class BaseLearner:
     min_classes: int = 2
 
     def __init__(self, classes, random_state: int | None = None, **params: Any):
+        check_torch_available(type(self))
         if isinstance(classes, (int, np.integer)):
             classes = np.arange(int(classes))
         self.classes_ = np.asarray(classes)

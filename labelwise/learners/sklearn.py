@@ -15,39 +15,100 @@ from labelwise.learners.base import EMBEDDING, PROBA, BaseLearner
 from labelwise.validation import LabelwiseError
 
 
+def as_float64(X: np.ndarray) -> np.ndarray:
+    """X (n, d) in float64: in float32, L-BFGS's sums over the rows round differently when the
+    labeled rows come in another order, and the fitted probabilities (hence the picks) moved by
+    up to 4e-4 on 300 digits; in float64 by 1e-12."""
+    return np.asarray(X, dtype=np.float64)
+
+
+#: names of the ways a fitted model's outputs become probabilities (``proba_mapping_``)
+PROBA_MAPPINGS = ("predict_proba", "softmax", "platt")
+
+
 class SklearnLearner(BaseLearner):
-    """Base adapter: fits ``self._make_estimator(X, y_idx)`` and pads absent classes with zeros."""
+    """Base adapter: fits ``self._make_estimator(X, y_idx)`` and pads absent classes with zeros.
+
+    ``proba_mapping_`` (set by ``fit``) names how the probabilities come from the estimator:
+    ``"predict_proba"`` (its own), ``"softmax"`` (the softmax of its decision values) or
+    ``"platt"`` (Platt scaling of an SVM); :meth:`predict_proba_as` gives them under another.
+    """
 
     capabilities = frozenset({PROBA, EMBEDDING})
+    #: the mapping of ``predict_proba`` for this learner's estimator
+    native_mapping = "predict_proba"
 
     def _make_estimator(self, X, y_idx):
         raise NotImplementedError
 
     def _fit(self, X, y_idx):
+        X = as_float64(X)
+        self.proba_mapping_ = self.native_mapping  # _make_estimator may change it (SVM)
         self.estimator_ = self._make_estimator(X, y_idx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on tiny labeled sets
             self.estimator_.fit(X, y_idx)
 
     def _predict_proba(self, X):
+        X = as_float64(X)
         p = np.zeros((len(X), self.n_classes), dtype=np.float64)
         # columns of the classes the estimator saw (indices into classes_; see wrap_fitted)
         cols = getattr(self, "columns_", None)
         p[:, self.estimator_.classes_ if cols is None else cols] = self.estimator_.predict_proba(X)
         return p
 
+    def _softmax_of_decisions(self, X) -> np.ndarray:
+        """(n, K) softmax of the estimator's decision values, absent classes 0."""
+        from scipy.special import softmax
+
+        present = self.estimator_.classes_
+        z = self.estimator_.decision_function(as_float64(X))
+        if len(present) == 2:  # one decision value: the second class's side; softmax = sigmoid
+            z = np.stack([-z, z], axis=1) / 2.0
+        p = np.zeros((len(X), self.n_classes), dtype=np.float64)
+        p[:, present] = softmax(z, axis=1)
+        return p
+
+    def predict_proba_as(self, X, mapping: str) -> np.ndarray:
+        """Class probabilities (n, K) for pool features X (n, d) under a named ``mapping``.
+
+        ``mapping`` is the learner's own ``proba_mapping_`` (then this is ``predict_proba``) or
+        ``"softmax"``, the softmax of the decision values, which every fitted estimator with a
+        ``decision_function`` gives (the SVM, logistic regression). Two rounds' models whose
+        mappings differ are compared on that scale: alamp (Aggarwal, Popescu & Hudelot 2022)
+        divides margins of the previous and the current model, and the SVM switches from softmax
+        to Platt scaling once every class has 5 labels, while the previous model has no Platt fit.
+
+        Raises:
+            LabelwiseError: an unknown mapping, ``"platt"`` on a model fitted without Platt
+                scaling, or ``"softmax"`` on an estimator without ``decision_function``.
+        """
+        if mapping not in PROBA_MAPPINGS:
+            raise LabelwiseError(f"unknown probability mapping {mapping!r}; choose one of: "
+                                 + ", ".join(PROBA_MAPPINGS))
+        X = self._check_predict_input(X)
+        if mapping == self.proba_mapping_:
+            return self._predict_proba(X)
+        if mapping == "softmax" and hasattr(self.estimator_, "decision_function"):
+            return self._softmax_of_decisions(X)
+        raise LabelwiseError(f"{type(self).__name__} was fitted with {self.proba_mapping_!r} "
+                             f"probabilities and cannot give {mapping!r} ones")
+
     def _embed(self, X):
         return X
 
 
 class LogisticRegressionLearner(SklearnLearner):
-    """Multinomial logistic regression (L2, ``C``), the default learner.
+    """Multinomial logistic regression (L2, ``C``), the default learner; its probabilities are
+    the softmax of its decision values.
 
     Args:
         C: inverse regularisation strength.
         max_iter: L-BFGS iterations.
         class_weight: ``None`` or ``"balanced"``.
     """
+
+    native_mapping = "softmax"
 
     def __init__(self, classes, random_state=None, C: float = 1.0, max_iter: int = 500,
                  class_weight=None):
@@ -63,38 +124,54 @@ class LogisticRegressionLearner(SklearnLearner):
 
 
 class SVMLearner(SklearnLearner):
-    """RBF support-vector machine with probability outputs (paper 003's shallow classifier).
+    """RBF support-vector machine with probability outputs, the shallow classifier on frozen
+    features of Aggarwal, Popescu & Hudelot (2022).
 
     ``C`` is chosen by 3-fold stratified cross-validation on the labeled set over ``C_grid`` when
-    every present class has at least 3 examples (METHODS.md "Training recipes"); otherwise ``C``.
-    Probabilities are Platt-scaled (scikit-learn's internal 5-fold fit) once every present class
-    has at least ``PLATT_MIN`` = 5 examples; below that, Platt's folds hold one example or none of
-    a class and its argmax falls below chance (0.08 on 10-class Fashion-MNIST with 10 labels), so
-    the probabilities are the softmax of the one-vs-rest decision values, whose argmax is the
-    SVM's own prediction (003 uses scikit-learn's SVC with default parameters, i.e. decisions).
+    every present class has at least 3 examples; otherwise ``C``. ``probability`` picks how the
+    decision values become probabilities (recorded as ``proba_mapping_`` at each fit):
+
+    * ``"auto"``: Platt scaling (scikit-learn's internal 5-fold fit) once every present class has
+      at least ``PLATT_MIN`` = 5 examples; below that, Platt's folds hold one example or none of
+      a class and its argmax falls below chance (0.08 on 10-class Fashion-MNIST with 10 labels),
+      so the softmax of the one-vs-rest decision values, whose argmax is the SVM's prediction
+      (the paper uses scikit-learn's SVC with default parameters, i.e. decisions).
+    * ``"platt"``: always Platt scaling; ``"softmax"``: always the softmax.
+
+    With ``"auto"``, the round where Platt starts compares a softmax model with a Platt one in
+    alamp; :meth:`predict_proba_as` gives both on the softmax scale.
 
     Args:
         C: the fallback regularisation strength.
         C_grid: candidates for cross-validation; empty to always use ``C``.
         class_weight: ``None`` or ``"balanced"`` (for imbalanced data).
+        probability: ``"auto"``, ``"platt"`` or ``"softmax"``.
     """
 
     PLATT_MIN = 5
+    PROBABILITIES = ("auto", "platt", "softmax")
 
     def __init__(self, classes, random_state=None, C: float = 1.0,
-                 C_grid: tuple = (0.1, 1.0, 10.0, 100.0), class_weight=None):
+                 C_grid: tuple = (0.1, 1.0, 10.0, 100.0), class_weight=None,
+                 probability: str = "auto"):
+        if probability not in self.PROBABILITIES:
+            raise LabelwiseError(f"probability must be one of {', '.join(self.PROBABILITIES)}; "
+                                 f"got {probability!r}")
         super().__init__(classes, random_state, C=C, C_grid=tuple(C_grid),
-                         class_weight=class_weight)
+                         class_weight=class_weight, probability=probability)
 
     def _make_estimator(self, X, y_idx):
         from sklearn.svm import SVC
 
         C = self.params["C"]
         counts = np.bincount(y_idx)
-        if self.params["C_grid"] and counts[counts > 0].min() >= 3:
+        fewest = counts[counts > 0].min()
+        if self.params["C_grid"] and fewest >= 3:
             C = self._cross_validated_C(X, y_idx)
         self.C_ = C
-        self.platt_ = bool(counts[counts > 0].min() >= self.PLATT_MIN)
+        mode = self.params["probability"]
+        self.platt_ = bool(fewest >= self.PLATT_MIN) if mode == "auto" else mode == "platt"
+        self.proba_mapping_ = "platt" if self.platt_ else "softmax"
         # break_ties: predict() then agrees with the argmax of the decision values
         return SVC(C=C, probability=self.platt_, break_ties=not self.platt_,
                    class_weight=self.params["class_weight"], random_state=self.random_state)
@@ -102,15 +179,7 @@ class SVMLearner(SklearnLearner):
     def _predict_proba(self, X):
         if self.platt_:
             return super()._predict_proba(X)
-        from scipy.special import softmax
-
-        present = self.estimator_.classes_
-        z = self.estimator_.decision_function(X)
-        if len(present) == 2:  # one decision value: the second class's side
-            z = np.stack([-z, z], axis=1) / 2.0
-        p = np.zeros((len(X), self.n_classes), dtype=np.float64)
-        p[:, present] = softmax(z, axis=1)
-        return p
+        return self._softmax_of_decisions(X)
 
     def _cross_validated_C(self, X, y_idx) -> float:
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
