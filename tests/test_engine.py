@@ -216,3 +216,27 @@ def test_an_unfitted_estimator_in_query_is_a_clear_error():
     idx, labs = seed_labels(y)
     with pytest.raises(LabelwiseError, match="not fitted yet"):
         query("margin", RandomForestClassifier(), X, idx, labs, 5)
+
+
+def test_alamp_compares_the_svms_rounds_on_one_scale():
+    """At the round where the SVM switches to Platt scaling, alamp reads both models through
+    the softmax of their decision values (the mapping the previous model has)."""
+    from labelwise.strategies import SelectionContext
+    from labelwise.strategies.scores import alamp
+
+    X, y = blobs(n=120)
+    names = np.array(CLASSES)
+    few = np.concatenate([np.flatnonzero(y == c)[:4] for c in range(3)])
+    many = np.concatenate([np.flatnonzero(y == c)[:6] for c in range(3)])
+    engine = ActiveLearner(X, "svm", "alamp", classes=CLASSES, labeled_idx=few,
+                           labels=names[y[few]])
+    engine.fit()
+    engine.set_labels(many, names[y[many]])
+    engine.fit()
+    prev, cur = engine.previous_model, engine.model
+    assert (prev.proba_mapping_, cur.proba_mapping_) == ("softmax", "platt")
+    cand = np.setdiff1d(np.arange(len(X)), many)
+    ctx = SelectionContext(cur, X[cand], X[many], names[y[many]], previous_learner=prev)
+    want = alamp(prev.predict_proba_as(X[cand], "softmax"),
+                 cur.predict_proba_as(X[cand], "softmax"))
+    assert np.allclose(get_strategy("alamp").score(ctx), want)

@@ -102,6 +102,20 @@ class SelectionContext:
         return self.previous_learner.predict_proba(self.X_candidates)
 
     @cached_property
+    def compared_proba(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """(previous, current) probabilities on the candidates on ONE scale, for strategies that
+        compare rounds (alamp): when the two models map scores to probabilities differently (the
+        SVM switches to Platt scaling once every class has 5 labels), both are read through the
+        mapping they share (:func:`labelwise.protocol.shared_proba_mapping`)."""
+        from labelwise.protocol import shared_proba_mapping
+
+        mapping = shared_proba_mapping(self.previous_learner, self.learner)
+        if mapping is None:
+            return self.previous_proba, self.proba
+        return (self.previous_learner.predict_proba_as(self.X_candidates, mapping),
+                self.learner.predict_proba_as(self.X_candidates, mapping))
+
+    @cached_property
     def predicted_class(self) -> np.ndarray:
         """(n,) argmax of ``proba``: the current model's predicted class index."""
         return self.proba.argmax(axis=1)

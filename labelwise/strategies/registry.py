@@ -159,7 +159,7 @@ def _variation_ratio_score(ctx: SelectionContext) -> np.ndarray:
 
 
 def _alamp_score(ctx: SelectionContext) -> np.ndarray:
-    return scores.alamp(ctx.previous_proba, ctx.proba)
+    return scores.alamp(*ctx.compared_proba)
 
 
 def _feature_similarity_score(ctx: SelectionContext) -> np.ndarray:
