@@ -116,6 +116,10 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
 def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Multi-class Brier score (004): mean over examples of sum_c (p_c - 1[y = c])^2, in [0, 2].
 
+    Equals scikit-learn's ``brier_score_loss(y, proba, labels=range(K), scale_by_half=False)``
+    (tested); that call is not used here because it rejects a probability a hair above 1 and
+    warns on every float32 probability row whose float64 sum is off by 1e-7.
+
     Args:
         y_true: (n,) class indices.
         proba: (n, K) predicted probabilities.

@@ -29,6 +29,34 @@ def test_brier_three_classes():
         0.04 + 0.09 + 0.25)
 
 
+def test_brier_equals_scikit_learns():
+    # binary: scikit-learn's one-column score (p_1 - y)^2 is halved ([0, 1]); ours sums both
+    # columns, twice that, on the same [0, 2] scale as K > 2
+    import sklearn
+    from sklearn.metrics import brier_score_loss
+
+    rng = np.random.default_rng(0)
+    p1 = rng.uniform(size=50)
+    y = (rng.uniform(size=50) < p1).astype(int)
+    assert M.brier_score(y, np.column_stack([1 - p1, p1])) == pytest.approx(
+        2 * brier_score_loss(y, p1))
+    if tuple(int(x) for x in sklearn.__version__.split(".")[:2]) < (1, 7):
+        pytest.skip("multi-class brier_score_loss needs scikit-learn >= 1.7")
+    # K = 5 with class 4 absent from y: it still counts (every column is a label)
+    p = rng.dirichlet(np.ones(5), size=40)
+    y = rng.integers(0, 4, size=40)
+    assert M.brier_score(y, p) == pytest.approx(
+        brier_score_loss(y, p, labels=np.arange(5), scale_by_half=False))
+
+
+def test_brier_accepts_float32_rounding():
+    # a float32 row summing to 1 + 1e-7 and a probability a hair above 1 (scikit-learn warns on
+    # the first and refuses the second)
+    y = np.array([0, 1])
+    p = np.array([[0.5, 0.25, 0.25], [0.0, 1.0000001, 0.0]], dtype=np.float32)
+    assert M.brier_score(y, p) == pytest.approx((0.25 + 0.0625 + 0.0625) / 2, abs=1e-6)
+
+
 def test_group_accuracies():
     y = np.array([0, 0, 1, 1, 1])
     pred = np.array([0, 1, 1, 1, 0])
