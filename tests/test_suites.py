@@ -101,6 +101,22 @@ def test_every_suite_has_specs_and_claims():
         assert len({(x.tag, x.strategy, x.seed, x.learner) for x in full}) == len(full)
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_seed_sets_as_each_paper_draws_them(quick):
+    # random everywhere the papers say so; class-balanced for the pretrained-models paper (its
+    # public code) and the 2-D Gaussians (a random 5-label warm-up can hold one class)
+    def kinds(name):
+        return {(sp.tag, sp.seed_set) for sp in S.SUITES[name].specs(quick, 2)}
+
+    for name in ("heteroskedastic", "low-budget", "sampling-bias"):
+        assert {k for _, k in kinds(name)} == {"random"}, name
+    assert {k for _, k in kinds("pretrained")} == {"balanced"}
+    assert kinds("uncertainty-vs-diversity") == {
+        ("gaussians", "balanced"), ("mnist5k low query", "random"),
+        ("mnist5k high query", "random"), ("imbalanced binary", "random")}
+    assert all(s.seed_set for s in S.SUITES.values())  # each says why, in its report
+
+
 def test_unknown_suite():
     with pytest.raises(LabelwiseError, match="low-budget"):
         S.run_suite("nope")
@@ -127,6 +143,7 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     assert "| m > r (f) |" in report and "**not run**" in report
     # the definition of labels saved is printed once under the table, however many claims use it
     assert report.count("*Full budget* (the paper's reading) = B / n_s") == 1
+    assert "\nSeed sets: balanced, 4 labels.\n" in report
     assert "run_seconds" in report.split("## Final round")[1]  # time per run (002)
     assert "no_such_strategy" in report.split("## Not run here")[1]
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()

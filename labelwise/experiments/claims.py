@@ -325,7 +325,7 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
              f"executor {executor}, "
              + (f"{seconds / 60:.1f} min of grid time (runs resumed from `runs/` count as 0)."
                 if np.isfinite(seconds) else "report written from the finished runs."),
-             ""]
+             "", _seed_set_line(suite, quick, seeds), ""]
     if missing:
         lines += [f"**Partial**: {missing} runs of the grid had not finished; the claims use "
                   "the finished runs only (paired over the seeds both sides have).", ""]
@@ -349,6 +349,14 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _seed_set_line(suite, quick: bool, seeds: int) -> str:
+    """How the grid draws its seed sets (per setting where they differ) and the paper's reading."""
+    kinds = {sp.tag: f"{sp.seed_set}, {sp.seed_size} labels" for sp in suite.specs(quick, seeds)}
+    drawn = (next(iter(kinds.values())) if len(set(kinds.values())) == 1
+             else "; ".join(f"{tag}: {k}" for tag, k in kinds.items()))
+    return f"Seed sets: {drawn}." + (f" Why: {suite.seed_set}." if suite.seed_set else "")
 
 
 def _final_table(results: pd.DataFrame) -> str:
