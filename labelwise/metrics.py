@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelwise.validation import LabelwiseError
+
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     """Accuracy, balanced accuracy and macro-F1 of argmax predictions, plus ECE and Brier (004).
@@ -55,18 +57,48 @@ def labels_to_reach(n_labeled: np.ndarray, values: np.ndarray, target: float) ->
     return float(n[i - 1] + frac * (n[i] - n[i - 1]))
 
 
-def labels_saved(
-    n_random: np.ndarray, acc_random: np.ndarray, n_strategy: np.ndarray, acc_strategy: np.ndarray
-) -> float:
-    """How many times fewer labels the strategy needs to reach random's final accuracy (000).
+#: The two readings of "labels saved" and what each means; every report that shows labels saved
+#: prints these. Both share the target T (random's accuracy at the full budget B, its last point)
+#: and the strategy's side n_s (the first label count at which the strategy's linearly
+#: interpolated learning curve reaches T); they differ in random's side.
+LABELS_SAVED_READINGS = {
+    "full-budget": "B / n_s: random's labels are the full budget B, where it has T by definition "
+                   "(the reading of \"required Nx fewer labels than random sampling to achieve "
+                   "random sampling's final accuracy\", Pretrained Models Are Good Active "
+                   "Learners, 2023)",
+    "first-crossing": "n_r / n_s, with n_r the first label count at which random's own "
+                      "interpolated curve reaches T; n_r <= B, so this reading is at most the "
+                      "full-budget one, and lower wherever random's noisy curve touches T before "
+                      "the end",
+}
 
-    = labels random needs to reach its own final accuracy / labels the strategy needs to reach it,
-    both from linearly interpolated learning curves. NaN when the strategy never reaches it.
+
+def labels_saved(
+    n_random: np.ndarray, acc_random: np.ndarray, n_strategy: np.ndarray,
+    acc_strategy: np.ndarray, reading: str = "full-budget",
+) -> tuple[float, bool]:
+    """How many times fewer labels the strategy needs to reach random's final accuracy T.
+
+    ``reading`` is "full-budget" (B / n_s, the paper's) or "first-crossing" (n_r / n_s), see
+    :data:`LABELS_SAVED_READINGS`; all label counts from linearly interpolated learning curves,
+    ``n_*`` (r,) increasing label counts and ``acc_*`` (r,) the metric at each.
+
+    Returns:
+        (ratio, reached). When the strategy's curve never reaches T within its budget, reached
+        is False and ratio is an upper bound: random's labels / the strategy's full budget (it
+        needs more labels than that).
     """
+    if reading not in LABELS_SAVED_READINGS:
+        raise LabelwiseError(f"labels-saved reading must be one of "
+                             f"{', '.join(LABELS_SAVED_READINGS)}, got {reading!r}")
+    n_random = np.asarray(n_random, dtype=float)
     target = float(np.asarray(acc_random)[-1])
-    return labels_to_reach(n_random, acc_random, target) / labels_to_reach(
-        n_strategy, acc_strategy, target
-    )
+    n_r = (float(n_random[-1]) if reading == "full-budget"
+           else labels_to_reach(n_random, acc_random, target))
+    n_s = labels_to_reach(n_strategy, acc_strategy, target)
+    if np.isnan(n_s):
+        return n_r / float(np.asarray(n_strategy)[-1]), False
+    return n_r / n_s, True
 
 
 def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
@@ -84,6 +116,23 @@ def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
         return float(v.mean()), float("nan")
     half = stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
     return float(v.mean()), float(half)
+
+
+def geometric_mean_ci(ratios, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Geometric mean of positive ratios (e.g. labels saved per seed) and its interval.
+
+    The mean and Student-t interval are taken on log ratios and exponentiated, so the interval
+    is multiplicative (gmean / f to gmean * f) and never reaches 0 or below. NaNs dropped.
+
+    Returns:
+        (gmean, low, high); low and high are NaN with fewer than 2 ratios.
+    """
+    v = np.asarray(ratios, dtype=float)
+    v = v[np.isfinite(v)]
+    if np.any(v <= 0):
+        raise LabelwiseError("geometric mean needs positive ratios")
+    m, h = mean_ci(np.log(v))
+    return float(np.exp(m)), float(np.exp(m - h)), float(np.exp(m + h))
 
 
 def _onehot(y_true: np.ndarray, n_classes: int) -> np.ndarray:
@@ -115,6 +164,10 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
 
 def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Multi-class Brier score (004): mean over examples of sum_c (p_c - 1[y = c])^2, in [0, 2].
+
+    Equals scikit-learn's ``brier_score_loss(y, proba, labels=range(K), scale_by_half=False)``
+    (tested); that call is not used here because it rejects a probability a hair above 1 and
+    warns on every float32 probability row whose float64 sum is off by 1e-7.
 
     Args:
         y_true: (n,) class indices.

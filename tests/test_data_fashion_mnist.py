@@ -43,6 +43,20 @@ def test_read_idx_hand_made(tmp_path):
     np.testing.assert_array_equal(out, [[1, 2, 3], [4, 5, 255]])
 
 
+def test_read_idx_agrees_with_mlxtend_on_uncompressed_files(tmp_path):
+    # mlxtend's loadlocal_mnist reads only uncompressed 28 x 28 files (the Debian package ships
+    # them gzipped), so read_idx stays; where both apply they give the same arrays
+    from mlxtend.data import loadlocal_mnist
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    write_idx(tmp_path / "img", images, gz=False)
+    write_idx(tmp_path / "lab", np.array([3, 1, 4, 1, 5]), gz=False)
+    X, y = loadlocal_mnist(str(tmp_path / "img"), str(tmp_path / "lab"))
+    np.testing.assert_array_equal(fm.read_idx(tmp_path / "img").reshape(5, -1), X)
+    np.testing.assert_array_equal(fm.read_idx(tmp_path / "lab"), y)
+
+
 def test_read_idx_rejects_bad_magic_and_truncation(tmp_path):
     (tmp_path / "bad").write_bytes(b"\x01\x02\x08\x01\x00\x00\x00\x02ab")
     with pytest.raises(LabelwiseError, match="not an idx file"):

@@ -1,8 +1,16 @@
-"""summary.md from a hand-made results table: labels saved and seeds that never reach random."""
+"""summary.md from a hand-made results table: labels saved (both readings, geometric mean over
+seeds) and seeds that never reach random."""
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from labelwise.experiments.report import summary_table, write_summary
+from labelwise.experiments.report import (
+    describe_labels_saved,
+    per_seed_summary,
+    summary_table,
+    write_summary,
+)
 
 
 def _curve(strategy, seed, accs):
@@ -14,13 +22,46 @@ def _curve(strategy, seed, accs):
 def test_labels_saved_by_hand_and_unreached_seeds_are_counted(tmp_path):
     rows = (_curve("random", 0, [0.5, 0.6, 0.8]) + _curve("random", 1, [0.5, 0.6, 0.8])
             + _curve("smart", 0, [0.5, 0.8, 0.9])   # reaches 0.8 at 20 labels: 30 / 20 = 1.5x
-            + _curve("smart", 1, [0.5, 0.6, 0.7]))  # never reaches 0.8
+            + _curve("smart", 1, [0.5, 0.6, 0.7]))  # never reaches 0.8: < 30 / 30
     df = pd.DataFrame(rows)
+    per_seed = per_seed_summary(df).set_index(["strategy", "seed"])
+    assert per_seed.loc[("smart", 0), "saved_full-budget"] == pytest.approx(1.5)
+    assert per_seed.loc[("smart", 1), "saved_full-budget"] == 1.0
+    assert not per_seed.loc[("smart", 1), "reached"]
     table = summary_table(df).set_index("strategy")
-    assert table.loc["smart", "labels_saved"] == 1.5
     assert table.loc["smart", "reached"] == 1
     assert table.loc["smart", "final"] == 0.8  # mean of 0.9 and 0.7
+    # geometric mean of 1.5 and the bound 1.0 = sqrt(1.5) = 1.22, an upper bound
+    assert table.loc["smart", "saved_full-budget"] == (
+        "≤ 1.22x (reached in 1 of 2 seeds; the others count at their bound)")
     write_summary(df, tmp_path / "summary.md")
     text = (tmp_path / "summary.md").read_text()
     assert "| smart | 0.800 ± " in text
-    assert "1.50x (reached in 1 of 2 seeds)" in text
+    assert "≤ 1.22x (reached in 1 of 2 seeds" in text
+    assert "*Full budget* (the paper's reading) = B / n_s" in text  # the definition is printed
+
+
+def test_readings_differ_where_random_touches_its_final_accuracy_early():
+    rows = []
+    # random's final 0.8 is first touched at 20 labels on both seeds; its budget is 40
+    for seed, smart in ((0, [0.5, 0.6, 0.8, 0.9]), (1, [0.5, 0.6, 0.7, 0.8])):
+        rows += _curve("random", seed, [0.5, 0.8, 0.7, 0.8]) + _curve("smart", seed, smart)
+    table = summary_table(pd.DataFrame(rows)).set_index("strategy")
+    # full budget: 40 / 30 and 40 / 40: geometric mean sqrt(4/3) = 1.155; first crossing:
+    # 20 / 30 and 20 / 40: sqrt(1/3) = 0.577; t(0.975, 1) = 12.706 on the log ratios
+    half = 12.706 * np.std(np.log([4 / 3, 1.0]), ddof=1) / np.sqrt(2)
+    assert table.loc["smart", "saved_full-budget"] == (
+        f"1.15x (95% interval {np.sqrt(4 / 3) * np.exp(-half):.2f}x to "
+        f"{np.sqrt(4 / 3) * np.exp(half):.2f}x, 2 seeds)")
+    assert table.loc["smart", "saved_first-crossing"].startswith("0.58x (95% interval 0.")
+    # random against itself: full budget 40 / 20 = 2x, first crossing exactly 1x
+    assert table.loc["random", "saved_full-budget"].startswith("2.00x")
+    assert table.loc["random", "saved_first-crossing"].startswith("1.00x")
+
+
+def test_describe_labels_saved_never_reached():
+    assert describe_labels_saved([1.0, 1.0], [False, False]) == (
+        "not reached (< 1.00x) in any of 2 seeds")
+    assert describe_labels_saved([0.5], [False]) == "not reached (< 0.50x) in 1 seed"
+    assert describe_labels_saved([2.0], [True]) == "2.00x (1 seed)"
+    assert describe_labels_saved([], []) == "n/a"

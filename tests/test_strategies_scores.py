@@ -112,6 +112,24 @@ def test_dfm_keeps_fewest_components_for_97_percent():
     assert s1[0] == pytest.approx(25.0)
 
 
+def test_dfm_equals_scikit_learn_pca_reconstruction_error():
+    # scikit-learn's PCA(n_components=0.97) per class gives the same axes and so the same scores
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    hl = rng.normal(size=(60, 8)) * np.linspace(3, 0.1, 8)  # a few strong directions
+    yl = np.repeat([0, 1, 2], 20)
+    h = rng.normal(size=(30, 8))
+    pred = rng.integers(0, 3, 30)
+    expected = np.empty(30)
+    for c in range(3):
+        pca = PCA(n_components=0.97, svd_solver="full").fit(hl[yl == c])
+        rows = pred == c
+        recon = pca.inverse_transform(pca.transform(h[rows]))
+        expected[rows] = ((h[rows] - recon) ** 2).sum(axis=1)
+    np.testing.assert_allclose(scores.dfm(h, pred, hl, yl), expected, rtol=1e-9)
+
+
 def test_feature_similarity_hand_computed():
     zl = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     yl = np.array([0, 1, 1])

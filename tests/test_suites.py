@@ -39,12 +39,44 @@ def test_compare_significance():
     assert c.verdict == "holds" and c.p_value < 0.001
 
 
-def test_labels_saved_claim():
-    t = _table({("al", 0): [0.5, 0.8, 0.8], ("random", 0): [0.5, 0.6, 0.8],
-                ("al", 1): [0.5, 0.8, 0.9], ("random", 1): [0.5, 0.7, 0.8]})
+def test_labels_saved_claim_exact():
+    # 10, 20, 30, 40 labels; random's final accuracy (the target) is 0.8 on every seed
+    t = _table({("random", 0): [0.5, 0.8, 0.7, 0.8], ("al", 0): [0.5, 0.7, 0.9, 0.9],
+                ("random", 1): [0.5, 0.6, 0.7, 0.8], ("al", 1): [0.5, 0.85, 0.9, 0.9],
+                ("random", 2): [0.6, 0.7, 0.9, 0.8], ("al", 2): [0.6, 0.9, 0.9, 0.95]})
     c = C.labels_saved_claim(t, "s", "al", "random", "x", "fig")
-    assert "2.00x" in c.measured or "1." in c.measured
-    assert c.verdict != "does not hold"
+    # al reaches 0.8 at 25 (seed 0), 10 + 10 * 0.3 / 0.35 = 18.571 (1), 10 + 10 * 0.2 / 0.3 =
+    # 16.667 (2). Full budget: 40 / those = 1.6, 2.1538, 2.4; geometric mean
+    # (1.6 * 2.1538 * 2.4)^(1/3) = 2.0223; log sd 0.20995, t(0.975, 2) = 4.3027: half-width
+    # 4.3027 * 0.20995 / sqrt(3) = 0.52155 -> 2.0223 / e^0.52155 = 1.2005 to 2.0223 * e^0.52155
+    # = 3.4068
+    assert "full budget 2.02x (95% interval 1.20x to 3.41x, 3 seeds)" in c.measured
+    # first crossing: random first touches 0.8 at 20 (seed 0), 40 (1), 25 (2): 20 / 25 = 0.8,
+    # 2.1538, 25 / 16.667 = 1.5; geometric mean 1.3724, interval 0.3952 to 4.7658
+    assert "first crossing 1.37x (95% interval 0.40x to 4.77x, 3 seeds)" in c.measured
+    # seed-mean curves: random 0.533, 0.7, 0.767, 0.8 (target 0.8 at 40); al 0.533, 0.817, ...
+    # reaches 0.8 at 10 + 10 * 0.2667 / 0.2833 = 19.412: 40 / 19.412 = 2.06
+    assert "full budget on the seed-mean curves 2.06x" in c.measured
+    # paired t-test of the log full-budget ratios: t = 0.7042 / (0.20995 / sqrt 3) = 5.81, 2 df
+    assert c.p_value == pytest.approx(0.0284, abs=2e-4) and c.verdict == "holds"
+    assert "*First crossing* = n_r / n_s" in c.note
+
+
+def test_labels_saved_claim_seeds_that_never_reach():
+    t = _table({("random", 0): [0.5, 0.6, 0.8], ("al", 0): [0.5, 0.8, 0.9],   # 30 / 20 = 1.5
+                ("random", 1): [0.5, 0.6, 0.8], ("al", 1): [0.5, 0.7, 0.75]})  # < 30 / 30
+    c = C.labels_saved_claim(t, "s", "al", "random", "x", "fig")
+    # geometric mean of 1.5 and the bound 1.0: sqrt(1.5) = 1.22, an upper bound
+    assert "full budget ≤ 1.22x (reached in 1 of 2 seeds" in c.measured
+    assert c.verdict == "direction only"
+    never = _table({("random", 0): [0.5, 0.6, 0.8], ("al", 0): [0.5, 0.6, 0.7],
+                    ("random", 1): [0.5, 0.8, 0.8], ("al", 1): [0.5, 0.6, 0.7]})
+    c = C.labels_saved_claim(never, "s", "al", "random", "x", "fig")
+    # bounds 30 / 30 (full budget); first crossing 30 / 30 and 20 / 30
+    assert "full budget not reached (< 1.00x) in any of 2 seeds" in c.measured
+    assert "first crossing not reached (< 1.00x) in any of 2 seeds" in c.measured
+    assert c.verdict == "does not hold"
+    assert C.labels_saved_claim(t, "s", "al", "zzz", "x", "fig").verdict == "not run"
 
 
 def test_oversampling_and_clean_claims():
@@ -69,6 +101,22 @@ def test_every_suite_has_specs_and_claims():
         assert len({(x.tag, x.strategy, x.seed, x.learner) for x in full}) == len(full)
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_seed_sets_as_each_paper_draws_them(quick):
+    # random everywhere the papers say so; class-balanced for the pretrained-models paper (its
+    # public code) and the 2-D Gaussians (a random 5-label warm-up can hold one class)
+    def kinds(name):
+        return {(sp.tag, sp.seed_set) for sp in S.SUITES[name].specs(quick, 2)}
+
+    for name in ("heteroskedastic", "low-budget", "sampling-bias"):
+        assert {k for _, k in kinds(name)} == {"random"}, name
+    assert {k for _, k in kinds("pretrained")} == {"balanced"}
+    assert kinds("uncertainty-vs-diversity") == {
+        ("gaussians", "balanced"), ("mnist5k low query", "random"),
+        ("mnist5k high query", "random"), ("imbalanced binary", "random")}
+    assert all(s.seed_set for s in S.SUITES.values())  # each says why, in its report
+
+
 def test_unknown_suite():
     with pytest.raises(LabelwiseError, match="low-budget"):
         S.run_suite("nope")
@@ -83,7 +131,9 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     def claims(results, picks):
         return [C.compare(results, "gaussians", "margin", "random", "accuracy", "m > r", "f"),
                 C.compare(results, "gaussians", "no_such_strategy", "random", "accuracy",
-                          "absent", "f")]
+                          "absent", "f"),
+                C.labels_saved_claim(results, "gaussians", "margin", "random", "saves", "f"),
+                C.labels_saved_claim(results, "gaussians", "margin", "random", "again", "f")]
 
     monkeypatch.setitem(S.SUITES, "tiny", S.Suite("tiny", "001", "tiny", specs, claims, "toy"))
     out = S.run_suite("tiny", seeds=2, out=tmp_path, n_jobs=1, progress=False)
@@ -91,6 +141,9 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     assert len(res) == 2 * 2 * 4 and set(res.strategy) == {"random", "margin"}
     report = (out / "report.md").read_text()
     assert "| m > r (f) |" in report and "**not run**" in report
+    # the definition of labels saved is printed once under the table, however many claims use it
+    assert report.count("*Full budget* (the paper's reading) = B / n_s") == 1
+    assert "\nSeed sets: balanced, 4 labels.\n" in report
     assert "run_seconds" in report.split("## Final round")[1]  # time per run (002)
     assert "no_such_strategy" in report.split("## Not run here")[1]
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()

