@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise.engine import ActiveLearner, check_capabilities, select_from
+from labelwise.engine import ActiveLearner, FitInfo, check_capabilities, select_from
 from labelwise.learners import BaseLearner
 from labelwise.metrics import classification_metrics
 from labelwise.strategies import Strategy, get_strategy
@@ -33,6 +33,13 @@ __all__ = ["ActiveLearner", "RoundRecord", "check_capabilities", "initial_labele
 
 def _as_strategy(strategy) -> Strategy:
     return get_strategy(strategy)
+
+
+def _class_prior(engine: ActiveLearner, n_classes: int, n: int) -> np.ndarray:
+    """(n, K) the labeled set's class frequencies for every row: what a learner that cannot fit
+    yet (labels of one class) predicts."""
+    counts = np.bincount(engine.template.encode(engine.labels), minlength=n_classes)
+    return np.tile(counts / max(counts.sum(), 1), (n, 1))
 
 
 def _fitted_learner(learner):
@@ -230,8 +237,13 @@ def run_active_learning(
     rng = np.random.default_rng(random_state)
     records: list[RoundRecord] = []
     for r in range(rounds + 1):
-        fit = engine.fit()
-        test_proba = engine.model.predict_proba(X_test)
+        if engine.can_fit():
+            fit = engine.fit()
+            test_proba = engine.model.predict_proba(X_test)
+        else:  # a random seed set of one class: no model yet; the engine's cold start picks
+            engine.model = engine.previous_model = None
+            fit = FitInfo(engine.n_labeled, 0.0)
+            test_proba = _class_prior(engine, n_classes, len(X_test))
         record = RoundRecord(r, fit.n_labeled, classification_metrics(y_test, test_proba),
                              train_seconds=fit.train_seconds, pseudo_labels=fit.pseudo_labels)
         if evaluate is not None:

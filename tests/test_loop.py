@@ -121,3 +121,27 @@ def test_random_seed_set_missing_a_class_raises_a_clear_error(digits):
     with pytest.raises(LabelwiseError, match="at least 2 classes"):
         run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
                             seed_size=1, seed_set="random", rounds=1)
+
+
+def test_a_random_seed_set_of_one_class_starts_cold():
+    """A random seed set may hold one class (a 1:19 minority task): the first rounds pick with
+    the cold-start strategy until a second class is labeled, instead of failing."""
+    import numpy as np
+
+    from labelwise import run_active_learning
+
+    rng = np.random.default_rng(0)
+    y = (np.arange(400) < 20).astype(int)          # 5% minority
+    X = rng.normal(size=(400, 3)) + 2.0 * y[:, None]
+    records = None
+    for seed in range(40):  # find a seed whose random 5-label seed set has no minority item
+        from labelwise.loop import initial_labeled_set
+
+        if y[initial_labeled_set(y, 5, 2, "random", seed)].sum() == 0:
+            records = run_active_learning(X, y, X[::10], y[::10], strategy="margin",
+                                          seed_size=5, seed_set="random", batch_size=20,
+                                          rounds=3, random_state=seed)
+            break
+    assert records is not None
+    assert records[0].train_seconds == 0.0 and len(records[0].picks) == 20
+    assert records[-1].n_labeled == 65
