@@ -27,6 +27,7 @@ from labelwise.learners.base import (
     BaseLearner,
     Learner,
 )
+from labelwise.learners.cnn import CNNLearner
 from labelwise.learners.ensemble import DeepEnsembleLearner
 from labelwise.learners.finetune import FineTuneImageLearner, FineTuneTextLearner
 from labelwise.learners.lossnet import LossPredictionLearner
@@ -83,6 +84,9 @@ register_learner("supcon", SupConLearner,
 register_learner("lossnet", LossPredictionLearner,
                  "MLP head with a Learning Loss module (Yoo & Kweon 2019)",
                  extra="torch")
+register_learner("cnn", CNNLearner,
+                 "small CNN from scratch on raw images: EMA, MC dropout, +FT with strong "
+                 "augmentation (Khosla 2022)", extra="vision")
 register_learner("finetune-text", FineTuneTextLearner,
                  "fine-tunes all-MiniLM-L6-v2, zero-init head, X = item indices",
                  extra="encoders")
