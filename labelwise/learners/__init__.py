@@ -26,6 +26,7 @@ from labelwise.learners.lossnet import LossPredictionLearner
 from labelwise.learners.sklearn import LogisticRegressionLearner, SVMLearner
 from labelwise.learners.supcon import SupConLearner
 from labelwise.learners.torch_mlp import TorchMLPLearner
+from labelwise.learners.torch_module import TorchModuleLearner
 from labelwise.validation import LabelwiseError, unknown_name_error
 
 
@@ -62,6 +63,8 @@ register_learner("supcon", SupConLearner,
                  "supervised contrastive MLP encoder + linear classifier, T=0.07 (paper 004)")
 register_learner("lossnet", LossPredictionLearner,
                  "MLP head with a Learning Loss module (Yoo & Kweon 2019, paper 004 baseline)")
+register_learner("torch-module", TorchModuleLearner,
+                 "your own torch nn.Module (features + head; module=...): MC dropout, EMA, +FT")
 register_learner("finetune-text", FineTuneTextLearner,
                  "fine-tunes all-MiniLM-L6-v2, zero-init head, X = item indices (papers 000, 003)")
 register_learner("finetune-image", FineTuneImageLearner,

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from labelwise.learners.base import EMBEDDING, PROBA, SAMPLES, BaseLearner
-from labelwise.learners.torch_mlp import mc_dropout_layers, resolve_device
+from labelwise.learners.mc_dropout import mc_dropout_layers
+from labelwise.learners.trainer import resolve_device
 from labelwise.validation import LabelwiseError, check_positive_int
 
 #: pretrained backbones kept in memory per process, so each round's reset is a copy, not a load
