@@ -185,7 +185,9 @@ class ActiveLearner:
         unlabeled pool (Khosla et al. 2022, Algorithm 2)."""
         X_l, y_l = self.X_pool[self.labeled_idx], self.labels
         t0 = time.perf_counter()
-        model = self.template.clone().fit(X_l, y_l)
+        # an unfitted copy of last round's model: the same parameters as the template, plus the
+        # state a learner carries across rounds (the EMA's step counter of LHD's public code)
+        model = (self.model if self.model is not None else self.template).clone().fit(X_l, y_l)
         pseudo = None
         if self.strategy.finetune:
             out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)

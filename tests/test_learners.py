@@ -9,6 +9,7 @@ from labelwise.learners.torch_mlp import TorchMLPLearner
 from labelwise.validation import LabelwiseError
 
 TORCH_LEARNERS = {"mlp": "torch", "ensemble": "torch", "supcon": "torch", "lossnet": "torch",
+                  "torch-module": "torch",
                   "finetune-text": "encoders", "finetune-image": "encoders"}
 
 
@@ -29,10 +30,11 @@ def test_the_registry_names_the_extra_of_every_torch_learner():
 def test_a_torch_learner_without_torch_is_a_one_line_error_naming_the_extra(no_torch, name):
     extra = TORCH_LEARNERS[name]
     message = f'^learner {name!r} needs PyTorch: pip install "labelwise\\[{extra}\\]"$'
+    params = {"module": object} if name == "torch-module" else {}
     with pytest.raises(LabelwiseError, match=message):
-        make_learner(name, 3)
+        make_learner(name, 3, **params)
     with pytest.raises(LabelwiseError, match=message):
-        as_learner(name, 3)
+        as_learner(name, 3, **params)
 
 
 def test_the_check_also_guards_direct_construction_and_spares_the_others(no_torch):

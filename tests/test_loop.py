@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labelwise import LabelwiseError, make_learner, query, run_active_learning
+from labelwise import make_learner, query, run_active_learning
 from labelwise.loop import initial_labeled_set
 
 FOUNDATION = ["random", "least_confidence", "margin", "entropy", "coreset"]
@@ -115,12 +115,6 @@ def test_string_classes_in_a_real_workflow():
     picks = query("least_confidence", learner, X, labeled, labels, k=3, random_state=0)
     assert len(picks) == 3 and not set(picks.tolist()) & set(labeled)
     assert set(learner.predict(X[[5, 40]]).tolist()) == {"cat", "dog"}
-
-
-def test_random_seed_set_missing_a_class_raises_a_clear_error(digits):
-    with pytest.raises(LabelwiseError, match="at least 2 classes"):
-        run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
-                            seed_size=1, seed_set="random", rounds=1)
 
 
 def test_a_random_seed_set_of_one_class_starts_cold():

@@ -38,6 +38,7 @@ from labelwise.learners.sklearn import (
 )
 from labelwise.learners.supcon import SupConLearner
 from labelwise.learners.torch_mlp import TorchMLPLearner
+from labelwise.learners.torch_module import TorchModuleLearner
 from labelwise.validation import LabelwiseError, unknown_name_error
 
 
@@ -83,6 +84,9 @@ register_learner("supcon", SupConLearner,
                  extra="torch")
 register_learner("lossnet", LossPredictionLearner,
                  "MLP head with a Learning Loss module (Yoo & Kweon 2019)",
+                 extra="torch")
+register_learner("torch-module", TorchModuleLearner,
+                 "your own torch nn.Module (features + head; module=...): MC dropout, EMA, +FT",
                  extra="torch")
 register_learner("cnn", CNNLearner,
                  "small CNN from scratch on raw images: EMA, MC dropout, +FT with strong "

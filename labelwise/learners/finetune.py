@@ -1,4 +1,5 @@
-"""Fine-tuning a pretrained network on the labels (papers 000, 003): ``finetune-text``/``-image``.
+"""Fine-tuning a pretrained network on the labels: ``finetune-text``/``-image`` ("Pretrained Models
+Are Good Active Learners", 2023; Aggarwal, Popescu & Hudelot 2022).
 
 How raw items flow through the learner protocol: the learner holds the raw items (``items=``, a
 list of texts or images, e.g. pool + test concatenated), and its X is an (n, 1) column of indices
@@ -9,16 +10,16 @@ numeric feature matrix, and a simulation passes ``learner_params={"items": items
     run_active_learning(X_pool, y_pool, X_test, y_test, "margin", "finetune-text",
                         learner_params={"items": items})
 
-The recipe (METHODS.md "Training recipes", paper 000 Sec. 3 and App. D):
+The recipe ("Pretrained Models Are Good Active Learners", 2023, Sec. 3 and App. D):
 
 - backbone: all-MiniLM-L6-v2 (mean-pooled, as in the ``minilm`` encoder) or EfficientNet-Lite0
   (spatially pooled ``extract_features``, as in ``efficientnet-lite0``); ``pretrained=False`` gives
-  the same architecture with seeded random weights (paper 000's "unpretrained" baseline);
+  the same architecture with seeded random weights (that paper's "unpretrained" baseline);
 - head: dropout then a linear layer initialised to ZERO, so the first loss is exactly log K;
 - every ``fit`` starts again from the pretrained weights (nothing carries over between rounds);
 - AdamW, a larger learning rate for the new head than for the backbone; stop when the mean training
   loss of an epoch falls below ``stop_ratio`` (0.001) x the loss of the first step, or after
-  ``max_steps`` optimiser steps (paper 000 caps at 4,000; the default 300 suits a CPU);
+  ``max_steps`` optimiser steps (the paper caps at 4,000; the default 300 suits a CPU);
 - batch norm stays in eval mode during training (labeled sets of a few dozen items give batches too
   small for batch statistics); dropout is on;
 - the pool is scored in batches (``score_batch_size``) without gradients; the pooled features of
@@ -41,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from labelwise.learners.base import EMBEDDING, PROBA, SAMPLES, BaseLearner
-from labelwise.learners.torch_mlp import mc_dropout_layers, resolve_device
+from labelwise.learners.mc_dropout import mc_dropout_layers
+from labelwise.learners.trainer import resolve_device
 from labelwise.validation import LabelwiseError, check_positive_int
 
 #: pretrained backbones kept in memory per process, so each round's reset is a copy, not a load
@@ -77,7 +79,7 @@ class FineTuneLearner(BaseLearner):
         weight_decay: AdamW weight decay.
         batch_size: labeled items per step.
         max_steps: cap on optimiser steps per fit.
-        stop_ratio: stop when an epoch's mean loss < stop_ratio x first loss (paper 000: 0.001).
+        stop_ratio: stop when an epoch's mean loss < stop_ratio x first loss (the paper: 0.001).
         dropout: dropout rate before the head.
         mc_samples: T for ``sample_proba``; ``mc_scope``: ``"head"`` or ``"all"``.
         score_batch_size: items per forward pass when scoring the pool.
@@ -198,7 +200,7 @@ class FineTuneLearner(BaseLearner):
                 self.backbone = backbone
                 self.dropout = nn.Dropout(dropout)
                 self.head = nn.Linear(dim, n_classes)
-                nn.init.zeros_(self.head.weight)  # zero-initialised head (paper 000)
+                nn.init.zeros_(self.head.weight)  # zero-initialised head (as the paper)
                 nn.init.zeros_(self.head.bias)
 
             def features(self, x):
@@ -305,7 +307,8 @@ class FineTuneLearner(BaseLearner):
         return self._pooled(self._indices(X))
 
     def sample_proba(self, X, n_samples: int | None = None) -> np.ndarray:
-        """MC-dropout class probabilities, shape (T, n, K) float32 (papers 002, 004: BALD).
+        """MC-dropout class probabilities, shape (T, n, K) float32 (BALD: Khosla et al. 2022,
+        Krishnan et al. 2021).
 
         Dropout ON, batch norm in eval; seeded by ``random_state``. ``mc_scope="head"`` draws T
         dropout masks on the cached pooled features; ``"all"`` re-runs the network T times with
