@@ -230,7 +230,7 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
 @app.command("bench")
 def bench(
     suite: str = typer.Argument(..., help="pretrained, uncertainty-vs-diversity, heteroskedastic, "
-                                "low-budget or sampling-bias"),
+                                "heteroskedastic-scratch, low-budget or sampling-bias"),
     seeds: int = typer.Option(3, help="seeds per strategy and setting"),
     out: Path = typer.Option(None, help="output folder (default: runs/bench-<suite>[-quick]); "
                              "finished runs stored there are not redone"),

@@ -94,7 +94,7 @@ def test_oversampling_and_clean_claims():
 
 def test_every_suite_has_specs_and_claims():
     assert set(S.SUITES) == {"pretrained", "uncertainty-vs-diversity", "heteroskedastic",
-                             "low-budget", "sampling-bias"}
+                             "heteroskedastic-scratch", "low-budget", "sampling-bias"}
     for s in S.SUITES.values():
         quick, full = s.specs(True, 2), s.specs(False, 2)
         assert 0 < len(quick) <= len(full)
@@ -108,13 +108,24 @@ def test_seed_sets_as_each_paper_draws_them(quick):
     def kinds(name):
         return {(sp.tag, sp.seed_set) for sp in S.SUITES[name].specs(quick, 2)}
 
-    for name in ("heteroskedastic", "low-budget", "sampling-bias"):
+    for name in ("heteroskedastic", "heteroskedastic-scratch", "low-budget", "sampling-bias"):
         assert {k for _, k in kinds(name)} == {"random"}, name
     assert {k for _, k in kinds("pretrained")} == {"balanced"}
     assert kinds("uncertainty-vs-diversity") == {
         ("gaussians", "balanced"), ("mnist5k low query", "random"),
         ("mnist5k high query", "random"), ("imbalanced binary", "random")}
     assert all(s.seed_set for s in S.SUITES.values())  # each says why, in its report
+
+
+def test_heteroskedastic_scratch_is_the_cnn_on_raw_pixels_with_the_same_claims():
+    scratch = S.SUITES["heteroskedastic-scratch"]
+    assert scratch.claims is S.SUITES["heteroskedastic"].claims
+    for quick, n in ((True, 3 * 6 * 3), (False, 3 * 13 * 3)):
+        specs = scratch.specs(quick, 3)
+        assert len(specs) == n and {sp.learner for sp in specs} == {"cnn"}
+        assert {dict(sp.dataset_params)["encoder"] for sp in specs} == {"identity"}
+        # seed-major: an interrupted grid leaves whole seeds for the paired claims
+        assert [sp.seed for sp in specs] == sorted(sp.seed for sp in specs)
 
 
 def test_unknown_suite():
