@@ -49,7 +49,7 @@ from labelwise.validation import LabelwiseError, check_positive_int
 #: the other torch learners'
 PAPER_SETTINGS = {"lr": 1e-4, "weight_decay": 0.0, "batch_size": 64, "max_epochs": 500,
                   "train_stop": "accuracy", "ft_lr_factor": 100.0, "ft_epochs": 500,
-                  "ft_batch_size": 64, "train_threads": None}
+                  "ft_batch_size": 64}
 
 
 def infer_image_shape(n_features: int) -> tuple[int, int, int]:
@@ -136,7 +136,8 @@ class CNNLearner(TorchLearner):
             :class:`~labelwise.learners.torch_learner.TorchLearner`; the defaults here are the
             paper's (:data:`PAPER_SETTINGS`: lr 1e-4, no weight decay, batch 64, at most 500
             epochs to 0.99 / 0.80 train accuracy, +FT at 100 x lr for at most 500 epochs in
-            batches of 64, all CPU threads).
+            batches of 64); ``train_threads`` stays at the torch learners' 1 (on a busy CPU,
+            two threads made in-process runs of this network several times slower).
     """
 
     capabilities = frozenset({PROBA, EMBEDDING, SAMPLES, EMA, PSEUDO_LABEL_FT})
