@@ -168,6 +168,11 @@ def export_cmd(
     out: Path = typer.Option(None, help="output file (default: PROJECT/export/labels.<ext>)"),
     predictions: bool = typer.Option(False, help="add the model's prediction and confidence "
                                      "for every item"),
+    document_root: Path = typer.Option(None, help="label-studio, images: Label Studio's "
+                                       "LOCAL_FILES_DOCUMENT_ROOT (default: the parent of the "
+                                       "image folder)"),
+    image_url: str = typer.Option(None, help="label-studio, images: a URL prefix that serves "
+                                  "the image folder, instead of local-files URLs"),
 ):
     """Write the labels (and optionally predictions) of a project."""
     from labelwise.app.project import Project
@@ -176,8 +181,12 @@ def export_cmd(
     if out is None:
         ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
         out = proj.path / "export" / f"labels.{ext}"
-    res = proj.export(out, format=format, predictions=predictions)
+    res = proj.export(out, format=format, predictions=predictions, document_root=document_root,
+                      image_url=image_url)
     typer.echo(f"wrote {res['rows']} rows ({res['labeled']} labeled) to {res['path']}")
+    if "label_config" in res:
+        typer.echo(f"labeling config: {res['label_config']}; Label Studio must know these "
+                   f"annotators' e-mails: {', '.join(res['annotators']) or 'none'}")
 
 
 @app.command("status")
