@@ -219,7 +219,6 @@ def label_studio_backend_cmd(
         document_root=None if document_root is None else str(document_root),
         cache_dir=None if cache_dir is None else str(cache_dir), max_ranked=max_ranked,
         random_state=seed)
-    settings.check()
     serve(settings, host=host, port=port, auth=auth, echo=typer.echo)
 
 

@@ -16,8 +16,8 @@ What this module decides for labelwise's exports (``labelwise export --format la
   ``slug(n)@labelwise.local``, with a 6-hex hash of ``n`` appended when the slug differs from
   ``n`` ("alice" -> ``alice@labelwise.local``, "Alice B" -> ``alice-b-<hash>@labelwise.local``), so
   the e-mail is stable and two names never share one. Label Studio only accepts e-mails of users
-  it knows: create them first (or start it with ``LABEL_STUDIO_ALLOW_IMPORT_TASKS_WITH_UNKNOWN_
-  EMAILS=true``, which credits the importing user instead);
+  it knows: create them first (or start it with
+  ``LABEL_STUDIO_ALLOW_IMPORT_TASKS_WITH_UNKNOWN_EMAILS=true``, which credits the importer);
 - images are served by Label Studio's local-files storage: ``/data/local-files/?d=<path>``, the
   path relative to its ``LOCAL_FILES_DOCUMENT_ROOT`` (by default the parent of the project's image
   folder, which must then be added to the project as a local-files storage), or any URL prefix

@@ -25,7 +25,9 @@ ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backe
 and retrains in the background, and ``model_version`` changes with every change of the labels or
 the pool, so Label Studio asks for predictions again ("Retrieve Predictions"). START_TRAINING
 and ``/train`` retrain on what they carry. State lives in memory: after a restart the next
-"Retrieve Predictions" on every task (they carry their annotations) restores it.
+"Retrieve Predictions" on every task (they carry their annotations) restores it. Encoding many
+new texts or images can outlast Label Studio's wait for ``/predict`` (``ML_TIMEOUT_PREDICT``,
+100 s): the backend finishes anyway, and the next retrieval finds them encoded.
 
 Access: on a loopback address there is no authentication; any other address needs
 ``auth="user:password"``, checked as HTTP basic auth on every route (Label Studio's "Basic
