@@ -197,6 +197,11 @@ def export_cmd(
     out: Path = typer.Option(None, help="output file (default: PROJECT/export/labels.<ext>)"),
     predictions: bool = typer.Option(False, help="add the model's prediction and confidence "
                                      "for every item"),
+    document_root: Path = typer.Option(None, help="label-studio, images: Label Studio's "
+                                       "LOCAL_FILES_DOCUMENT_ROOT (default: the parent of the "
+                                       "image folder)"),
+    image_url: str = typer.Option(None, help="label-studio, images: a URL prefix that serves "
+                                  "the image folder, instead of local-files URLs"),
 ):
     """Write the labels (and optionally predictions) of a project."""
     from labelwise.app.project import Project
@@ -205,8 +210,45 @@ def export_cmd(
     if out is None:
         ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
         out = proj.path / "export" / f"labels.{ext}"
-    res = proj.export(out, format=format, predictions=predictions)
+    res = proj.export(out, format=format, predictions=predictions, document_root=document_root,
+                      image_url=image_url)
     typer.echo(f"wrote {res['rows']} rows ({res['labeled']} labeled) to {res['path']}")
+    if "label_config" in res:
+        typer.echo(f"labeling config: {res['label_config']}; Label Studio must know these "
+                   f"annotators' e-mails: {', '.join(res['annotators']) or 'none'}")
+
+
+@app.command("label-studio-backend")
+def label_studio_backend_cmd(
+    strategy: str = typer.Option("margin", help="acquisition strategy (any of `labelwise "
+                                 "strategies`, also NAME+ft)"),
+    learner: str = typer.Option("logreg", help="learner name (one that trains on features)"),
+    encoder: str = typer.Option(None, help="encoder of the tasks' texts or images (default: "
+                                "minilm / efficientnet-lite0); unused for tasks with features"),
+    features_key: str = typer.Option("features", help="task data key of precomputed features"),
+    document_root: Path = typer.Option(None, help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, "
+                                       "to read local-files images"),
+    max_ranked: int = typer.Option(5000, help="picks the strategy puts in order; the rest of "
+                                   "the unlabeled tasks tie after them"),
+    seed: int = typer.Option(0, help="random seed"),
+    cache_dir: Path = typer.Option(None, help="embedding cache (default: $LABELWISE_CACHE or "
+                                   "~/.cache/labelwise)"),
+    host: str = typer.Option("127.0.0.1", help="address to bind; a non-loopback address "
+                             "requires --auth"),
+    port: int = typer.Option(9090, help="port"),
+    auth: str = typer.Option(None, help="USER:PASSWORD required as HTTP basic auth"),
+):
+    """Serve a Label Studio ML backend: predictions whose score ranks the tasks in the
+    strategy's pick order (lowest first), retrained as annotations arrive."""
+    from labelwise.integrations.label_studio_backend import serve
+    from labelwise.integrations.label_studio_pool import BackendSettings
+
+    settings = BackendSettings(
+        strategy=strategy, learner=learner, encoder=encoder, features_key=features_key,
+        document_root=None if document_root is None else str(document_root),
+        cache_dir=None if cache_dir is None else str(cache_dir), max_ranked=max_ranked,
+        random_state=seed)
+    serve(settings, host=host, port=port, auth=auth, echo=typer.echo)
 
 
 @app.command("status")

@@ -61,13 +61,19 @@ class Transfer:
             self._advance(conn)
         return {"imported": len(new), "already_labeled": len(rows) - len(new)}
 
-    def export(self, out: str | Path, format: str = "csv", predictions: bool = False) -> dict:
+    def export(self, out: str | Path, format: str = "csv", predictions: bool = False,
+               document_root: str | Path | None = None, image_url: str | None = None) -> dict:
         """Write the labels (and optionally predictions for unlabeled items) to ``out``.
 
         Formats: ``csv`` and ``jsonl`` (one row per labeled item: id, label, annotator(s),
         labeled_at; with ``predictions`` also one row per unlabeled item with an empty label,
         every row gaining ``prediction`` and ``confidence``), ``label-studio`` (a JSON list of
-        tasks with ``annotations`` and, with ``predictions``, ``predictions`` carrying a score).
+        tasks that Label Studio imports, and its labeling config beside it; see
+        :mod:`labelwise.integrations.label_studio`: one annotation per label, credited to the
+        annotator's e-mail, and with ``predictions`` a prediction whose score is the confidence;
+        images as local-files URLs below ``document_root``, or below the ``image_url`` prefix).
+        The result gains ``label_config`` (the config's path) and ``annotators`` (the e-mails
+        Label Studio must know) for ``label-studio``.
         """
         if format not in EXPORT_FORMATS:
             raise LabelwiseError(f"unknown export format {format!r}; choose one of: "
@@ -110,30 +116,29 @@ class Transfer:
                 for rec, *_ in records:
                     f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         else:
-            with open(out, "w", encoding="utf-8") as f:
-                json.dump([self._label_studio_task(*r) for r in records], f, ensure_ascii=False,
-                          indent=1)
+            from labelwise.integrations import label_studio as ls
+
+            modality = "image" if self.settings["modality"] == "image" else "text"
+            urls = ls.image_urls(self.settings["data_root"], document_root, image_url) \
+                if modality == "image" else None
+            extra = ls.write_export(out, [self._label_studio_task(*r, urls) for r in records],
+                                    ls.label_config(self.classes, modality))
         return {"path": str(out), "rows": len(records),
-                "labeled": sum(1 for r, *_ in records if r["label"] is not None)}
+                "labeled": sum(1 for r, *_ in records if r["label"] is not None),
+                **(extra if format == "label-studio" else {})}
 
-    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel) -> dict:
-        kind = "image" if self.settings["modality"] == "image" else "text"
-        if kind == "image":
-            data = {"image": str(Path(self.settings["data_root"]) / rel)}
+    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel, image_url) -> dict:
+        """One exported record as a Label Studio task (``image_url``: path -> URL, for images)."""
+        from labelwise.integrations import label_studio as ls
+
+        if image_url is not None:
+            data, kind = {"image": image_url(rel)}, "image"
         else:
-            data = {"text": text if text is not None else rec["id"]}
+            data, kind = {"text": text if text is not None else rec["id"]}, "text"
         data["id"] = rec["id"]
-
-        def result(choice):
-            return [{"from_name": "label", "to_name": kind, "type": "choices",
-                     "value": {"choices": [choice]}}]
-
-        task = {"data": data, "annotations": [
-            {"result": result(r["label"]), "completed_by": r["annotator"],
-             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["created"]))}
-            for r in labs]}
+        config = ls.LabelConfig(ls.CHOICES_NAME, kind, kind, kind, tuple(self.classes))
+        prediction = None
         if "prediction" in rec:
-            task["predictions"] = [{"model_version": f"labelwise-{self.settings['learner']}",
-                                    "score": rec["confidence"],
-                                    "result": result(rec["prediction"])}]
-        return task
+            prediction = {"label": rec["prediction"], "score": rec["confidence"],
+                          "model_version": f"labelwise-{self.settings['learner']}"}
+        return ls.make_task(data, labs, config, prediction)
