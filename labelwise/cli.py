@@ -6,6 +6,7 @@ Each command parses its options, calls one library function, and prints. A
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -152,14 +153,15 @@ def init_cmd(
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
     from labelwise.app.create import init_project
+    from labelwise.validation import plural
 
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
                         labels_csv=labels, text_column=text_column, label_column=label_column,
                         random_state=seed)
     s = proj.status()
-    typer.echo(f"created {proj.path}: {s['items']} {s['modality']} items, classes "
-               f"{', '.join(s['classes'])}, {s['labels']} labels imported")
+    typer.echo(f"created {proj.path}: {plural(s['items'], s['modality'] + ' item')}, classes "
+               f"{', '.join(s['classes'])}, {plural(s['labels'], 'label')} imported")
     typer.echo(f"next: labelwise label {project}")
 
 
@@ -170,10 +172,13 @@ def import_labels_cmd(
 ):
     """Import existing labels into a project."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
-    out = Project(project).import_labels(labels)
-    typer.echo(f"imported {out['imported']} labels ({out['already_labeled']} items already "
-               "labeled were left as they were)")
+    out = Project(project, embeddings=False).import_labels(labels)
+    typer.echo(f"imported {plural(out['imported'], 'label')}; "
+               f"{plural(out['already_labeled'], 'item')} already labeled kept the label they "
+               "had" + (f"; {plural(out['duplicates'], 'repeated row')} counted once"
+                        if out["duplicates"] else ""))
 
 
 @app.command("label")
@@ -205,14 +210,15 @@ def export_cmd(
 ):
     """Write the labels (and optionally predictions) of a project."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
-    proj = Project(project)
+    proj = Project(project, embeddings=predictions)  # the labels alone need only the database
     if out is None:
         ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
         out = proj.path / "export" / f"labels.{ext}"
     res = proj.export(out, format=format, predictions=predictions, document_root=document_root,
                       image_url=image_url)
-    typer.echo(f"wrote {res['rows']} rows ({res['labeled']} labeled) to {res['path']}")
+    typer.echo(f"wrote {plural(res['rows'], 'row')} ({res['labeled']} labeled) to {res['path']}")
     if "label_config" in res:
         typer.echo(f"labeling config: {res['label_config']}; Label Studio must know these "
                    f"annotators' e-mails: {', '.join(res['annotators']) or 'none'}")
@@ -255,18 +261,22 @@ def label_studio_backend_cmd(
 def status_cmd(project: Path = typer.Argument(..., help="project folder")):
     """Print a project's counts: items, labels per class, rounds, accuracy estimate."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
-    s = Project(project).status()
+    proj = Project(project, embeddings=False)  # a damaged embeddings file is reported below
+    s = proj.status()
     acc = "-" if s["cv_accuracy"] is None else f"{100 * s['cv_accuracy']:.1f}%"
     typer.echo(f"project {s['path']} ({s['modality']}, encoder {s['encoder'] or '-'}, "
                f"strategy {s['strategy']}, learner {s['learner']})")
-    typer.echo(f"items {s['items']}: {s['labeled_items']} labeled ({s['labels']} labels), "
-               f"{s['skipped']} skipped, {s['unlabeled']} unlabeled")
+    typer.echo(f"items {s['items']}: {s['labeled_items']} labeled "
+               f"({plural(s['labels'], 'label')}), {s['skipped']} skipped, "
+               f"{s['unlabeled']} unlabeled")
     typer.echo("per class: " + ", ".join(f"{c} {n}" for c, n in s["per_class"].items()))
     typer.echo(f"rounds {s['rounds']}, current round {s['current_round'] or '-'} "
                f"({s['batch']} done), cross-validated accuracy {acc}")
     if s["annotators"]:
         typer.echo("annotators: " + ", ".join(f"{a} {n}" for a, n in s["annotators"].items()))
+    proj.check_embeddings()  # a problem here is the last line: "error: ..."
 
 
 @app.command("bench")
@@ -314,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
+    except (OSError, sqlite3.Error) as exc:
+        message = _storage_error(exc)
+        if message is None:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        return 2
     except ModuleNotFoundError as exc:
         extra = OPTIONAL_EXTRAS.get((exc.name or "").split(".")[0])
         if extra is None:
@@ -329,6 +345,19 @@ def main(argv: list[str] | None = None) -> int:
             return code
         raise
     return 0
+
+
+def _storage_error(exc: BaseException) -> str | None:
+    """One line for a full disk or a damaged database met outside the checks that name the file
+    (None for any other error: a bug, shown with its traceback)."""
+    from labelwise.app.db import REPAIR_HINT, is_corrupt
+    from labelwise.app.files import is_disk_full
+
+    if is_disk_full(exc):
+        return f"the disk is full ({exc}); free some space and try again"
+    if is_corrupt(exc):
+        return f"a project database is damaged ({exc}): {REPAIR_HINT}"
+    return None
 
 
 #: optional dependencies and the extra that installs each (pyproject.toml)

@@ -15,6 +15,11 @@ class LabelwiseError(ValueError):
     """A user-facing error: its message names the problem in one line."""
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``"1 item"``, ``"2 items"`` (``nouns``: the plural when it is not noun + "s")."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> LabelwiseError:
     """An error for a name that is not in a registry, listing the valid choices."""
     return LabelwiseError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(choices))}")

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from labelwise.validation import LabelwiseError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -109,14 +111,49 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+#: what to do about a damaged project file (part of every such error)
+REPAIR_HINT = ("restore it from a backup, or run `labelwise init` again (labels exported "
+               "earlier come back with its --labels option)")
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite finding a damaged file ("database disk image is malformed",
+    "file is not a database")."""
+    # SQLITE_CORRUPT = 11, SQLITE_NOTADB = 26 (the code is there on Python 3.11+)
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        getattr(exc, "sqlite_errorcode", None) in (11, 26)
+        or "malformed" in str(exc) or "not a database" in str(exc))
+
+
+def check_intact(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Run ``PRAGMA quick_check`` (every page and record well formed; linear in the file size:
+    ~30 ms for 100,000 items, ~0.1 s with 100,000 texts of 200 characters, a 26 MB file): a
+    damaged file raises a one-line :class:`LabelwiseError` naming ``path``.
+
+    Raises:
+        LabelwiseError: the check finds a problem, or SQLite cannot read the file at all.
+    """
+    try:
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        detail = "; ".join(" ".join(p.replace("*** in database main ***", "").split())
+                           for p in problems)[:200]
+        raise LabelwiseError(f"the project database {path} is damaged ({detail}): {REPAIR_HINT}")
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error): one writer at a time, and the
-    reads inside see the state the writes are based on."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error, a failed ``COMMIT`` included):
+    one writer at a time, and the reads inside see the state the writes are based on."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # a failed COMMIT (a full disk) may leave the transaction open: end it, so that the
+        # connection's next BEGIN works once there is space again
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")

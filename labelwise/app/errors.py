@@ -18,6 +18,11 @@ class Conflict(LabelwiseError):
     """An action the project's state forbids: already labeled, held by another annotator,
     nothing to undo (the server answers 409)."""
 
+
+class DiskFull(LabelwiseError):
+    """The disk is full: nothing was written (the server answers 507)."""
+
+
 def check_annotator(annotator) -> str:
     """An annotator name: a non-empty string of at most 100 characters."""
     if not isinstance(annotator, str) or not annotator.strip() or len(annotator) > 100:

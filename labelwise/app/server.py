@@ -1,6 +1,7 @@
 """The labeling server: a FastAPI app over a :class:`~labelwise.app.project.Project`, on uvicorn.
 
-Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with a 4xx status):
+Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with a 4xx status, or
+507 when the disk is full: nothing was saved):
 
 | route | what |
 |---|---|
@@ -24,9 +25,13 @@ import hmac
 import ipaddress
 import json
 import secrets
+import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from labelwise.app.db import is_corrupt
+from labelwise.app.errors import DiskFull
+from labelwise.app.files import is_disk_full
 from labelwise.app.project import Conflict, ItemNotFound, Project
 from labelwise.validation import LabelwiseError
 
@@ -165,8 +170,21 @@ def create_app(project: str | Path | Project, token: str | None = None,
     @app.exception_handler(LabelwiseError)
     async def _labelwise_error(request: Request, exc: LabelwiseError):
         status = 404 if isinstance(exc, ItemNotFound) else 409 if isinstance(exc, Conflict) \
-            else 400
+            else 507 if isinstance(exc, DiskFull) else 400
         return _error(status, str(exc))
+
+    async def _storage_error(request: Request, exc: Exception):
+        # a full disk: nothing was committed, the page says so (507 Insufficient Storage)
+        if is_disk_full(exc, where=proj.path):
+            return _error(507, "the disk is full: nothing was saved; free some space on the "
+                               "server, then try again")
+        if is_corrupt(exc):
+            return _error(500, f"the project database is damaged ({exc}): nothing was saved; "
+                               "stop the server and run `labelwise status` for what to do")
+        raise exc
+
+    app.add_exception_handler(OSError, _storage_error)
+    app.add_exception_handler(sqlite3.Error, _storage_error)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):

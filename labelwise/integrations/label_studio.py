@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -214,10 +213,11 @@ def write_export(out: str | Path, tasks: list[dict], config_xml: str) -> dict:
         ``{"label_config": path, "annotators": sorted e-mails the annotations name}``.
     """
     out, xml_path = Path(out), config_path(out)
+    from labelwise.app.files import atomic_write
+
     for path, text in ((xml_path, config_xml),
                        (out, json.dumps(tasks, ensure_ascii=False, indent=1))):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with atomic_write(path) as f:  # fsynced, renamed; nothing half-written on a full disk
+            f.write(text)
     emails = {a["completed_by"]["email"] for t in tasks for a in t["annotations"]}
     return {"label_config": str(xml_path), "annotators": sorted(emails)}
