@@ -77,8 +77,11 @@ function drawChart(points) {
     $("chart-last").textContent = "";
     return;
   }
-  const xmax = Math.max(...points.map((p) => p.n_labels), 1);
-  const x = (n) => L + (W - L - R) * n / xmax;
+  // one point per label count: rounds prepared on the same labels share one estimate
+  const byCount = new Map(points.map((p) => [p.n_labels, p]));
+  points = [...byCount.values()].sort((a, b) => a.n_labels - b.n_labels);
+  const xmin = points[0].n_labels, xmax = points[points.length - 1].n_labels, pad = 14;
+  const x = (n) => xmax === xmin ? (L + W - R) / 2 : L + pad + (W - L - R - 2 * pad) * (n - xmin) / (xmax - xmin);
   const y = (a) => H - B - (H - B - T) * a;
   el("polyline", { class: "line", points: points.map((p) => `${x(p.n_labels)},${y(p.cv_accuracy)}`).join(" ") });
   let lastTick = -Infinity;
