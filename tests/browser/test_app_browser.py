@@ -226,3 +226,32 @@ def test_browser_labels_a_text_batch_by_keyboard(tmp_path, hash_text_encoder):
                            progress=False)
     with ServerThread(project) as url:
         label_a_batch_by_keyboard(url, project)
+
+
+@pytest.mark.slow
+def test_browser_keys_past_nine_classes_are_letters(tmp_path):
+    from labelwise.app.create import create_project
+
+    classes = [f"c{i}" for i in range(12)]
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    project = create_project(tmp_path / "many", [f"i{i}" for i in range(40)], X, classes,
+                             batch_size=4)
+    with ServerThread(project) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(90_000)
+            page.goto(url + "?annotator=kim")
+            page.wait_for_function("document.querySelector('#item').dataset.idx !== ''")
+            keys = page.locator("#classes button kbd").all_inner_texts()
+            assert "".join(keys) == "123456789abc"
+            assert page.locator("#suggestion").is_hidden()  # cold start: no model, no guess
+            assert page.locator("#why").inner_text() == \
+                "why this item: picked at random to get started"
+            first = page.locator("#item").get_attribute("data-idx")
+            page.keyboard.press("Enter")  # nothing to accept: nothing happens
+            page.keyboard.press("b")
+            page.wait_for_function(f"document.querySelector('#item').dataset.idx !== '{first}'")
+        finally:
+            browser.close()
+    assert [(r["item"], r["label"]) for r in project.active_labels()] == [(int(first), "c10")]
