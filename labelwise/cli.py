@@ -200,7 +200,8 @@ app.add_typer(annotators_app, name="annotators")
 def annotators_add(
     project: Path = typer.Argument(..., help="project folder"),
     name: str = typer.Argument(..., help="the annotator's name, as labels will show it"),
-    host: str = typer.Option("127.0.0.1", help="the address the server is reached at"),
+    host: str = typer.Option("127.0.0.1", help="the address annotators reach the server at "
+                             "(e.g. this machine's name on the network)"),
     port: int = typer.Option(8000, help="the server's port"),
 ):
     """Create an account and print its personal link (shown once; only its hash is kept)."""

@@ -105,7 +105,7 @@ class _Guard:
                                              "open your personal link (labelwise annotators)")
                 if name is None:
                     return await self._reply(send, 401, "missing or unknown personal token: "
-                                             "open the link `labelwise annotators add` printed")
+                                             "open your link from `labelwise annotators add`")
                 scope[ANNOTATOR_KEY] = name
             elif self.token is not None and not shared:
                 return await self._reply(send, 401, "missing or wrong access token")
@@ -305,8 +305,8 @@ def serve(project: str | Path, host: str = "127.0.0.1", port: int = 8000,
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token and not accounts else "")
     echo(f"labelwise: labeling {proj.path} ({proj.n_items} items) at {url}")
     if accounts:
-        echo(f"{len(accounts)} annotator accounts: each opens their personal link "
-             "(`labelwise annotators add` prints it; no other access is accepted)")
+        echo(f"annotator accounts: {', '.join(a['name'] for a in accounts)}; each opens their "
+             "personal link (from `labelwise annotators add`); no other access is accepted")
     elif token:
         echo(f"access token: {token} (every request must carry it)")
     echo("press Ctrl-C to stop; every acknowledged label is already saved")
