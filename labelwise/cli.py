@@ -195,6 +195,57 @@ def label_cmd(
     serve(project, host=host, port=port, token=token, echo=typer.echo)
 
 
+annotators_app = typer.Typer(no_args_is_help=True, help="Personal links for annotators: with "
+                             "any account, every request needs one and each label names its "
+                             "annotator.")
+app.add_typer(annotators_app, name="annotators")
+
+
+@annotators_app.command("add")
+def annotators_add(
+    project: Path = typer.Argument(..., help="project folder"),
+    name: str = typer.Argument(..., help="the annotator's name, as labels will show it"),
+    host: str = typer.Option("127.0.0.1", help="the address annotators reach the server at "
+                             "(e.g. this machine's name on the network)"),
+    port: int = typer.Option(8000, help="the server's port"),
+):
+    """Create an account and print its personal link (shown once; only its hash is kept)."""
+    from labelwise.app.annotators import add_annotator, personal_link
+    from labelwise.app.project import Project
+
+    token = add_annotator(Project(project), name)
+    typer.echo(personal_link(token, host, port))
+    typer.echo(f"give this link to {name.strip()} only: it is shown once, and from now on every "
+               "request to this project needs a personal link")
+
+
+@annotators_app.command("list")
+def annotators_list(project: Path = typer.Argument(..., help="project folder")):
+    """List the accounts with their labels in force."""
+    from labelwise.app.annotators import list_annotators
+    from labelwise.app.project import Project
+
+    rows = list_annotators(Project(project))
+    if not rows:
+        typer.echo("no annotator accounts: the page trusts the name it is given (loopback only)")
+    for r in rows:
+        typer.echo(f"{r['name']}  {r['labels']} labels  since "
+                   f"{datetime.fromtimestamp(r['created']):%Y-%m-%d %H:%M}")
+
+
+@annotators_app.command("remove")
+def annotators_remove(
+    project: Path = typer.Argument(..., help="project folder"),
+    name: str = typer.Argument(..., help="the account to remove (its labels stay)"),
+):
+    """Remove an account: its link stops working at once; its labels keep its name."""
+    from labelwise.app.annotators import remove_annotator
+    from labelwise.app.project import Project
+
+    remove_annotator(Project(project), name)
+    typer.echo(f"removed {name}; their labels stay attributed to them")
+
+
 @app.command("export")
 def export_cmd(
     project: Path = typer.Argument(..., help="project folder"),

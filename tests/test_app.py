@@ -302,8 +302,10 @@ def test_nothing_outside_the_registered_items_is_served(tmp_path, image_folder):
 def test_token_is_required_on_every_request_when_set(tmp_path):
     p = make(tmp_path)
     with TestClient(create_app(p, token="s3cret", start_worker=False)) as c:
-        for url in ["/", "/api/config", "/api/next", "/static/app.js", "/api/items/0/content"]:
+        for url in ["/api/config", "/api/next", "/api/labels", "/api/items/0/content"]:
             assert c.get(url).status_code == 401, url
+        for url in ["/", "/static/app.js", "/static/style.css"]:  # no data: served to anyone
+            assert c.get(url).status_code == 200, url
         assert c.post("/api/undo", json={"annotator": "me"}).status_code == 401
         assert c.get("/api/config", headers={"X-Labelwise-Token": "wrong"}).status_code == 401
         assert c.get("/api/config", headers={"X-Labelwise-Token": "s3cret"}).status_code == 200

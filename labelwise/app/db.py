@@ -15,6 +15,8 @@ Tables (one row per ...):
   An item is queued at most once.
 - ``assignments``: which annotator holds which item right now (so two never get the same one).
 - ``skips``: items an annotator skipped; they leave the queue and are never picked again.
+- ``annotators``: the accounts of :mod:`labelwise.app.annotators`: a name and the SHA-256 of its
+  personal token (never the token). With no row, the app trusts the name the page sends.
 
 Durability: ``synchronous=FULL`` with WAL means a committed transaction survives a process kill
 and a power loss; the server answers only after the commit returns.
@@ -78,7 +80,15 @@ CREATE TABLE IF NOT EXISTS skips (
     annotator TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS annotators (
+    name TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
 """
+
+#: tables added since the first release, created when an older project is opened
+NEW_TABLES = ("annotators",)
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -104,7 +114,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Add the columns an older project lacks (idempotent)."""
+    """Add the tables and columns an older project lacks (idempotent)."""
+    have_tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if any(t not in have_tables for t in NEW_TABLES):
+        conn.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: only the missing ones are made
     for table, column, kind in MIGRATIONS:
         have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
