@@ -52,8 +52,6 @@ def _threads_for(work: int, backend: str):
     if work >= SMALL:
         yield
         return
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-
     if backend == "faiss":
         faiss = _faiss()
         before = faiss.omp_get_max_threads()
@@ -63,6 +61,8 @@ def _threads_for(work: int, backend: str):
         finally:
             faiss.omp_set_num_threads(before)
     else:
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
         with threadpool_limits(limits=1):
             yield
 

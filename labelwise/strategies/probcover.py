@@ -100,7 +100,7 @@ def max_coverage(indptr: np.ndarray, indices: np.ndarray, k: int, labeled_idx=No
     covered = np.zeros(n, dtype=bool)
     covered[gather_rows(indptr, indices, labeled)] = True
     # degree[i] = uncovered rows in the ball of i, by differences of one running sum
-    run = np.zeros(len(indices) + 1, dtype=np.int64)
+    run = np.zeros(len(indices) + 1, dtype=np.int32 if len(indices) < 2**31 else np.int64)
     np.cumsum(~covered[indices], out=run[1:])
     degree = run[indptr[1:]] - run[indptr[:-1]]
     del run
