@@ -86,14 +86,17 @@ def check_capabilities(strategy: Strategy, learner) -> None:
 
 
 def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
-                previous_learner=None, random_state=None) -> tuple[np.ndarray, SelectionContext]:
+                previous_learner=None, random_state=None, classes=None,
+                pool_cache: dict | None = None) -> tuple[np.ndarray, SelectionContext]:
     """Run ``strategy`` once on validated arrays; returns (picks as pool indices, the context).
 
-    ``learner`` may be None for strategies that need nothing from a model (cold start).
+    ``learner`` may be None for strategies that need nothing from a model (cold start); then
+    ``classes`` declares the classes. ``pool_cache`` persists across rounds of one pool.
     """
     ctx = SelectionContext(learner, X_pool[candidates], X_pool[labeled_idx], y_labeled,
                            previous_learner=previous_learner, random_state=random_state,
-                           X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx)
+                           X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx,
+                           classes=classes, pool_cache=pool_cache)
     pos = np.asarray(strategy.select(ctx, k), dtype=np.int64)
     if len(pos) != k or len(np.unique(pos)) != k:
         raise RuntimeError(f"strategy {strategy.name!r} returned {len(pos)} picks, "
@@ -142,6 +145,7 @@ class ActiveLearner:
         self.labels = np.empty(0, dtype=self.classes_.dtype)
         self.model = None
         self.previous_model = None
+        self.pool_cache: dict = {}  # what strategies compute once per pool
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
 
@@ -228,7 +232,7 @@ class ActiveLearner:
         t0 = time.perf_counter()
         picks, ctx = select_from(strategy, model, self.X_pool, self.labeled_idx, self.labels, k,
                                  cand, self.previous_model if model is not None else None,
-                                 random_state)
+                                 random_state, self.classes_, self.pool_cache)
         seconds = time.perf_counter() - t0
         self.last_query = QueryInfo(strategy.name, cold, seconds, picks)
         self._last = (strategy, ctx)
