@@ -150,6 +150,10 @@ def init_cmd(
     text_column: str = typer.Option("text", help="text column of a CSV/JSONL"),
     label_column: str = typer.Option("label", help="label column of a CSV/JSONL"),
     seed: int = typer.Option(0, help="random seed"),
+    learner_param: list[str] = typer.Option(None, "--learner-param", help="a learner setting "
+                                            "KEY=VALUE, kept in the project (repeatable)"),
+    cold_start: str = typer.Option("typiclust", help="strategy for the first batches, before "
+                                   "two classes are labeled: typiclust, probcover or random"),
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
     from labelwise.app.create import init_project
@@ -158,7 +162,8 @@ def init_cmd(
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
                         labels_csv=labels, text_column=text_column, label_column=label_column,
-                        random_state=seed)
+                        random_state=seed, cold_start=cold_start,
+                        learner_params=parse_learner_params(learner_param or []))
     s = proj.status()
     typer.echo(f"created {proj.path}: {plural(s['items'], s['modality'] + ' item')}, classes "
                f"{', '.join(s['classes'])}, {plural(s['labels'], 'label')} imported")
@@ -327,6 +332,14 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
                f"({s['batch']} done), cross-validated accuracy {acc}")
     if s["annotators"]:
         typer.echo("annotators: " + ", ".join(f"{a} {n}" for a, n in s["annotators"].items()))
+    if s["stopping"] is not None:
+        crit = s["stopping"]["criteria"]
+        typer.echo(f"stopping: {s['stopping']['message']}")
+        typer.echo("  " + "; ".join(
+            f"{name.replace('_', ' ')} "
+            f"{'-' if c['value'] is None else format(c['value'], '.4g')}"
+            f"{' (stop)' if c['stop'] else ''}"
+            for name, c in crit.items()))
     proj.check_embeddings()  # a problem here is the last line: "error: ..."
 
 

@@ -238,6 +238,11 @@ class ActiveLearner:
         self._last = (strategy, ctx)
         return picks
 
+    @property
+    def last_context(self) -> SelectionContext:
+        """The last query's :class:`SelectionContext` (its arrays are computed already)."""
+        return self._last[1]
+
     def pick_scores(self) -> np.ndarray:
         """(k,) the last query's strategy score of each pick (NaN for batch-only selectors such as
         BADGE and for random picks): what "why was this picked" shows. The score is the one the

@@ -54,12 +54,13 @@ def label_batch(project, annotator="ann", n=60):
 
 
 # -- the project as a library --------------------------------------------------------------------
-def test_create_queues_a_random_first_batch_deterministically(tmp_path):
+def test_create_queues_a_typiclust_first_batch_deterministically(tmp_path):
     p1, p2 = make(tmp_path, "p1"), make(tmp_path, "p2")
     q1 = p1.queue()
     assert [r["item"] for r in q1] == [r["item"] for r in p2.queue()]
     assert len(q1) == 4 and {r["round"] for r in q1} == {1} and q1[0]["status"] == "current"
-    assert p1.progress()["history"][0]["strategy"] == "random"
+    # no labels yet: the cold-start strategy picks, from the embeddings alone
+    assert p1.progress()["history"][0]["strategy"] == "typiclust"
     with connect(p1.path / DB_NAME) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

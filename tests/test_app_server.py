@@ -161,7 +161,7 @@ def test_next_item_carries_the_suggestion_and_why(tmp_path):
     with TestClient(create_app(cold, start_worker=False)) as c:
         out = c.get("/api/next").json()
         assert out["item"]["suggestion"] is None and out["item"]["cold_start"] is True
-        assert out["item"]["why"] == "picked at random to get started"
+        assert out["item"]["why"] == "typical of a dense region not yet labeled (to get started)"
         assert out["worker_busy"] is False
 
 

@@ -182,7 +182,8 @@ def test_app_cold_start_is_recorded(tmp_path):
                              strategy="margin", batch_size=5, prepare=False)
     project.prepare_next_batch()
     info = json.loads(project.conn.execute("SELECT info FROM rounds").fetchone()[0])
-    assert info["cold_start"] and info["strategy"] == "random" and not info["fitted"]
+    # a new project's first batches come from TypiClust, on the embeddings alone
+    assert info["cold_start"] and info["strategy"] == "typiclust" and not info["fitted"]
 
 
 # --- any scikit-learn classifier ----------------------------------------------------------------

@@ -143,7 +143,7 @@ def init_project(
     random_state: int = 0,
     progress: bool = True,
     learner_params: dict | None = None,
-    cold_start: str = "random",
+    cold_start: str = "typiclust",
 ) -> Project:
     """Create a project from a folder of images or a CSV/JSONL file of texts.
 
@@ -234,7 +234,7 @@ def create_project(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     prepare: bool = True,
     learner_params: dict | None = None,
-    cold_start: str = "random",
+    cold_start: str = "typiclust",
     _in_place: bool = False,
 ) -> Project:
     """Create a project from encoded items (what :func:`init_project` does after encoding).
@@ -252,7 +252,8 @@ def create_project(
         labels: optional (n,) label or None per item, imported with source ``data``.
         prepare: queue the first batch now.
         learner_params: the learner's parameters, kept in the settings.
-        cold_start: the strategy that picks while fewer than 2 classes are labeled.
+        cold_start: the strategy that picks while fewer than 2 classes are labeled (default
+            TypiClust, Hacohen et al. 2022: typical points of the pool's densest regions).
         _in_place: write straight into ``path`` (a new folder :func:`init_project` is building)
             and return the project open there.
     """

@@ -169,13 +169,83 @@ class ModelStep:
         if fit is not None:  # the batch is served already; the accuracy estimate feeds the chart
             cv = cross_validated_accuracy(engine.template, self.features[labeled_idx], y,
                                           random_state=int(self.settings["random_state"]))
+            info.update(self._stopping(conn, engine, new_round, len(y), cv))
             with db.transaction(conn):
-                conn.execute("UPDATE rounds SET cv_accuracy = ? WHERE round = ?", (cv, new_round))
+                conn.execute("UPDATE rounds SET cv_accuracy = ?, info = ? WHERE round = ?",
+                             (cv, json.dumps(info), new_round))
         return {"round": new_round, "size": len(keep), "strategy": query.strategy,
                 "cv_accuracy": cv, "train_seconds": train_s,
                 "select_seconds": query.query_seconds, "n_labels": len(y),
                 "cv_seconds": time.perf_counter() - t0, "cold_start": query.cold_start,
                 "pseudo_labels": info["pseudo_labels"]}
+
+    def _stopping(self, conn, engine, new_round: int, n_labels: int, cv) -> dict:
+        """The stopping criteria after this round's model (:mod:`labelwise.stopping`).
+
+        Successive models are compared on a fixed stop set of items (drawn once from the
+        project's seed). Batches prepared ahead from the same labels give the same model, so a
+        round counts only when it was trained on more labels than the last counted one.
+
+        Returns:
+            ``{"stop_pred": (s,) predicted classes on the stop set, "kappa": agreement with the
+            last counted model or None, "stopping": {criterion: {"value", "stop"}}}``.
+        """
+        from labelwise import stopping as S
+
+        history = []
+        for n, acc, raw in conn.execute("SELECT n_labels, cv_accuracy, info FROM rounds "
+                                        "WHERE round < ? ORDER BY round", (new_round,)):
+            rec = json.loads(raw) if raw else {}
+            if rec.get("stop_pred") is not None:
+                history.append((n, acc, rec))
+        if history and history[-1][0] >= n_labels:  # the same labels: nothing new to judge
+            last = history[-1][2]
+            return {"stop_pred": last["stop_pred"], "kappa": None,
+                    "stopping": last.get("stopping")}
+        stop_set = S.draw_stop_set(self.n_items, random_state=int(self.settings["random_state"]))
+        pred = engine.model.predict_proba(self.features[stop_set]).argmax(axis=1)
+        kappas = [rec["kappa"] for _, _, rec in history if rec.get("kappa") is not None]
+        kappa = None
+        if history:
+            kappa = S.agreement_kappa(np.asarray(history[-1][2]["stop_pred"]), pred)
+            kappas.append(kappa)
+        ctx = engine.last_context
+        picks = ctx.picked_positions
+        accuracies = [acc for _, acc, _ in history] + [cv]
+        crit = {"stabilizing_predictions": S.stabilizing_predictions(kappas),
+                "overall_uncertainty": S.overall_uncertainty(ctx.proba),
+                "max_confidence": S.max_confidence(ctx.proba[picks]),
+                "accuracy_plateau": S.accuracy_plateau(accuracies)}
+        for c in crit.values():  # JSON has no NaN: "not computable yet" is null
+            c["value"] = c["value"] if np.isfinite(c["value"]) else None
+        return {"stop_pred": pred.tolist(), "kappa": kappa,
+                "stopping": {**crit, "stop_set_size": len(stop_set)}}
+
+    def stopping_status(self) -> dict | None:
+        """The latest stopping criteria and one sentence for people, or None before any model.
+
+        ``{"criteria": {name: {"value", "stop"}}, "stopped_changing": bool, "message": str}``;
+        "the model has stopped changing" follows stabilizing predictions (Bloodgood &
+        Vijay-Shanker 2009), the default criterion.
+        """
+        row = self.conn.execute(
+            "SELECT info FROM rounds WHERE json_extract(info, '$.stopping') IS NOT NULL "
+            "ORDER BY round DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        crit = json.loads(row[0])["stopping"]
+        size = crit.pop("stop_set_size", None)
+        stab = crit["stabilizing_predictions"]
+        if stab["stop"]:
+            message = (f"the model has stopped changing: over the last 3 rounds its predictions "
+                       f"on {size} items agreed with the previous model's (mean kappa "
+                       f"{stab['value']:.3f} > 0.99); more labels may add little")
+        elif stab["value"] is not None:
+            message = (f"the model is still changing (mean kappa {stab['value']:.3f} over the "
+                       f"last 3 rounds, on {size} items; it stops at > 0.99)")
+        else:
+            message = "the model is still changing (too few rounds to judge)"
+        return {"criteria": crit, "stopped_changing": bool(stab["stop"]), "message": message}
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(n,) predicted class and (n,) confidence (max probability) for every item, from the

@@ -274,6 +274,7 @@ class Project(Labeling, ModelStep, Transfer):
             {"round": r, "n_labels": n, "cv_accuracy": a, "strategy": s}
             for r, n, a, s in conn.execute(
                 "SELECT round, n_labels, cv_accuracy, strategy FROM rounds ORDER BY round")]
+        out["stopping"] = self.stopping_status()
         return out
 
     def queue(self) -> list[dict]:
@@ -302,4 +303,6 @@ class Project(Labeling, ModelStep, Transfer):
                 "GROUP BY annotator").fetchall()),
             "cv_accuracy": next((h["cv_accuracy"] for h in reversed(p["history"])
                                  if h["cv_accuracy"] is not None), None),
+            "cold_start": self.settings.get("cold_start", "random"),
+            "stopping": self.stopping_status(),
         }
