@@ -11,6 +11,7 @@ Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with 
 | ``POST /api/label`` | ``{"item": idx, "label": "cat", "annotator": "A"}``; answered after commit |
 | ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
 | ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
+| ``POST /api/heartbeat`` | ``{"annotator": "A"}``: renews A's leases (the page, every 15 s) |
 | ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
 | ``GET /api/labels`` | every label in force |
 
@@ -208,8 +209,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
     @app.get("/api/next")
     def next_item(annotator: str = "default"):
         out = proj.next_item(annotator)
-        if out["state"] == "waiting":
-            worker.wake()
+        worker.wake()  # handing out an item may have closed a batch: prepare the missing ones
         out["worker_error"] = worker.last_error
         return out
 
@@ -235,6 +235,12 @@ def create_app(project: str | Path | Project, token: str | None = None,
     @app.post("/api/undo")
     def undo(body: _Body):
         return proj.undo(body.annotator)
+
+    @app.post("/api/heartbeat")
+    def heartbeat(body: _Body):
+        out = proj.heartbeat(body.annotator)
+        worker.wake()  # a returning annotator may make the team need another batch
+        return out
 
     @app.get("/api/progress")
     def progress(annotator: str | None = None):
