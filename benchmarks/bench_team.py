@@ -136,6 +136,12 @@ def run_variant(code: Path, root: Path, X_path: Path, y: np.ndarray, y_path: Pat
                     str(args.batch_size)], cwd=code, env=env, check=True)
     proc, url = start_server(code, project)
     try:
+        # the annotators arrive once the worker has prepared its first batch ahead (the server
+        # loads the features and the learner's libraries first), as on a server started earlier
+        deadline = time.monotonic() + 120
+        while not httpx.get(url + "/api/progress", timeout=60).json()["next_ready"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
         n_work = args.annotators - (1 if idle else 0)
         recs = [{"next_ms": [], "label_ms": [], "states": [], "acked": [], "refused": []}
                 for _ in range(n_work)]
