@@ -7,13 +7,17 @@ Tables (one row per ...):
   the image folder, or ``"line N"`` of a text file), the text (texts only) and the path (images).
 - ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``
   (``app``, ``data`` or ``import``); an undo sets ``undone_at`` instead of deleting the row.
-- ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current`` or
-  ``done``, how many labels its model used, its cross-validated accuracy and timings, and
+- ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current``
+  (being handed out) or ``done`` (each item labeled, skipped or held by an annotator), how many
+  labels its model used, its cross-validated accuracy and timings, and
   ``info`` (JSON: what the engine did: the strategy that picked, cold start, pseudo-labels used,
-  and the label watermark that lets last round's model be refitted after a restart).
+  the label watermark that lets last round's model be refitted after a restart, ``group``, the
+  first of the rounds picked together in one engine round, and ``cv_done``).
 - ``queue``: (round, position) -> item and the strategy's ``score`` of it: the batches, in order.
   An item is queued at most once.
-- ``assignments``: which annotator holds which item right now (so two never get the same one).
+- ``assignments``: which annotator holds which item (a lease: ``assigned_at`` is when it was
+  given or last renewed; it lapses after the ``lease_seconds`` setting), so two never get the
+  same one.
 - ``skips``: items an annotator skipped; they leave the queue and are never picked again.
 
 Durability: ``synchronous=FULL`` with WAL means a committed transaction survives a process kill
