@@ -67,6 +67,20 @@ def test_a_straggler_does_not_hold_the_next_round_back(tmp_path, clock):
     assert len(p.active_labels()) == 4 + 3 + 1 + 0
 
 
+def test_one_annotator_closes_a_round_with_its_last_label(tmp_path):
+    p = make(tmp_path)
+    p.prepare_next_batch()
+    for _ in range(3):
+        idx = item_of(p, "solo")
+        p.label(idx, truth(idx), "solo")
+    last = item_of(p, "solo")
+    # nobody else asks: the round stays open, so the next model waits for this label
+    assert p.progress()["round"] == 1 and p.prepare_next_batch() is None
+    p.label(last, truth(last), "solo")
+    assert p.progress()["round"] == 2
+    assert p.prepare_next_batch()["n_labels"] == 8
+
+
 def test_a_lapsed_lease_frees_the_item_for_others(tmp_path, clock):
     p = make(tmp_path)
     first = item_of(p, "x")

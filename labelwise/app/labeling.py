@@ -11,9 +11,10 @@ item renews the one already held. When a lease lapses the item is free for other
 it first gets it (the lapsed row is dropped then); until then the old holder may still label it.
 
 A round closes as soon as each of its items is done or held by a live lease (as many leases as
-``labels_per_item`` asks for): an annotator who holds an item and goes idle never holds the next
-round back. Items of a closed round that are still held ("stragglers") stay with their holders;
-if a straggler's lease lapses it is served to the next annotator who asks, before new items.
+``labels_per_item`` asks for) and someone asks for an item or gives a label: an annotator who
+holds an item and goes idle never holds the next round back. Items of a closed round that are
+still held ("stragglers") stay with their holders; if a straggler's lease lapses it is served to
+the next annotator who asks, before new items.
 """
 
 from __future__ import annotations
@@ -163,8 +164,9 @@ class Labeling:
                     + _FREE.format(col="q.item_idx", others=" AND s.annotator != :a")
                     + " ORDER BY q.round, q.position LIMIT 1", args).fetchone()
                 if row is not None:
+                    # the round closes when the next one asks, or at this label: one
+                    # annotator's round still waits for its last label, as the worker should
                     self._assign(conn, row[0], annotator, now)
-                    self._advance(conn, now)  # this may have been the round's last free item
             item = self._item_info(conn, row[0]) if row is not None else None
         state = "labeling" if item is not None else (
             "waiting" if self._work_left() else "finished")
