@@ -18,13 +18,16 @@ from labelwise.validation import LabelwiseError
 
 
 def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
-                             random_state: int = 0, n_splits: int = 5) -> float | None:
+                             random_state: int = 0, n_splits: int = 5,
+                             before_fold=None) -> float | None:
     """Stratified k-fold accuracy of ``learner`` (cloned per fold) on the labels so far.
 
     Args:
         learner: an unfitted or fitted learner; each fold fits ``learner.clone()``.
         X: (m, d) features of the labeled items; y: (m,) their labels.
         n_splits: at most this many folds (fewer when no class has that many labels).
+        before_fold: called before each fold's fit (the worker waits there while a batch is
+            being prepared, so the estimate gives way to it).
 
     Returns:
         Correct predictions over all scored held-out items (folds whose training part lacks two
@@ -47,6 +50,8 @@ def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
         for train, test in folds:
             if len(np.unique(y[train])) < 2:
                 continue
+            if before_fold is not None:
+                before_fold()
             model = learner.clone().fit(X[train], y[train])
             correct += int((model.predict(X[test]) == y[test]).sum())
             scored += len(test)
@@ -222,9 +227,10 @@ class ModelStep:
                 "cv_seconds": time.perf_counter() - t0, "cold_start": query.cold_start,
                 "pseudo_labels": info["pseudo_labels"]}
 
-    def estimate_accuracy(self) -> dict | None:
+    def estimate_accuracy(self, before_fold=None) -> dict | None:
         """The cross-validated accuracy of the newest round's model, when it was prepared
-        without one (``prepare_next_batch(accuracy=False)``), on the labels that round used.
+        without one (``prepare_next_batch(accuracy=False)``), on the labels that round used
+        (``before_fold`` as in :func:`cross_validated_accuracy`).
 
         Returns:
             ``{"rounds", "cv_accuracy", "n_labels", "cv_seconds"}`` (the rounds prepared
@@ -240,7 +246,8 @@ class ModelStep:
         t0 = time.perf_counter()
         idx, y = self.labeled_arrays(upto=(info["label_watermark"], info["snapshot_at"]))
         cv = cross_validated_accuracy(self._learner(), self.features[idx], y,
-                                      random_state=int(self.settings["random_state"]))
+                                      random_state=int(self.settings["random_state"]),
+                                      before_fold=before_fold)
         with db.transaction(conn):
             rounds = [r[0] for r in conn.execute(
                 "SELECT round FROM rounds WHERE json_extract(info, '$.group') = ?",

@@ -6,7 +6,8 @@ open as the active team needs (:meth:`Project.batches_wanted`); when several are
 (a big team emptied them while the last round ran) one engine round picks them all, so the
 worker's output grows with the team instead of falling behind. The accuracy thread computes the
 cross-validated accuracy of the newest round for the chart (:meth:`Project.estimate_accuracy`)
-so that this estimate, which fits the learner once per fold, never delays a batch. Errors are
+on the side: it fits the learner once per fold, and before each fold it waits until no batch is
+being prepared, so the estimate never delays a batch by more than one fold. Errors are
 kept in ``last_error`` (shown by the page) instead of killing a thread.
 """
 
@@ -34,6 +35,7 @@ class BatchWorker:
         self.last_estimate: dict | None = None
         self.busy = False
         self._wake = threading.Event()
+        self._idle = threading.Event()  # set while the batch thread waits for work
         self._prepared = threading.Event()
         self._stop = threading.Event()
         self._threads = [
@@ -53,6 +55,7 @@ class BatchWorker:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._idle.set()
         self._prepared.set()
         for t in self._threads:
             t.join(timeout)
@@ -61,6 +64,7 @@ class BatchWorker:
         warm = False
         while not self._stop.is_set():
             self._wake.clear()
+            self._idle.clear()
             try:
                 self.busy = True
                 while not self._stop.is_set():
@@ -83,6 +87,7 @@ class BatchWorker:
                 except ImportError:
                     pass
                 continue
+            self._idle.set()
             self._wake.wait(self.poll)
 
     def _run_accuracy(self) -> None:
@@ -93,7 +98,7 @@ class BatchWorker:
                 return
             t0 = time.perf_counter()
             try:
-                out = self.project.estimate_accuracy()
+                out = self.project.estimate_accuracy(before_fold=self._idle.wait)
             except Exception as exc:  # the chart misses a point; labeling goes on
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 out = None
