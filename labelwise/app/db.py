@@ -7,13 +7,17 @@ Tables (one row per ...):
   the image folder, or ``"line N"`` of a text file), the text (texts only) and the path (images).
 - ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``
   (``app``, ``data`` or ``import``); an undo sets ``undone_at`` instead of deleting the row.
-- ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current`` or
-  ``done``, how many labels its model used, its cross-validated accuracy and timings, and
+- ``rounds``: each batch the strategy picked: status ``next`` (prepared ahead), ``current``
+  (being handed out) or ``done`` (each item labeled, skipped or held by an annotator), how many
+  labels its model used, its cross-validated accuracy and timings, and
   ``info`` (JSON: what the engine did: the strategy that picked, cold start, pseudo-labels used,
-  and the label watermark that lets last round's model be refitted after a restart).
+  the label watermark that lets last round's model be refitted after a restart, ``group``, the
+  first of the rounds picked together in one engine round, and ``cv_done``).
 - ``queue``: (round, position) -> item and the strategy's ``score`` of it: the batches, in order.
   An item is queued at most once.
-- ``assignments``: which annotator holds which item right now (so two never get the same one).
+- ``assignments``: which annotator holds which item (a lease: ``assigned_at`` is when it was
+  given or last renewed; it lapses after the ``lease_seconds`` setting), so two never get the
+  same one.
 - ``skips``: items an annotator skipped; they leave the queue and are never picked again.
 - ``annotators``: the accounts of :mod:`labelwise.app.annotators`: a name and the SHA-256 of its
   personal token (never the token). With no row, the app trusts the name the page sends.
@@ -25,6 +29,7 @@ and a power loss; the server answers only after the commit returns.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,19 +159,25 @@ def check_intact(conn: sqlite3.Connection, path: str | Path) -> None:
         detail = "; ".join(" ".join(p.replace("*** in database main ***", "").split())
                            for p in problems)[:200]
         raise LabelwiseError(f"the project database {path} is damaged ({detail}): {REPAIR_HINT}")
+# The writers of this process (annotators' requests, the worker) take turns here before they
+# ask SQLite: its busy handler retries a locked database after sleeps of up to 100 ms, which made
+# the slowest 1% of a team's requests take a second
+_WRITERS = threading.RLock()
 
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error, a failed ``COMMIT`` included):
-    one writer at a time, and the reads inside see the state the writes are based on."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-        conn.execute("COMMIT")
-    except BaseException:
-        # a failed COMMIT (a full disk) may leave the transaction open: end it, so that the
-        # connection's next BEGIN works once there is space again
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    one writer at a time (this process's threads in turn, other processes through SQLite's
+    lock), and the reads inside see the state the writes are based on."""
+    with _WRITERS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            # a failed COMMIT (a full disk) may leave the transaction open: end it, so that the
+            # connection's next BEGIN works once there is space again
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

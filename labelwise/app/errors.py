@@ -6,8 +6,9 @@ from labelwise.validation import LabelwiseError
 
 DB_NAME = "labelwise.db"
 EMBEDDINGS_NAME = "embeddings.npy"
-#: an assignment older than this (seconds) may be handed to another annotator
-DEFAULT_LEASE_SECONDS = 600.0
+#: a lease not renewed for this long (seconds) lapses: the item may go to another annotator
+#: (the page renews it every 15 s while open)
+DEFAULT_LEASE_SECONDS = 60.0
 
 
 class ItemNotFound(LabelwiseError):

@@ -13,6 +13,7 @@ Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with 
 | ``POST /api/label`` | ``{"item": idx, "label": "cat", "annotator": "A"}``; answered after commit |
 | ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
 | ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
+| ``POST /api/heartbeat`` | ``{"annotator": "A"}``: renews A's leases (the page, every 15 s) |
 | ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
 | ``GET /api/labels`` | every label in force |
 
@@ -260,8 +261,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
     @app.get("/api/next")
     def next_item(request: Request, annotator: str = "default"):
         out = proj.next_item(who(request, annotator))
-        if out["state"] == "waiting":
-            worker.wake()
+        worker.wake()  # handing out an item may have closed a batch: prepare the missing ones
         if out["item"] is not None:
             out["item"].update(item_assist(proj, out["item"]["idx"]))
         out["worker_error"] = worker.last_error
@@ -290,6 +290,12 @@ def create_app(project: str | Path | Project, token: str | None = None,
     @app.post("/api/undo")
     def undo(body: _Body, request: Request):
         return proj.undo(who(request, body.annotator))
+
+    @app.post("/api/heartbeat")
+    def heartbeat(body: _Body, request: Request):
+        out = proj.heartbeat(who(request, body.annotator))
+        worker.wake()  # a returning annotator may make the team need another batch
+        return out
 
     @app.get("/api/progress")
     def progress(request: Request, annotator: str | None = None):

@@ -218,6 +218,18 @@ async function act(fn, okText) {
   }
 }
 
+// keep the lease on the item shown while the page is open; if it went to someone else (the tab
+// slept past the lease), show the next one
+async function heartbeat() {
+  let wait = 15;
+  try {
+    const out = await api("api/heartbeat", { annotator: annotator() });
+    wait = Math.max(1, Math.min(15, out.lease_seconds / 4));
+    if (current && !busy && !out.held.includes(current.idx)) loadNext();
+  } catch (e) { /* the next beat retries */ }
+  setTimeout(heartbeat, wait * 1000);
+}
+
 function submit(label) {
   if (!current) return;
   const item = current;
@@ -267,6 +279,7 @@ document.addEventListener("keydown", (e) => {
     }
     renderButtons();
     await loadNext();
+    setTimeout(heartbeat, 15000);
   } catch (e) {
     setStatus(e.message, true);
   }
