@@ -54,6 +54,13 @@ function renderProgress(p) {
   $("counts").textContent = `${p.n_labeled_items} of ${p.n_items} items labeled` +
     (p.mine !== undefined ? ` · ${p.mine} by you` : "");
   drawChart(p.history.filter((h) => h.cv_accuracy !== null));
+  // when to stop: stabilizing predictions (the model has stopped changing), with its numbers
+  const stop = $("stopping");
+  stop.hidden = !p.stopping;
+  if (p.stopping) {
+    stop.textContent = p.stopping.message;
+    stop.classList.toggle("stopped", p.stopping.stopped_changing);
+  }
 }
 
 function drawChart(points) {
