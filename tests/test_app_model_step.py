@@ -53,3 +53,16 @@ def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
     assert stab["value"] == 1.0 and stab["stop"] and status["stopped_changing"]
     assert status["message"].startswith("the model has stopped changing")
     assert project.status()["stopping"]["stopped_changing"]
+
+
+def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = 10.0 * np.eye(8)
+    X = np.concatenate([rng.normal(size=(25, 8)) + c for c in centres]).astype(np.float32)
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(200)], X, ["a", "b"],
+                             batch_size=4, prepare=False)  # no labels: TypiClust picks
+    project.prepare_next_batch()
+    project.prepare_next_batch()  # prepared ahead while the first batch is still unlabeled
+    first, second = ({i // 25 for i, r in [(q["item"], q["round"]) for q in project.queue()]
+                      if r == n} for n in (1, 2))
+    assert len(first) == 4 and len(second) == 4 and not first & second

@@ -164,9 +164,10 @@ class ModelStep:
             snapshot_at = time.time()
             watermark = conn.execute("SELECT coalesce(max(id), 0) FROM labels").fetchone()[0]
             labeled_idx, y = self.labeled_arrays()
-            queued = np.array([r[0] for r in conn.execute("SELECT item_idx FROM queue")] +
-                              [r[0] for r in conn.execute("SELECT item_idx FROM skips")],
-                              dtype=np.int64)
+            in_queue = np.array([r[0] for r in conn.execute("SELECT item_idx FROM queue")],
+                                dtype=np.int64)
+            queued = np.concatenate([in_queue, np.array(
+                [r[0] for r in conn.execute("SELECT item_idx FROM skips")], dtype=np.int64)])
             new_round = (conn.execute("SELECT max(round) FROM rounds").fetchone()[0] or 0) + 1
         finally:
             conn.execute("COMMIT")
@@ -183,7 +184,8 @@ class ModelStep:
         t_round = time.perf_counter()
         self._restore_previous_model(engine, conn)
         engine.set_labels(labeled_idx, y)
-        picks = engine.step(k, candidates, random_state=seed)
+        pending = np.setdiff1d(in_queue, labeled_idx)  # queued, not labeled yet: covered
+        picks = engine.step(k, candidates, random_state=seed, pending=pending)
         fit, query = engine.last_fit, engine.last_query
         scores = engine.pick_scores()
         info = {"strategy": query.strategy, "cold_start": query.cold_start,
@@ -250,12 +252,15 @@ class ModelStep:
         """
         from labelwise import stopping as S
 
-        history = []
-        for n, acc, raw in conn.execute("SELECT n_labels, cv_accuracy, info FROM rounds "
-                                        "WHERE round < ? ORDER BY round", (new_round,)):
+        by_labels: dict[int, tuple] = {}  # one model per label count: batches prepared
+        for n, acc, raw in conn.execute(  # together or ahead on the same labels count once
+                "SELECT n_labels, cv_accuracy, info FROM rounds WHERE round < ? ORDER BY round",
+                (new_round,)):
             rec = json.loads(raw) if raw else {}
             if rec.get("stop_pred") is not None:
-                history.append((n, acc, rec))
+                by_labels[n] = (n, acc if acc is not None else by_labels.get(n, (0, None))[1],
+                                rec)
+        history = list(by_labels.values())
         if history and history[-1][0] >= n_labels:  # the same labels: nothing new to judge
             last = history[-1][2]
             return {"stop_pred": last["stop_pred"], "kappa": None,

@@ -224,21 +224,20 @@ def _feature_similarity(ctx: SelectionContext, k: int) -> np.ndarray:
 def _typiclust(ctx: SelectionContext, k: int) -> np.ndarray:
     from labelwise.strategies.typiclust import typiclust_candidates
 
-    return typiclust_candidates(ctx.X_candidates, ctx.X_labeled, k, ctx.rng)
+    return typiclust_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.rng)
 
 
 def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
     from labelwise.strategies.coldstart import prepare_features
     from labelwise.strategies.probcover import estimate_delta, probcover_candidates
 
-    # the radius depends on the pool only: estimated once per pool (and class count), as the
-    # authors do, over the labeled and unlabeled items the strategy sees
-    key = ("probcover_delta", len(ctx.X_candidates) + len(ctx.X_labeled), ctx.n_classes)
+    # the radius depends on the pool only: estimated once per pool (and class count) over the
+    # whole pool, as the authors do, and reused in every round
+    key = ("probcover_delta", len(ctx.X_pool), ctx.n_classes)
     if key not in ctx.pool_cache:
-        X = prepare_features(np.concatenate([ctx.X_labeled, ctx.X_candidates]))
-        ctx.pool_cache[key] = estimate_delta(X, ctx.n_classes, random_state=ctx.rng,
-                                             normalize=False)
-    return probcover_candidates(ctx.X_candidates, ctx.X_labeled, k, ctx.pool_cache[key],
+        ctx.pool_cache[key] = estimate_delta(prepare_features(ctx.X_pool), ctx.n_classes,
+                                             random_state=ctx.rng, normalize=False)
+    return probcover_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.pool_cache[key],
                                 ctx.rng)
 
 
