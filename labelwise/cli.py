@@ -6,6 +6,7 @@ Each command parses its options, calls one library function, and prints. A
 
 from __future__ import annotations
 
+import errno
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,16 @@ app = typer.Typer(
 
 def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _check_at_least(minimum: int, **options) -> None:
+    """One-line error for a numeric option below ``minimum`` (None = not given), named as typed:
+    ``_check_at_least(1, jobs=0)`` -> "--jobs must be an integer >= 1, got 0"."""
+    from labelwise.validation import check_positive_int
+
+    for name, value in options.items():
+        if value is not None:
+            check_positive_int(value, "--" + name.replace("_", "-"), minimum)
 
 
 @app.command()
@@ -47,7 +58,11 @@ def run(
 ):
     """Simulate active learning on a labeled data set and write results, curves and a summary."""
     from labelwise.experiments.simulate import simulate
+    from labelwise.validation import plural
 
+    _check_at_least(1, seeds=seeds, seed_size=seed_size, batch_size=batch_size,
+                    pool_subsample=pool_subsample, jobs=jobs)
+    _check_at_least(0, rounds=rounds)
     if out is None:
         stem = Path(dataset).stem if Path(dataset).suffix or Path(dataset).is_dir() else dataset
         stem += f"-{encoder}" if encoder else ""
@@ -57,7 +72,7 @@ def run(
                        learner=learner, pool_subsample=pool_subsample, seed_set=seed_set,
                        out=out, n_jobs=jobs, encoder=encoder)
     typer.echo((out / "summary.md").read_text().split("\n\n*Labels saved*")[0])
-    typer.echo(f"\n{len(results)} rows written to {out}/ "
+    typer.echo(f"\n{plural(len(results), 'row')} written to {out}/ "
                "(results.csv, results.parquet, picks.csv, curves.png, summary.md)")
 
 
@@ -119,14 +134,20 @@ def init_cmd(
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
     from labelwise.app.project import init_project
+    from labelwise.validation import LabelwiseError, plural
 
+    _check_at_least(1, batch_size=batch_size, labels_per_item=labels_per_item)
+    _check_at_least(0, seed=seed)
+    taken = next((p for p in (project, *project.parents) if p.exists()), None)
+    if taken is not None and not taken.is_dir():
+        raise LabelwiseError(f"{taken} is a file, not a folder: pass a new folder for the project")
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
                         labels_csv=labels, text_column=text_column, label_column=label_column,
                         random_state=seed)
     s = proj.status()
-    typer.echo(f"created {proj.path}: {s['items']} {s['modality']} items, classes "
-               f"{', '.join(s['classes'])}, {s['labels']} labels imported")
+    typer.echo(f"created {proj.path}: {plural(s['items'], s['modality'] + ' item')}, classes "
+               f"{', '.join(s['classes'])}, {plural(s['labels'], 'label')} imported")
     typer.echo(f"next: labelwise label {project}")
 
 
@@ -137,10 +158,13 @@ def import_labels_cmd(
 ):
     """Import existing labels into a project."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
     out = Project(project).import_labels(labels)
-    typer.echo(f"imported {out['imported']} labels ({out['already_labeled']} items already "
-               "labeled were left as they were)")
+    kept = out["already_labeled"]
+    left = "was left as it was" if kept == 1 else "were left as they were"
+    typer.echo(f"imported {plural(out['imported'], 'label')} ({plural(kept, 'item')} already "
+               f"labeled {left})")
 
 
 @app.command("label")
@@ -154,7 +178,34 @@ def label_cmd(
     """Start the labeling web page for a project and print its address."""
     from labelwise.app.server import serve
 
+    _check_port(host, port)
     serve(project, host=host, port=port, token=token, echo=typer.echo)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line error for a port out of range, in use, or a host this machine cannot listen
+    on: found by binding a socket (closed again at once) before the server starts."""
+    import socket
+
+    from labelwise.validation import LabelwiseError
+
+    if not 1 <= port <= 65535:
+        raise LabelwiseError(f"--port must be 1-65535, got {port}")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as exc:
+        raise LabelwiseError(f"cannot resolve --host {host!r}: {exc}") from None
+    with socket.socket(family, kind, proto) as sock:
+        # as uvicorn does: a port left in TIME_WAIT by a stopped server is free to reuse
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LabelwiseError(f"port {port} on {host} is in use: pass --port N") from None
+            raise LabelwiseError(f"cannot listen on {host} port {port}: "
+                                 f"{exc.strerror or exc}") from None
 
 
 @app.command("export")
@@ -167,26 +218,29 @@ def export_cmd(
 ):
     """Write the labels (and optionally predictions) of a project."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
     proj = Project(project)
     if out is None:
         ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
         out = proj.path / "export" / f"labels.{ext}"
     res = proj.export(out, format=format, predictions=predictions)
-    typer.echo(f"wrote {res['rows']} rows ({res['labeled']} labeled) to {res['path']}")
+    typer.echo(f"wrote {plural(res['rows'], 'row')} ({res['labeled']} labeled) to {res['path']}")
 
 
 @app.command("status")
 def status_cmd(project: Path = typer.Argument(..., help="project folder")):
     """Print a project's counts: items, labels per class, rounds, accuracy estimate."""
     from labelwise.app.project import Project
+    from labelwise.validation import plural
 
     s = Project(project).status()
     acc = "-" if s["cv_accuracy"] is None else f"{100 * s['cv_accuracy']:.1f}%"
     typer.echo(f"project {s['path']} ({s['modality']}, encoder {s['encoder'] or '-'}, "
                f"strategy {s['strategy']}, learner {s['learner']})")
-    typer.echo(f"items {s['items']}: {s['labeled_items']} labeled ({s['labels']} labels), "
-               f"{s['skipped']} skipped, {s['unlabeled']} unlabeled")
+    typer.echo(f"items {s['items']}: {s['labeled_items']} labeled "
+               f"({plural(s['labels'], 'label')}), {s['skipped']} skipped, "
+               f"{s['unlabeled']} unlabeled")
     typer.echo("per class: " + ", ".join(f"{c} {n}" for c, n in s["per_class"].items()))
     typer.echo(f"rounds {s['rounds']}, current round {s['current_round'] or '-'} "
                f"({s['batch']} done), cross-validated accuracy {acc}")
@@ -211,6 +265,7 @@ def bench(
     """Reproduce a paper's claims: run a benchmark suite, write results, plots and report.md."""
     from labelwise.experiments.suites import run_suite
 
+    _check_at_least(1, seeds=seeds, jobs=jobs)
     folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
                        ray_address=ray_address, report_only=report_only)
     report = (folder / "report.md").read_text()
