@@ -191,9 +191,10 @@ def _check_port(host: str, port: int) -> None:
 
     if not 1 <= port <= 65535:
         raise LabelwiseError(f"--port must be 1-65535, got {port}")
-    try:
+    try:  # the address family uvicorn picks: IPv6 when the host has a colon
         family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+            host, port, socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE)[0]
     except (OSError, UnicodeError) as exc:
         raise LabelwiseError(f"cannot resolve --host {host!r}: {exc}") from None
     with socket.socket(family, kind, proto) as sock:
