@@ -6,6 +6,7 @@ Each command parses its options, calls one library function, and prints. A
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import sys
 from datetime import datetime
@@ -48,6 +49,16 @@ def parse_learner_params(pairs: list[str]) -> dict:
     return params
 
 
+def _check_at_least(minimum: int, **options) -> None:
+    """One-line error for a numeric option below ``minimum`` (None = not given), named as typed:
+    ``_check_at_least(1, jobs=0)`` -> "--jobs must be an integer >= 1, got 0"."""
+    from labelwise.validation import check_positive_int
+
+    for name, value in options.items():
+        if value is not None:
+            check_positive_int(value, "--" + name.replace("_", "-"), minimum)
+
+
 @app.command()
 def run(
     dataset: str = typer.Option("mnist5k", help="built-in data set name, or a feature file path "
@@ -75,7 +86,11 @@ def run(
 ):
     """Simulate active learning on a labeled data set and write results, curves and a summary."""
     from labelwise.experiments.simulate import simulate
+    from labelwise.validation import plural
 
+    _check_at_least(1, seeds=seeds, seed_size=seed_size, batch_size=batch_size,
+                    pool_subsample=pool_subsample, jobs=jobs)
+    _check_at_least(0, rounds=rounds)
     if out is None:
         stem = Path(dataset).stem if Path(dataset).suffix or Path(dataset).is_dir() else dataset
         stem += f"-{encoder}" if encoder else ""
@@ -86,7 +101,7 @@ def run(
                        out=out, n_jobs=jobs, encoder=encoder,
                        learner_params=parse_learner_params(learner_param or []))
     typer.echo((out / "summary.md").read_text().split("\n\n*Labels saved*")[0])
-    typer.echo(f"\n{len(results)} rows written to {out}/ "
+    typer.echo(f"\n{plural(len(results), 'row')} written to {out}/ "
                "(results.csv, results.parquet, picks.csv, curves.png, summary.md)")
 
 
@@ -159,6 +174,8 @@ def init_cmd(
     from labelwise.app.create import init_project
     from labelwise.validation import plural
 
+    _check_at_least(1, batch_size=batch_size, labels_per_item=labels_per_item)
+    _check_at_least(0, seed=seed)
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
                         labels_csv=labels, text_column=text_column, label_column=label_column,
@@ -197,6 +214,7 @@ def label_cmd(
     """Start the labeling web page for a project and print its address."""
     from labelwise.app.server import serve
 
+    _check_port(host, port)
     serve(project, host=host, port=port, token=token, echo=typer.echo)
 
 
@@ -249,6 +267,33 @@ def annotators_remove(
 
     remove_annotator(Project(project), name)
     typer.echo(f"removed {name}; their labels stay attributed to them")
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line error for a port out of range, in use, or a host this machine cannot listen
+    on: found by binding a socket (closed again at once) before the server starts."""
+    import socket
+
+    from labelwise.validation import LabelwiseError
+
+    if not 1 <= port <= 65535:
+        raise LabelwiseError(f"--port must be 1-65535, got {port}")
+    try:  # the address family uvicorn picks: IPv6 when the host has a colon
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE)[0]
+    except (OSError, UnicodeError) as exc:
+        raise LabelwiseError(f"cannot resolve --host {host!r}: {exc}") from None
+    with socket.socket(family, kind, proto) as sock:
+        # as uvicorn does: a port left in TIME_WAIT by a stopped server is free to reuse
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise LabelwiseError(f"port {port} on {host} is in use: pass --port N") from None
+            raise LabelwiseError(f"cannot listen on {host} port {port}: "
+                                 f"{exc.strerror or exc}") from None
 
 
 @app.command("export")
@@ -362,6 +407,7 @@ def bench(
     """Reproduce a paper's claims: run a benchmark suite, write results, plots and report.md."""
     from labelwise.experiments.suites import run_suite
 
+    _check_at_least(1, seeds=seeds, jobs=jobs)
     extra = [s.strip() for s in add_strategies.split(",") if s.strip()]
     folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
                        ray_address=ray_address, report_only=report_only, add_strategies=extra)
