@@ -185,8 +185,8 @@ def test_init_onto_a_file_is_a_one_line_error(capsys, tmp_path):
     data.write_text("text\nhello\nworld\n")
     for target in (taken, taken / "project"):
         assert main(["init", str(target), "--data", str(data)]) == 2
-        assert _one_line_error(capsys) == (f"error: {taken} is a file, not a folder: pass a new "
-                                           "folder for the project")
+        assert _one_line_error(capsys) == (f"error: {taken} is a file, not a folder: choose "
+                                           "another path for the project")
     assert taken.read_text() == "not a project"
 
 

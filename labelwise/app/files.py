@@ -138,8 +138,12 @@ def interrupted_build(target: str | os.PathLike) -> bool:
 
 
 def check_new_folder(target: Path, what: str = "folder") -> None:
-    """Reject a ``target`` that :func:`build_folder` could not rename onto: a file, or a folder
-    that is not empty."""
+    """Reject a ``target`` that :func:`build_folder` could not rename onto: a file (or a path
+    under one), or a folder that is not empty."""
+    blocked = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise LabelwiseError(f"{blocked} is a file, not a folder: choose another path for the "
+                             f"{what}")
     if target.exists() and not target.is_dir():
         raise LabelwiseError(f"{target} is a file, not a folder: choose another path for the "
                              f"{what}")
