@@ -86,14 +86,19 @@ def check_capabilities(strategy: Strategy, learner) -> None:
 
 
 def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
-                previous_learner=None, random_state=None) -> tuple[np.ndarray, SelectionContext]:
+                previous_learner=None, random_state=None, classes=None,
+                pool_cache: dict | None = None,
+                pending_idx=None) -> tuple[np.ndarray, SelectionContext]:
     """Run ``strategy`` once on validated arrays; returns (picks as pool indices, the context).
 
-    ``learner`` may be None for strategies that need nothing from a model (cold start).
+    ``learner`` may be None for strategies that need nothing from a model (cold start); then
+    ``classes`` declares the classes. ``pool_cache`` persists across rounds of one pool.
+    ``pending_idx``: pool items already picked but not labeled yet (a queued batch).
     """
     ctx = SelectionContext(learner, X_pool[candidates], X_pool[labeled_idx], y_labeled,
                            previous_learner=previous_learner, random_state=random_state,
-                           X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx)
+                           X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx,
+                           classes=classes, pool_cache=pool_cache, pending_idx=pending_idx)
     pos = np.asarray(strategy.select(ctx, k), dtype=np.int64)
     if len(pos) != k or len(np.unique(pos)) != k:
         raise RuntimeError(f"strategy {strategy.name!r} returned {len(pos)} picks, "
@@ -142,6 +147,7 @@ class ActiveLearner:
         self.labels = np.empty(0, dtype=self.classes_.dtype)
         self.model = None
         self.previous_model = None
+        self.pool_cache: dict = {}  # what strategies compute once per pool
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
 
@@ -197,7 +203,7 @@ class ActiveLearner:
         self.previous_model, self.model = self.model, model
         return FitInfo(len(y_l), seconds, pseudo)
 
-    def query(self, k: int, candidates=None, random_state=None) -> np.ndarray:
+    def query(self, k: int, candidates=None, random_state=None, pending=None) -> np.ndarray:
         """The next ``k`` pool indices to label (never labeled ones); details in ``last_query``.
 
         Args:
@@ -205,10 +211,13 @@ class ActiveLearner:
             candidates: pool indices to choose among (e.g. a random subset of the pool, or the
                 items not queued yet); default: every unlabeled item.
             random_state: seed of the strategy's randomness; default: the engine's own stream.
+            pending: pool indices picked earlier but not labeled yet (the labeling app's queued
+                batches); strategies that spread picks over the pool (TypiClust, ProbCover)
+                count them as covered.
         """
-        return self._query(k, candidates, random_state, validate=True)
+        return self._query(k, candidates, random_state, validate=True, pending=pending)
 
-    def _query(self, k, candidates, random_state, validate: bool) -> np.ndarray:
+    def _query(self, k, candidates, random_state, validate: bool, pending=None) -> np.ndarray:
         if candidates is None:
             cand = self.unlabeled_idx()
         else:
@@ -228,11 +237,17 @@ class ActiveLearner:
         t0 = time.perf_counter()
         picks, ctx = select_from(strategy, model, self.X_pool, self.labeled_idx, self.labels, k,
                                  cand, self.previous_model if model is not None else None,
-                                 random_state)
+                                 random_state, self.classes_, self.pool_cache,
+                                 None if pending is None else np.asarray(pending, np.int64))
         seconds = time.perf_counter() - t0
         self.last_query = QueryInfo(strategy.name, cold, seconds, picks)
         self._last = (strategy, ctx)
         return picks
+
+    @property
+    def last_context(self) -> SelectionContext:
+        """The last query's :class:`SelectionContext` (its arrays are computed already)."""
+        return self._last[1]
 
     def pick_scores(self) -> np.ndarray:
         """(k,) the last query's strategy score of each pick (NaN for batch-only selectors such as
@@ -244,7 +259,7 @@ class ActiveLearner:
             return np.full(len(pos), np.nan)
         return np.asarray(ctx.score_of(strategy.score), dtype=float)[pos]
 
-    def step(self, k: int, candidates=None, random_state=None) -> np.ndarray:
+    def step(self, k: int, candidates=None, random_state=None, pending=None) -> np.ndarray:
         """One round: :meth:`fit` when the labels allow it, then :meth:`query` (from the
         cold-start strategy when they do not, e.g. after undos left one class)."""
         self.last_fit = None
@@ -252,4 +267,4 @@ class ActiveLearner:
             self.last_fit = self.fit()
         else:
             self.model = self.previous_model = None
-        return self.query(k, candidates, random_state)
+        return self.query(k, candidates, random_state, pending)

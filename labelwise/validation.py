@@ -15,41 +15,63 @@ class LabelwiseError(ValueError):
     """A user-facing error: its message names the problem in one line."""
 
 
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1: ``plural(1, "seed")`` = "1 seed",
+    ``plural(3, "class", "classes")`` = "3 classes"."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def unknown_name_error(kind: str, name: str, choices: Iterable[str]) -> LabelwiseError:
     """An error for a name that is not in a registry, listing the valid choices."""
     return LabelwiseError(f"unknown {kind} {name!r}; choose one of: {', '.join(sorted(choices))}")
 
 
 def check_features(X, name: str = "X") -> np.ndarray:
-    """Return ``X`` as a 2-D float array of shape (n, d), rejecting NaN, inf and wrong shapes."""
+    """Return ``X`` as a 2-D float array of shape (n, d), rejecting NaN, inf and wrong shapes.
+
+    scikit-learn's ``check_array`` does the checks and the conversion (float32 and float64 are
+    kept, other numbers become float32); when it refuses ``X``, :func:`_features_problem` names
+    the problem in one line (sklearn's own messages span lines and print the whole array).
+    """
+    from sklearn.utils import check_array
+
+    try:
+        return check_array(X, dtype=(np.float32, np.float64), ensure_min_samples=0,
+                           ensure_min_features=1)
+    except (ValueError, TypeError) as exc:
+        raise LabelwiseError(_features_problem(X, name, exc)) from None
+
+
+def _features_problem(X, name: str, exc: Exception) -> str:
+    """One line saying why ``check_array`` refused ``X`` (only computed on failure)."""
+    if hasattr(X, "toarray"):
+        return f"{name} is a sparse matrix; pass a dense array ({name}.toarray())"
     try:
         arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise LabelwiseError(f"{name} cannot be read as a numeric array: {exc}") from None
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
-    ):
-        raise LabelwiseError(f"{name} must be numeric, got values of type {arr.dtype}")
+    except Exception as err:  # ragged lists and the like
+        return f"{name} cannot be read as a numeric array: {err}"
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        return f"{name} has no feature columns (shape {arr.shape})"
+    if arr.dtype.kind == "c":
+        return f"{name} must hold real numbers, got complex values"
+    if arr.dtype.kind not in "biuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (ValueError, TypeError):
+            return (f"{name} must be numeric, got values of type {arr.dtype}; "
+                    "encode texts or categories as numbers first")
     if arr.ndim == 1:
-        raise LabelwiseError(f"{name} must be 2-D (n_samples, n_features), got a 1-D array")
+        return f"{name} must be 2-D (n_samples, n_features), got a 1-D array"
     if arr.ndim != 2:
-        raise LabelwiseError(
-            f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
-            "flatten images first or use an encoder"
-        )
-    if arr.shape[1] == 0:
-        raise LabelwiseError(f"{name} has no feature columns")
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float32)
+        return (f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}; "
+                "flatten images first or use an encoder")
     bad = ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         kind = "NaN" if np.isnan(arr[rows[0]]).any() else "inf"
-        raise LabelwiseError(
-            f"{name} contains NaN or inf values ({kind} in {len(rows)} row(s), first at row "
-            f"{rows[0]})"
-        )
-    return arr
+        return (f"{name} contains NaN or inf values ({kind} in {plural(len(rows), 'row')}, "
+                f"first at row {rows[0]}); drop or impute them first")
+    return f"{name} cannot be used as features: {str(exc).splitlines()[0]}"
 
 
 def check_labels(y, classes: Sequence | None = None, name: str = "y") -> np.ndarray:
@@ -95,7 +117,7 @@ def check_k(k: int, n_candidates: int) -> int:
         raise LabelwiseError("the pool is empty: there are no unlabeled items to pick from")
     if k > n_candidates:
         raise LabelwiseError(
-            f"k={k} is larger than the unlabeled pool ({n_candidates} items)"
+            f"k={k} is larger than the unlabeled pool ({plural(n_candidates, 'item')})"
         )
     return int(k)
 

@@ -56,3 +56,92 @@ def blobs_24d():
         return X.astype(dtype), rng
 
     return make
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A factory ``(name="imgs", per_class=6, unlabeled=6) -> folder`` of 8x8 PNGs under
+    tmp_path: classes "dark" and "light" in subfolders, and ``unlabeled`` files at the top
+    (``u0.png`` ...)."""
+    import numpy as np
+    from PIL import Image
+
+    def make(name="imgs", per_class=6, size=8, unlabeled=6):
+        root = tmp_path / name
+        rng = np.random.default_rng(0)
+        for c, v in (("dark", 40), ("light", 210)):
+            (root / c).mkdir(parents=True)
+            for i in range(per_class):
+                pix = np.clip(rng.normal(v, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pix).save(root / c / f"{i}.png")
+        for i in range(unlabeled):
+            pix = np.clip(rng.normal((40, 210)[i % 2], 20, (size, size, 3)), 0, 255)
+            Image.fromarray(pix.astype(np.uint8)).save(root / f"u{i}.png")
+        return root
+
+    return make
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """A factory ``(name="t.jsonl", n=24, labeled=6) -> path`` of JSONL texts: even lines are
+    sports, odd lines food; the first ``labeled`` lines carry their label. Item ids are
+    ``"line 1"`` ... ``"line n"``."""
+    import json
+
+    def make(name="t.jsonl", n=24, labeled=6):
+        rows = []
+        for i in range(n):
+            topic = ("sports", "food")[i % 2]
+            words = ("goal match team score", "soup bread cheese salad")[i % 2]
+            rows.append({"text": f"{words} {i}", "label": topic if i < labeled else None})
+        path = tmp_path / name
+        path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A factory ``(kib) -> folder`` on a fresh tmpfs of that size, to fill the disk for real;
+    skips the test where mounting is not permitted (not root, no CAP_SYS_ADMIN)."""
+    import subprocess
+
+    mounted = []
+
+    def make(kib=512):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        try:
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs",
+                                str(folder)], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.skip(f"cannot mount a small tmpfs here: {exc}")
+        if r.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (needs root): "
+                        + r.stderr.decode(errors="replace").strip())
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def fill_disk():
+    """A function ``(folder) -> None`` that writes ``folder/filler`` until the disk is full."""
+    import os
+
+    def fill(folder):
+        fd = os.open(os.path.join(folder, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    return fill

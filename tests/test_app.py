@@ -54,12 +54,13 @@ def label_batch(project, annotator="ann", n=60):
 
 
 # -- the project as a library --------------------------------------------------------------------
-def test_create_queues_a_random_first_batch_deterministically(tmp_path):
+def test_create_queues_a_typiclust_first_batch_deterministically(tmp_path):
     p1, p2 = make(tmp_path, "p1"), make(tmp_path, "p2")
     q1 = p1.queue()
     assert [r["item"] for r in q1] == [r["item"] for r in p2.queue()]
     assert len(q1) == 4 and {r["round"] for r in q1} == {1} and q1[0]["status"] == "current"
-    assert p1.progress()["history"][0]["strategy"] == "random"
+    # no labels yet: the cold-start strategy picks, from the embeddings alone
+    assert p1.progress()["history"][0]["strategy"] == "typiclust"
     with connect(p1.path / DB_NAME) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -216,95 +217,6 @@ def test_cross_validated_accuracy_by_hand():
     assert cross_validated_accuracy(learner, np.zeros((6, 1)), y_flip) <= 0.5
 
 
-# -- init, import and export ---------------------------------------------------------------------
-def _images(root, per_class=6, size=8, unlabeled=6):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for c, v in (("dark", 40), ("light", 210)):
-        (root / c).mkdir(parents=True)
-        for i in range(per_class):
-            pix = np.clip(rng.normal(v, 20, (size, size, 3)), 0, 255).astype(np.uint8)
-            Image.fromarray(pix).save(root / c / f"{i}.png")
-    for i in range(unlabeled):
-        pix = np.clip(rng.normal((40, 210)[i % 2], 20, (size, size, 3)), 0, 255)
-        Image.fromarray(pix.astype(np.uint8)).save(root / f"u{i}.png")
-    return root
-
-
-def test_init_from_images_imports_folder_labels(tmp_path):
-    data = _images(tmp_path / "imgs")
-    p = init_project(tmp_path / "proj", data, encoder="identity", batch_size=3, progress=False)
-    s = p.status()
-    assert (s["items"], s["labels"], s["classes"]) == (18, 12, ["dark", "light"])
-    assert s["per_class"] == {"dark": 6, "light": 6}
-    kind, path = p.item_content(p.queue()[0]["item"])
-    assert kind == "image" and path.suffix == ".png" and path.name.startswith("u")
-    assert (tmp_path / "proj" / "cache").is_dir()
-    with pytest.raises(LabelwiseError, match="already holds"):
-        init_project(tmp_path / "proj", data, encoder="identity", progress=False)
-
-
-def test_init_reports_missing_and_corrupt_data_with_its_path(tmp_path):
-    with pytest.raises(LabelwiseError, match=f"data not found: {tmp_path / 'nope'}"):
-        init_project(tmp_path / "p", tmp_path / "nope", encoder="identity")
-    data = _images(tmp_path / "imgs")
-    (data / "dark" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(LabelwiseError, match="broken.png"):
-        init_project(tmp_path / "p", data, encoder="identity", progress=False)
-    assert not (tmp_path / "p" / DB_NAME).exists()
-    with pytest.raises(LabelwiseError, match="no labelwise project at"):
-        Project(tmp_path / "p")
-
-
-def _texts(path, n=24):
-    rows = []
-    for i in range(n):
-        topic = ("sports", "food")[i % 2]
-        words = ("goal match team score", "soup bread cheese salad")[i % 2]
-        rows.append({"text": f"{words} {i}", "label": topic if i < 6 else None})
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
-
-
-def test_text_project_import_and_export(tmp_path, hash_text_encoder):
-    data = _texts(tmp_path / "t.jsonl")
-    p = init_project(tmp_path / "tp", data, encoder="test-hash", batch_size=4, progress=False)
-    assert p.status()["labels"] == 6 and p.settings["modality"] == "text"
-    idx = p.next_item("ann")["item"]["idx"]
-    assert p.item_content(idx)[0] == "text"
-    p.label(idx, "sports", "ann")
-    labels_csv = tmp_path / "more.csv"
-    labels_csv.write_text("id,label\nline 20,sports\nline 21,food\nline 1,food\n")
-    out = p.import_labels(labels_csv)
-    assert out == {"imported": 2, "already_labeled": 1}  # line 1 came with the data
-    bad = tmp_path / "bad.csv"
-    bad.write_text("id,label\nline 2,sports\nline 999,food\nline 3,pizza\n")
-    with pytest.raises(LabelwiseError, match=r"line 3 \(unknown id 'line 999'\).*line 4 "
-                                             r"\(unknown class 'pizza'\)"):
-        p.import_labels(bad)
-
-    res = p.export(tmp_path / "l.csv", "csv")
-    import pandas as pd
-
-    df = pd.read_csv(tmp_path / "l.csv")
-    assert res["rows"] == len(df) == 9 and list(df.columns) == ["id", "label", "annotator",
-                                                                 "labeled_at"]
-    assert set(df["annotator"]) == {"data", "ann", "import"}
-    p.export(tmp_path / "l.jsonl", "jsonl", predictions=True)
-    recs = [json.loads(x) for x in (tmp_path / "l.jsonl").read_text().splitlines()]
-    assert len(recs) == 24 and sum(r["label"] is not None for r in recs) == 9
-    assert all(0.5 <= r["confidence"] <= 1 for r in recs)
-    p.export(tmp_path / "ls.json", "label-studio", predictions=True)
-    tasks = json.loads((tmp_path / "ls.json").read_text())
-    first = tasks[0]
-    assert first["data"]["text"].startswith("goal match")
-    assert first["annotations"][0]["result"][0]["value"]["choices"] == ["sports"]
-    assert first["predictions"][0]["result"][0]["to_name"] == "text"
-    with pytest.raises(LabelwiseError, match="unknown export format 'xml'"):
-        p.export(tmp_path / "x", "xml")
-
-
 # -- the HTTP API --------------------------------------------------------------------------------
 @pytest.fixture
 def client(tmp_path):
@@ -365,8 +277,8 @@ def test_api_conflicts_and_oversized_bodies(client):
     assert r.status_code == 413
 
 
-def test_nothing_outside_the_registered_items_is_served(tmp_path):
-    data = _images(tmp_path / "imgs")
+def test_nothing_outside_the_registered_items_is_served(tmp_path, image_folder):
+    data = image_folder()
     secret = tmp_path / "secret.txt"
     secret.write_text("do not serve")
     p = init_project(tmp_path / "proj", data, encoder="identity", progress=False, batch_size=3)
@@ -391,8 +303,10 @@ def test_nothing_outside_the_registered_items_is_served(tmp_path):
 def test_token_is_required_on_every_request_when_set(tmp_path):
     p = make(tmp_path)
     with TestClient(create_app(p, token="s3cret", start_worker=False)) as c:
-        for url in ["/", "/api/config", "/api/next", "/static/app.js", "/api/items/0/content"]:
+        for url in ["/api/config", "/api/next", "/api/labels", "/api/items/0/content"]:
             assert c.get(url).status_code == 401, url
+        for url in ["/", "/static/app.js", "/static/style.css"]:  # no data: served to anyone
+            assert c.get(url).status_code == 200, url
         assert c.post("/api/undo", json={"annotator": "me"}).status_code == 401
         assert c.get("/api/config", headers={"X-Labelwise-Token": "wrong"}).status_code == 401
         assert c.get("/api/config", headers={"X-Labelwise-Token": "s3cret"}).status_code == 200
@@ -409,16 +323,3 @@ def test_non_loopback_addresses_get_a_generated_token():
     t1, t2 = resolve_token("0.0.0.0", None), resolve_token("0.0.0.0", None)
     assert t1 and t2 and t1 != t2 and len(t1) >= 20
     assert resolve_token("0.0.0.0", "mine") == "mine"
-
-
-def test_cli_init_status_export(tmp_path):
-    from labelwise.cli import main
-
-    data = _images(tmp_path / "imgs")
-    proj = tmp_path / "proj"
-    assert main(["init", str(proj), "--data", str(data), "--encoder", "identity",
-                 "--batch-size", "3"]) == 0
-    assert main(["status", str(proj)]) == 0
-    assert main(["export", str(proj), "--format", "jsonl", "--predictions"]) == 0
-    assert len((proj / "export" / "labels.jsonl").read_text().splitlines()) == 18
-    assert main(["init", str(tmp_path / "q"), "--data", str(tmp_path / "missing")]) == 2

@@ -29,3 +29,40 @@ def test_estimate_is_scikit_learns_cross_val_score_on_fixed_folds():
     learner = make_learner("logreg", 2, random_state=0)
     want = cross_val_score(learner, X, y, cv=StratifiedKFold(5, shuffle=True, random_state=7))
     assert cross_validated_accuracy(learner, X, y, random_state=7) == want.mean()
+
+
+def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    X = (rng.normal(size=(80, 2)) * 0.3 + 6.0 * y[:, None]).astype(np.float32)
+    names = np.array(["a", "b"])
+    labels = [names[y[i]] if i in (0, 79) else None for i in range(80)]
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(80)], X, list(names),
+                             labels=labels, batch_size=4, prepare=False)
+    assert project.stopping_status() is None  # no model yet
+    for _ in range(6):  # prepare, then label the current batch: each round adds 4 labels
+        project.prepare_next_batch()
+        for r in project.queue():
+            if r["status"] == "current":
+                project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)",
+                                     (r["item"],))
+                project.label(r["item"], names[y[r["item"]]], "ann")
+    status = project.stopping_status()
+    stab = status["criteria"]["stabilizing_predictions"]
+    # the two blobs are split perfectly from the first model on: every kappa is 1
+    assert stab["value"] == 1.0 and stab["stop"] and status["stopped_changing"]
+    assert status["message"].startswith("the model has stopped changing")
+    assert project.status()["stopping"]["stopped_changing"]
+
+
+def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = 10.0 * np.eye(8)
+    X = np.concatenate([rng.normal(size=(25, 8)) + c for c in centres]).astype(np.float32)
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(200)], X, ["a", "b"],
+                             batch_size=4, prepare=False)  # no labels: TypiClust picks
+    project.prepare_next_batch()
+    project.prepare_next_batch()  # prepared ahead while the first batch is still unlabeled
+    first, second = ({i // 25 for i, r in [(q["item"], q["round"]) for q in project.queue()]
+                      if r == n} for n in (1, 2))
+    assert len(first) == 4 and len(second) == 4 and not first & second

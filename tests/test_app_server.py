@@ -1,7 +1,8 @@
-"""The labeling server as a real process on 127.0.0.1: SIGKILL durability and parallel clients.
+"""The labeling server: access with annotator accounts and the item payload (in-process test
+client), and as a real process on 127.0.0.1: SIGKILL durability and parallel clients.
 
-Each server is ``python -m labelwise.cli label PROJECT --port N`` bound to 127.0.0.1; every loop
-here is bounded (attempt counts and deadlines).
+Each real server is ``python -m labelwise.cli label PROJECT --port N`` bound to 127.0.0.1; every
+loop here is bounded (attempt counts and deadlines).
 """
 
 import os
@@ -19,8 +20,13 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from fastapi.testclient import TestClient  # noqa: E402
+
+from labelwise.app.annotators import add_annotator, remove_annotator  # noqa: E402
+from labelwise.app.assist import why_picked  # noqa: E402
 from labelwise.app.create import create_project  # noqa: E402
 from labelwise.app.project import Project  # noqa: E402
+from labelwise.app.server import create_app  # noqa: E402
 
 
 def free_port() -> int:
@@ -64,6 +70,99 @@ def project(tmp_path):
 
 def truth(idx):
     return "a" if idx < 100 else "b"
+
+
+def with_token(token):
+    return {"X-Labelwise-Token": token}
+
+
+def test_accounts_demand_a_personal_token_on_the_api_only(project):
+    alice = add_annotator(project, "alice")
+    with TestClient(create_app(project, token="shared", start_worker=False)) as c:
+        for url in ("/api/config", "/api/next", "/api/progress", "/api/labels", "/api/queue",
+                    "/api/items/0/content"):
+            assert c.get(url).status_code == 401, url
+            assert c.get(url, headers=with_token("wrong")).status_code == 401, url
+            assert c.get(url, headers=with_token(alice)).status_code == 200, url
+        assert c.post("/api/undo", json={}).status_code == 401
+        r = c.get("/api/config", headers=with_token("shared"))  # the shared token no longer
+        assert r.status_code == 403 and "personal link" in r.json()["error"]
+        for url in ("/", "/static/app.js", "/static/style.css", "/api/health"):
+            assert c.get(url).status_code == 200, url  # no data in them: no token needed
+        assert c.get("/static/secret.py").status_code == 404
+        assert c.get(f"/api/config?token={alice}").json()["account"] == "alice"
+        assert c.get("/api/config", headers={"Authorization": f"Bearer {alice}"}).json()[
+            "account"] == "alice"
+        bob = add_annotator(project, "bob")  # added while serving: counts at once
+        assert c.get("/api/config", headers=with_token(bob)).json()["account"] == "bob"
+        remove_annotator(project, "alice")  # removed while serving: the link is dead at once
+        assert c.get("/api/config", headers=with_token(alice)).status_code == 401
+        remove_annotator(project, "bob")  # no account left: the shared token applies again
+        assert c.get("/api/config", headers=with_token("shared")).status_code == 200
+        assert c.get("/api/config").status_code == 401
+
+
+def test_actions_are_attributed_to_the_token_not_the_name_sent(project):
+    alice, bob = add_annotator(project, "alice"), add_annotator(project, "bob")
+    with TestClient(create_app(project, start_worker=False)) as c:
+        out = c.get("/api/next?annotator=bob", headers=with_token(alice)).json()
+        first = out["item"]["idx"]
+        r = c.post("/api/label", headers=with_token(alice),
+                   json={"item": first, "label": truth(first), "annotator": "bob"})
+        assert r.status_code == 200 and r.json()["annotator"] == "alice"
+        second = c.get("/api/next", headers=with_token(bob)).json()["item"]["idx"]
+        assert second != first  # alice's next item is not handed to bob either
+        r = c.post("/api/skip", headers=with_token(bob), json={"item": second,
+                                                               "annotator": "alice"})
+        assert r.status_code == 200
+        assert project.conn.execute("SELECT annotator FROM skips").fetchall() == [("bob",)]
+        # bob cannot undo alice's label, whatever name he sends: he has none of his own
+        for body in ({}, {"annotator": "alice"}):
+            r = c.post("/api/undo", headers=with_token(bob), json=body)
+            assert r.status_code == 409
+        assert [(r["item"], r["annotator"]) for r in project.active_labels()] == \
+            [(first, "alice")]
+        assert c.get("/api/progress?annotator=bob", headers=with_token(alice)).json()[
+            "mine"] == 1
+        r = c.post("/api/undo", headers=with_token(alice), json={"annotator": "bob"})
+        assert r.status_code == 200 and r.json()["item"] == first
+        assert project.active_labels() == []
+
+
+def test_loopback_without_accounts_trusts_the_name_sent(project):
+    with TestClient(create_app(project, start_worker=False)) as c:
+        assert c.get("/api/config").json()["account"] is None
+        idx = c.get("/api/next?annotator=zoe").json()["item"]["idx"]
+        r = c.post("/api/label", json={"item": idx, "label": "a", "annotator": "zoe"})
+        assert r.json()["annotator"] == "zoe"
+
+
+def test_next_item_carries_the_suggestion_and_why(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (20, 3)), rng.normal(6, 1, (20, 3))]
+    labels = ["a", "a", "a"] + [None] * 34 + ["b", "b", "b"]
+    p = create_project(tmp_path / "s", [f"i{i}" for i in range(40)], X, ["a", "b"],
+                       labels=labels, batch_size=4)
+    restarted = Project(p.path)
+    with TestClient(create_app(restarted, start_worker=False)) as c:
+        item = c.get("/api/next").json()["item"]  # just restarted: no model in memory yet
+        assert item["suggestion"] is None and item["picked_by"] == "margin"
+        assert item["why"] == why_picked("margin", False, item["score"])
+        assert item["why"].startswith("the model was unsure: its two most likely classes were")
+        restarted.prepare_next_batch()  # the worker's round trains the model
+        item = c.get("/api/next").json()["item"]
+        probs = item["probabilities"]
+        assert set(probs) == {"a", "b"} and sum(probs.values()) == pytest.approx(1)
+        best = max(probs, key=probs.get)
+        assert item["suggestion"] == {"label": best, "probability": probs[best]}
+        assert item["why"] == why_picked("margin", False, item["score"], probs)
+    cold = create_project(tmp_path / "c", [f"i{i}" for i in range(40)], X, ["a", "b"],
+                          batch_size=4)
+    with TestClient(create_app(cold, start_worker=False)) as c:
+        out = c.get("/api/next").json()
+        assert out["item"]["suggestion"] is None and out["item"]["cold_start"] is True
+        assert out["item"]["why"] == "typical of a dense region not yet labeled (to get started)"
+        assert out["worker_busy"] is False
 
 
 @pytest.mark.slow

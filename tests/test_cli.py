@@ -1,10 +1,12 @@
 """The command line end to end with a tiny budget, and its one-line errors."""
 
+import os
 import sys
 
 import pandas as pd
+import pytest
 
-from labelwise.cli import main
+from labelwise.cli import _check_port, main
 
 
 def test_run_writes_every_output(tmp_path, capsys):
@@ -127,3 +129,83 @@ def test_bad_learner_params_are_one_line_errors(capsys, tmp_path):
     assert err.startswith("error: bad parameters for learner 'logreg':") and "depth" in err
     assert err.count("\n") == 1
     assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err.strip()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--jobs", "0"], "--jobs must be an integer >= 1, got 0"),
+    (["run", "--jobs", "-3"], "--jobs must be an integer >= 1, got -3"),
+    (["run", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
+    (["run", "--seed-size", "0"], "--seed-size must be an integer >= 1, got 0"),
+    (["run", "--batch-size", "-1"], "--batch-size must be an integer >= 1, got -1"),
+    (["run", "--rounds", "-1"], "--rounds must be an integer >= 0, got -1"),
+    (["run", "--pool-subsample", "0"], "--pool-subsample must be an integer >= 1, got 0"),
+    (["bench", "low-budget", "--jobs", "0"], "--jobs must be an integer >= 1, got 0"),
+    (["bench", "low-budget", "--seeds", "-2"], "--seeds must be an integer >= 1, got -2"),
+    (["label", "p", "--port", "70000"], "--port must be 1-65535, got 70000"),
+    (["label", "p", "--port", "0"], "--port must be 1-65535, got 0"),
+    (["init", "p", "--data", "d", "--batch-size", "0"],
+     "--batch-size must be an integer >= 1, got 0"),
+    (["init", "p", "--data", "d", "--labels-per-item", "0"],
+     "--labels-per-item must be an integer >= 1, got 0"),
+    (["init", "p", "--data", "d", "--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+])
+def test_numeric_options_out_of_range_are_one_line_errors(args, message, capsys, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, not even a default runs/ folder
+    assert main(args) == 2
+    assert _one_line_error(capsys) == f"error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_label_on_a_port_in_use_names_it(capsys, tmp_path):
+    import socket
+
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["label", str(tmp_path), "--port", str(port)]) == 2
+        assert _one_line_error(capsys) == (f"error: port {port} on 127.0.0.1 is in use: "
+                                           "pass --port N")
+    _check_port("127.0.0.1", port)  # closed again: free, no error
+
+
+def test_init_onto_a_file_is_a_one_line_error(capsys, tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("not a project")
+    data = tmp_path / "texts.csv"
+    data.write_text("text\nhello\nworld\n")
+    for target in (taken, taken / "project"):
+        assert main(["init", str(target), "--data", str(data)]) == 2
+        assert _one_line_error(capsys) == (f"error: {taken} is a file, not a folder: choose "
+                                           "another path for the project")
+    assert taken.read_text() == "not a project"
+
+
+def test_counts_of_one_are_singular(tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["run", "--dataset", "digits", "--strategies", "random", "--seeds", "1",
+                 "--rounds", "0", "--out", str(out), "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"1 row written to {out}/" in printed
+    assert "1 seed, 20 to 20 labels." in printed and "1 seeds" not in printed
+
+
+def test_a_run_on_a_folder_in_use_stops_at_once(tmp_path, capsys):
+    from labelwise.experiments.executors import lock_folder
+
+    with lock_folder(tmp_path):
+        assert main(["run", "--dataset", "digits", "--strategies", "random", "--seeds", "1",
+                     "--rounds", "0", "--out", str(tmp_path), "--jobs", "1"]) == 2
+    assert _one_line_error(capsys) == (
+        f"error: {tmp_path} is in use by another labelwise run (pid {os.getpid()}): "
+        "wait for it to finish or pass another --out")
+    assert not (tmp_path / "results.csv").exists()

@@ -182,7 +182,8 @@ def test_app_cold_start_is_recorded(tmp_path):
                              strategy="margin", batch_size=5, prepare=False)
     project.prepare_next_batch()
     info = json.loads(project.conn.execute("SELECT info FROM rounds").fetchone()[0])
-    assert info["cold_start"] and info["strategy"] == "random" and not info["fitted"]
+    # a new project's first batches come from TypiClust, on the embeddings alone
+    assert info["cold_start"] and info["strategy"] == "typiclust" and not info["fitted"]
 
 
 # --- any scikit-learn classifier ----------------------------------------------------------------
@@ -240,3 +241,16 @@ def test_alamp_compares_the_svms_rounds_on_one_scale():
     want = alamp(prev.predict_proba_as(X[cand], "softmax"),
                  cur.predict_proba_as(X[cand], "softmax"))
     assert np.allclose(get_strategy("alamp").score(ctx), want)
+
+
+@pytest.mark.parametrize("cold_start", ["typiclust", "probcover"])
+def test_cold_start_strategies_need_no_model_and_no_labels(cold_start):
+    from labelwise import query
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(size=(60, 6)) + 8 * np.eye(6)[c] for c in range(3)])
+    picks = query(cold_start, None, X, [], [], 3, random_state=0)
+    assert sorted((picks // 60).tolist()) == [0, 1, 2]  # one per blob
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, cold_start=cold_start)
+    engine.step(3, random_state=0)
+    assert engine.last_query.strategy == cold_start and engine.last_query.cold_start

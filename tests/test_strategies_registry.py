@@ -176,7 +176,7 @@ def test_a_user_strategy_has_an_ood_auroc(pool, user_strategy):
 def test_scores_declared_where_the_strategy_ranks_by_one(pool):
     X, labeled, y = pool
     batch_only = {n for n, s in STRATEGIES.items() if s.score is None}
-    assert batch_only == {"badge", "lhd", "rand_div"}
+    assert batch_only == {"badge", "lhd", "rand_div", "typiclust", "probcover"}
     # a score-only strategy picks the top k of its declared score
     ctx = SelectionContext(StubLearner(), X, X[labeled], y)
     s = STRATEGIES["margin"].score(ctx)

@@ -166,7 +166,7 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     # --report-only: nothing runs, the report covers the finished runs and says what is missing
     next((out / "runs").glob("*.json")).unlink()
     S.run_suite("tiny", seeds=2, out=tmp_path, report_only=True, progress=False)
-    assert "**Partial**: 1 runs" in (out / "report.md").read_text()
+    assert "**Partial**: 1 run of the grid" in (out / "report.md").read_text()
     assert len(pd.read_csv(out / "results.csv")) == 3 * 4
     for f in (out / "runs").glob("*.json"):
         f.unlink()

@@ -6,6 +6,7 @@ import pytest
 from labelwise import LabelwiseError, make_learner, query, run_active_learning
 from labelwise.data import load_dataset, read_features
 from labelwise.strategies import get_strategy
+from labelwise.validation import check_features, plural
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +125,50 @@ def test_file_errors(tmp_path):
     np.save(tmp_path / "y.npy", np.zeros(4))
     with pytest.raises(LabelwiseError, match="3 rows but labels has 4"):
         read_features(tmp_path / "X.npy", labels_path=tmp_path / "y.npy")
+
+
+def test_check_features_keeps_floats_and_converts_other_numbers():
+    x64 = np.ones((3, 2))
+    assert check_features(x64) is x64  # no copy of a valid float array
+    x32 = np.ones((3, 2), dtype=np.float32)
+    assert check_features(x32) is x32
+    assert check_features([[1, 2], [3, 4]]).dtype == np.float32
+    assert check_features(np.array([[True, False]])).dtype == np.float32
+    got = check_features(np.array([[1, 2.5]], dtype=object))  # numbers in an object array
+    assert got.dtype == np.float32 and got.tolist() == [[1.0, 2.5]]
+    assert check_features(np.zeros((0, 3))).shape == (0, 3)  # an empty pool is not an error
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.array([[1.0, np.nan], [2.0, 3.0], [np.nan, 1.0]]),
+     "X contains NaN or inf values (NaN in 2 rows, first at row 0); drop or impute them first"),
+    (np.array([[1.0, 2.0], [np.inf, 3.0]]),
+     "X contains NaN or inf values (inf in 1 row, first at row 1); drop or impute them first"),
+    (np.zeros((4, 0)), "X has no feature columns (shape (4, 0))"),
+    (np.zeros((2, 3, 4)), "X must be 2-D (n_samples, n_features), got shape (2, 3, 4); "
+                          "flatten images first or use an encoder"),
+    (np.array([[1 + 2j]]), "X must hold real numbers, got complex values"),
+    (np.array([["a", "b"]]), "X must be numeric, got values of type <U1; encode texts or "
+                             "categories as numbers first"),
+])
+def test_check_features_errors_are_one_line(X, message):
+    with pytest.raises(LabelwiseError) as e:
+        check_features(X)
+    assert one_line(e) == message
+
+
+def test_check_features_sparse_and_ragged():
+    import scipy.sparse
+
+    with pytest.raises(LabelwiseError) as e:
+        check_features(scipy.sparse.eye(3, format="csr"), name="pool")
+    assert one_line(e) == "pool is a sparse matrix; pass a dense array (pool.toarray())"
+    with pytest.raises(LabelwiseError, match="cannot be read as a numeric array"):
+        check_features([[1.0, 2.0], [3.0]])
+
+
+def test_plural():
+    assert plural(1, "seed") == "1 seed"
+    assert plural(0, "seed") == "0 seeds"
+    assert plural(2, "class", "classes") == "2 classes"
+    assert plural(1, "class", "classes") == "1 class"

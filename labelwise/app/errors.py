@@ -6,8 +6,9 @@ from labelwise.validation import LabelwiseError
 
 DB_NAME = "labelwise.db"
 EMBEDDINGS_NAME = "embeddings.npy"
-#: an assignment older than this (seconds) may be handed to another annotator
-DEFAULT_LEASE_SECONDS = 600.0
+#: a lease not renewed for this long (seconds) lapses: the item may go to another annotator
+#: (the page renews it every 15 s while open)
+DEFAULT_LEASE_SECONDS = 60.0
 
 
 class ItemNotFound(LabelwiseError):
@@ -17,6 +18,11 @@ class ItemNotFound(LabelwiseError):
 class Conflict(LabelwiseError):
     """An action the project's state forbids: already labeled, held by another annotator,
     nothing to undo (the server answers 409)."""
+
+
+class DiskFull(LabelwiseError):
+    """The disk is full: nothing was written (the server answers 507)."""
+
 
 def check_annotator(annotator) -> str:
     """An annotator name: a non-empty string of at most 100 characters."""

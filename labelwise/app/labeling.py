@@ -1,13 +1,28 @@
 """The labeling queue's state machine: who gets which item, and labels, skips and undos.
 
 Each method is one short transaction (``BEGIN IMMEDIATE``), so two annotators and the worker never
-see a half-done change. Rounds go ``next`` (prepared ahead) -> ``current`` -> ``done``; an item is
-"done" when skipped or labeled ``labels_per_item`` times.
+see a half-done change. Rounds go ``next`` (prepared ahead) -> ``current`` (being handed out) ->
+``done``. An item is "done" when skipped or labeled ``labels_per_item`` times.
+
+Leases: serving an item to an annotator writes a row in ``assignments``; the lease is live for
+``lease_seconds`` (a project setting, 60 s by default) after it was given or last renewed. The page
+renews it with a heartbeat while it is open (:meth:`Labeling.heartbeat`), and asking for the next
+item renews the one already held. When a lease lapses the item is free for others: whoever takes
+it first gets it (the lapsed row is dropped then); until then the old holder may still label it.
+
+A round closes as soon as each of its items is done or held by a live lease (as many leases as
+``labels_per_item`` asks for) and someone asks for an item or gives a label: an annotator who
+holds an item and goes idle never holds the next round back. Items of a closed round that are
+still held ("stragglers") stay with their holders; if a straggler's lease lapses it is served to
+the next annotator who asks, before new items.
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
 import time
+from collections import deque
 
 from labelwise.app import db
 from labelwise.app.errors import Conflict, check_annotator
@@ -16,22 +31,82 @@ from labelwise.app.errors import Conflict, check_annotator
 _ACTIVE_COUNT = ("(SELECT count(*) FROM labels l WHERE l.item_idx = {col} "
                  "AND l.undone_at IS NULL)")
 _NOT_DONE = ("{col} NOT IN (SELECT item_idx FROM skips) AND " + _ACTIVE_COUNT + " < :lpi")
+# ... and "free" when not done and fewer than labels_per_item live leases plus labels cover it
+# (:live is the time before which a lease has lapsed)
+_LIVE_LEASES = ("(SELECT count(*) FROM assignments s WHERE s.item_idx = {col} "
+                "AND s.assigned_at > :live{others})")
+_FREE = ("{col} NOT IN (SELECT item_idx FROM skips) AND " + _ACTIVE_COUNT + " + "
+         + _LIVE_LEASES + " < :lpi")
+_MINE = ("EXISTS (SELECT 1 FROM labels l WHERE l.item_idx = {col} AND l.undone_at IS NULL AND "
+         "l.annotator = :a)")
+
+_ACTIVITY_LOCK = threading.Lock()
+
+
+class _Activity:
+    """Who was heard from when, and when labels were given: in memory, since who is active now
+    need not survive a restart (the pages are heard from again within a heartbeat)."""
+
+    def __init__(self, keep: int = 10_000):
+        self.seen: dict[str, float] = {}
+        self.label_times: deque[float] = deque(maxlen=keep)
+        self.lock = threading.Lock()
+
+    def saw(self, annotator: str, now: float) -> None:
+        with self.lock:
+            self.seen[annotator] = now
+
+    def labeled(self, now: float) -> None:
+        with self.lock:
+            self.label_times.append(now)
+
+    def active(self, since: float) -> int:
+        with self.lock:
+            return sum(t > since for t in self.seen.values())
+
+    def labels_since(self, since: float) -> int:
+        with self.lock:
+            return len(self.label_times) - bisect.bisect_right(self.label_times, since)
 
 
 class Labeling:
     """The labeling actions of :class:`labelwise.app.project.Project` (a mixin: it reads the
     project's ``conn``, ``settings``, ``lpi`` and item checks)."""
 
-    def _advance(self, conn) -> None:
-        """Close the current round when all its items are done and promote the next one."""
+    @property
+    def lease_seconds(self) -> float:
+        """How long an item stays with its annotator without a renewal (seconds)."""
+        return float(self.settings["lease_seconds"])
+
+    def _activity(self) -> _Activity:
+        activity = self.__dict__.get("_team_activity")
+        if activity is None:
+            with _ACTIVITY_LOCK:
+                activity = self.__dict__.setdefault("_team_activity", _Activity())
+        return activity
+
+    def active_annotators(self) -> int:
+        """How many annotators were heard from (next item, label, skip, undo, heartbeat) within
+        the last ``lease_seconds``."""
+        return self._activity().active(time.time() - self.lease_seconds)
+
+    def label_rate(self, window: float = 30.0) -> float:
+        """Labels per second given in the app over the last ``window`` seconds (the team)."""
+        return self._activity().labels_since(time.time() - window) / window
+
+    def _advance(self, conn, now: float | None = None) -> None:
+        """Close the current round once each of its items is done or held by live leases, and
+        promote the next one."""
+        now = time.time() if now is None else now
+        args = {"lpi": self.lpi, "live": now - self.lease_seconds}
         while True:
             cur = conn.execute("SELECT round FROM rounds WHERE status = 'current'").fetchone()
             if cur is not None:
-                open_item = conn.execute(
+                free_item = conn.execute(
                     "SELECT 1 FROM queue q WHERE q.round = :r AND "
-                    + _NOT_DONE.format(col="q.item_idx") + " LIMIT 1",
-                    {"r": cur[0], "lpi": self.lpi}).fetchone()
-                if open_item is not None:
+                    + _FREE.format(col="q.item_idx", others="") + " LIMIT 1",
+                    {**args, "r": cur[0]}).fetchone()
+                if free_item is not None:
                     return
                 conn.execute("UPDATE rounds SET status = 'done' WHERE round = ?", cur)
             nxt = conn.execute("SELECT min(round) FROM rounds WHERE status = 'next'").fetchone()[0]
@@ -54,11 +129,12 @@ class Labeling:
         return info
     # -- labeling ------------------------------------------------------------------------------
     def next_item(self, annotator: str) -> dict:
-        """The item ``annotator`` should label now, assigned to them.
+        """The item ``annotator`` should label now, assigned to them (a lease, renewed here).
 
         The item they already hold (not yet labeled, e.g. after an undo or a page reload) comes
-        first; otherwise the first item of the current batch (then of the prepared next batch)
-        that nobody else holds, unless ``labels_per_item`` > 1 leaves room for more annotators.
+        first; then a straggler of a closed round whose lease lapsed; then the first item of the
+        current batch (then of the batches prepared ahead) that nobody holds, unless
+        ``labels_per_item`` > 1 leaves room for more annotators.
 
         Returns:
             ``{"item": info or None, "state": "labeling" | "waiting" | "finished", "progress"}``;
@@ -67,42 +143,75 @@ class Labeling:
         annotator = check_annotator(annotator)
         conn = self.conn
         now = time.time()
-        args = {"a": annotator, "lpi": self.lpi,
-                "stale": now - float(self.settings["lease_seconds"])}
+        self._activity().saw(annotator, now)
+        args = {"a": annotator, "lpi": self.lpi, "live": now - self.lease_seconds, "now": now}
         with db.transaction(conn):
-            self._advance(conn)
+            self._advance(conn, now)
             row = conn.execute(
                 "SELECT a.item_idx FROM assignments a WHERE a.annotator = :a AND "
-                + _NOT_DONE.format(col="a.item_idx")
-                + " AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.item_idx = a.item_idx AND "
-                "l.undone_at IS NULL AND l.annotator = :a) ORDER BY a.assigned_at DESC LIMIT 1",
-                args).fetchone()
-            if row is None:
+                + _NOT_DONE.format(col="a.item_idx") + " AND NOT " + _MINE.format(col="a.item_idx")
+                + " ORDER BY a.assigned_at DESC LIMIT 1", args).fetchone()
+            if row is not None:
+                conn.execute("UPDATE assignments SET assigned_at = :now WHERE item_idx = :i AND "
+                             "annotator = :a", {**args, "i": row[0]})
+            else:
+                # open batches, plus stragglers (held items: only those with a lapsed lease
+                # pass the free test); SQLite answers the OR from the two indexes of queue
                 row = conn.execute(
-                    "SELECT q.item_idx FROM queue q JOIN rounds r ON r.round = q.round "
-                    "WHERE r.status IN ('current', 'next') "
-                    "AND q.item_idx NOT IN (SELECT item_idx FROM skips) "
-                    "AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.item_idx = q.item_idx AND "
-                    "l.undone_at IS NULL AND l.annotator = :a) AND "
-                    + _ACTIVE_COUNT.format(col="q.item_idx")
-                    + " + (SELECT count(*) FROM assignments s WHERE s.item_idx = q.item_idx AND "
-                    "s.annotator != :a AND s.assigned_at > :stale) < :lpi "
-                    "ORDER BY q.round, q.position LIMIT 1", args).fetchone()
+                    "SELECT q.item_idx FROM queue q WHERE (q.round IN (SELECT round FROM rounds "
+                    "WHERE status != 'done') OR q.item_idx IN (SELECT item_idx FROM assignments))"
+                    " AND NOT " + _MINE.format(col="q.item_idx") + " AND "
+                    + _FREE.format(col="q.item_idx", others=" AND s.annotator != :a")
+                    + " ORDER BY q.round, q.position LIMIT 1", args).fetchone()
                 if row is not None:
-                    conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
-                                 (row[0], annotator, now))
+                    # the round closes when the next one asks, or at this label: one
+                    # annotator's round still waits for its last label, as the worker should
+                    self._assign(conn, row[0], annotator, now)
             item = self._item_info(conn, row[0]) if row is not None else None
         state = "labeling" if item is not None else (
             "waiting" if self._work_left() else "finished")
         return {"item": item, "state": state, "progress": self.progress(annotator)}
 
+    def _assign(self, conn, idx: int, annotator: str, now: float) -> None:
+        """Give ``idx`` to ``annotator``, dropping lapsed leases of others where the item would
+        otherwise have more holders and labels than ``labels_per_item`` (so a lease row always
+        means the item is its holder's to label)."""
+        conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)", (idx, annotator, now))
+        held = conn.execute("SELECT count(*) FROM assignments WHERE item_idx = ?",
+                            (idx,)).fetchone()[0]
+        labeled = conn.execute("SELECT count(*) FROM labels WHERE item_idx = ? AND "
+                               "undone_at IS NULL", (idx,)).fetchone()[0]
+        if held + labeled > self.lpi:
+            conn.execute("DELETE FROM assignments WHERE item_idx = ? AND annotator != ? AND "
+                         "assigned_at <= ?", (idx, annotator, now - self.lease_seconds))
+
+    def heartbeat(self, annotator: str) -> dict:
+        """Renew every lease ``annotator`` holds (the page calls this while it is open).
+
+        Returns:
+            ``{"held": [items they hold], "lease_seconds"}``; an item missing from ``held`` was
+            labeled, skipped, or handed to someone else after its lease lapsed.
+        """
+        annotator = check_annotator(annotator)
+        conn = self.conn
+        now = time.time()
+        self._activity().saw(annotator, now)
+        with db.transaction(conn):
+            conn.execute("UPDATE assignments SET assigned_at = ? WHERE annotator = ?",
+                         (now, annotator))
+            held = [r[0] for r in conn.execute(
+                "SELECT a.item_idx FROM assignments a WHERE a.annotator = :a AND "
+                + _NOT_DONE.format(col="a.item_idx") + " ORDER BY a.item_idx",
+                {"a": annotator, "lpi": self.lpi})]
+        return {"held": held, "lease_seconds": self.lease_seconds}
+
     def _work_left(self) -> bool:
-        """Whether items remain that are open in a queue or could still be picked."""
+        """Whether items remain that are open in a queue, held, or could still be picked."""
         conn = self.conn
         queued_open = conn.execute(
-            "SELECT 1 FROM queue q JOIN rounds r ON r.round = q.round WHERE r.status != 'done' "
-            "AND " + _NOT_DONE.format(col="q.item_idx") + " LIMIT 1",
-            {"lpi": self.lpi}).fetchone()
+            "SELECT 1 FROM queue q WHERE (q.round IN (SELECT round FROM rounds WHERE status != "
+            "'done') OR q.item_idx IN (SELECT item_idx FROM assignments)) AND "
+            + _NOT_DONE.format(col="q.item_idx") + " LIMIT 1", {"lpi": self.lpi}).fetchone()
         if queued_open is not None:
             return True
         return self._pool_left(conn) > 0
@@ -116,18 +225,21 @@ class Labeling:
     def label(self, item, label, annotator: str) -> dict:
         """Record ``annotator``'s ``label`` for ``item``; committed when this returns.
 
+        Only an item served to ``annotator`` (by :meth:`next_item` or :meth:`undo`) and still
+        theirs is accepted: a lapsed lease still counts until someone else was given the item.
+
         Raises:
             ItemNotFound: an item number the project lacks.
             LabelwiseError: a class outside the project's classes.
             Conflict: the item is already labeled (by this annotator, or as often as the project
-                asks), skipped, held by another annotator, or was never asked for.
+                asks), skipped, held by another annotator, or was never served to them.
         """
         label = self._check_label(label)
         annotator = check_annotator(annotator)
         idx = self._check_item(item)
         conn = self.conn
         now = time.time()
-        stale = now - float(self.settings["lease_seconds"])
+        self._activity().saw(annotator, now)
         with db.transaction(conn):
             if conn.execute("SELECT 1 FROM skips WHERE item_idx = ?", (idx,)).fetchone():
                 raise Conflict(f"item {idx} was skipped")
@@ -140,16 +252,18 @@ class Labeling:
                 raise Conflict(f"item {idx} is already labeled")
             held = conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND annotator = ?",
                                 (idx, annotator)).fetchone() is not None
-            queued = conn.execute("SELECT 1 FROM queue WHERE item_idx = ?",
-                                  (idx,)).fetchone() is not None
-            if not (held or queued):
-                raise Conflict(f"item {idx} is not in the query queue; label the items the "
-                               "app serves")
-            others = [r[0] for r in conn.execute(
-                "SELECT annotator FROM assignments WHERE item_idx = ? AND annotator != ? AND "
-                "assigned_at > ?", (idx, annotator, stale))]
-            if not held and count + len(others) >= self.lpi:
-                raise Conflict(f"item {idx} is assigned to {others[0]}")
+            if not held:
+                if conn.execute("SELECT 1 FROM queue WHERE item_idx = ?", (idx,)).fetchone() \
+                        is None:
+                    raise Conflict(f"item {idx} is not in the query queue; label the items the "
+                                   "app serves")
+                other = conn.execute(
+                    "SELECT annotator FROM assignments WHERE item_idx = ? AND annotator != ? "
+                    "ORDER BY assigned_at DESC LIMIT 1", (idx, annotator)).fetchone()
+                if other is not None:
+                    raise Conflict(f"item {idx} is assigned to {other[0]}")
+                raise Conflict(f"item {idx} was not served to {annotator}; label the item the "
+                               "app serves you")
             cur = conn.execute(
                 "INSERT INTO labels (item_idx, label, annotator, created, source) "
                 "VALUES (?, ?, ?, ?, 'app')", (idx, label, annotator, now))
@@ -158,7 +272,8 @@ class Labeling:
                          (idx, annotator))
             if count + 1 >= self.lpi:
                 conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
-            self._advance(conn)
+            self._advance(conn, now)
+        self._activity().labeled(now)
         return {"label_id": label_id, "item": idx, "label": label, "annotator": annotator}
 
     def skip(self, item, annotator: str) -> dict:
@@ -166,6 +281,8 @@ class Labeling:
         annotator = check_annotator(annotator)
         idx = self._check_item(item)
         conn = self.conn
+        now = time.time()
+        self._activity().saw(annotator, now)
         with db.transaction(conn):
             if conn.execute("SELECT 1 FROM skips WHERE item_idx = ?", (idx,)).fetchone():
                 raise Conflict(f"item {idx} was already skipped")
@@ -177,9 +294,9 @@ class Labeling:
                     or conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND "
                                     "annotator = ?", (idx, annotator)).fetchone()):
                 raise Conflict(f"item {idx} is not in the query queue")
-            conn.execute("INSERT INTO skips VALUES (?, ?, ?)", (idx, annotator, time.time()))
+            conn.execute("INSERT INTO skips VALUES (?, ?, ?)", (idx, annotator, now))
             conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
-            self._advance(conn)
+            self._advance(conn, now)
         return {"item": idx, "skipped": True}
 
     def undo(self, annotator: str) -> dict:
@@ -191,6 +308,7 @@ class Labeling:
         annotator = check_annotator(annotator)
         conn = self.conn
         now = time.time()
+        self._activity().saw(annotator, now)
         with db.transaction(conn):
             row = conn.execute(
                 "SELECT id, item_idx, label FROM labels WHERE annotator = ? AND source = 'app' "

@@ -8,6 +8,7 @@ the same items here as in ``labelwise run`` for the same labels and seed.
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import numpy as np
@@ -17,9 +18,11 @@ from labelwise.validation import LabelwiseError
 
 
 def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
-                             random_state: int = 0, n_splits: int = 5) -> float | None:
-    """Stratified k-fold accuracy of ``learner`` on the labels so far (scikit-learn's
-    ``cross_val_score``; each fold fits a clone).
+                             random_state: int = 0, n_splits: int = 5,
+                             before_fold=None) -> float | None:
+    """Stratified k-fold accuracy of ``learner`` on the labels so far: scikit-learn's
+    ``cross_val_score`` with accuracy (each fold fits a clone), written out so that the worker
+    can give way to batch preparation between folds.
 
     The folds are fixed by ``random_state`` (the project's seed, not the round's), so the estimate
     does not jump between rounds when the labels did not change.
@@ -28,6 +31,8 @@ def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
         learner: an unfitted or fitted learner (cloned per fold).
         X: (m, d) features of the labeled items; y: (m,) their labels.
         n_splits: at most this many folds (fewer when no class has that many labels).
+        before_fold: called before each fold's fit (the worker waits there while a batch is
+            being prepared, so the estimate gives way to it).
 
     Returns:
         The mean accuracy over the folds that could be fitted (a fold whose training part lacks
@@ -35,7 +40,8 @@ def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
     """
     import warnings
 
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
 
     _, counts = np.unique(y, return_counts=True)
     if len(counts) < 2 or len(y) < 4:
@@ -46,9 +52,16 @@ def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
     folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small classes; folds left out when they cannot fit
-        scores = cross_val_score(learner, X, y, cv=folds, error_score=np.nan)
-    scores = scores[np.isfinite(scores)]
-    return float(scores.mean()) if len(scores) else None
+        scores = []
+        for train, test in folds.split(X, y):
+            if before_fold is not None:
+                before_fold()
+            try:
+                model = clone(learner).fit(X[train], y[train])
+            except (LabelwiseError, ValueError):  # a training part of one class
+                continue
+            scores.append(model.score(X[test], y[test]))
+    return float(np.mean(scores)) if scores else None
 
 
 class ModelStep:
@@ -90,27 +103,59 @@ class ModelStep:
         if engine.can_fit():
             engine.fit()
 
-    def prepare_next_batch(self) -> dict | None:
-        """Queue the next batch when none is prepared ahead (what the background worker runs).
+    def batches_wanted(self) -> int:
+        """How many batches should be open (being handed out or prepared ahead) for the team.
+
+        ``ceil((A + 2 R T) / batch_size) + 1`` for ``A`` annotators active now (at least one),
+        who label ``R`` items per second together (the last 30 s), while one round of the
+        worker took ``T`` seconds (the last one; twice that, as a round may be slower than the
+        last under load): every active annotator can take an item at once, the team does not
+        run dry while the next round is prepared, and a whole batch is still in reserve. One
+        annotator gives 2, the batch being labeled and the next one.
+        """
+        active = max(1, self.active_annotators())
+        behind = 2 * self.label_rate() * getattr(self, "_round_seconds", 0.0)
+        return math.ceil((active + behind) / int(self.settings["batch_size"])) + 1
+
+    def _batches_missing(self, conn) -> int:
+        open_rounds = conn.execute("SELECT count(*) FROM rounds WHERE status IN "
+                                   "('current', 'next')").fetchone()[0]
+        return max(0, self.batches_wanted() - open_rounds)
+
+    def prepare_next_batch(self, batches: int | None = 1, accuracy: bool = True) -> dict | None:
+        """Queue the next batch(es) when fewer than :meth:`batches_wanted` are open (what the
+        background worker runs).
 
         One engine round on every label in force: fit (and "+ft" fine-tuning), then the strategy
-        picks ``batch_size`` items among those neither labeled, skipped nor queued, seeing last
-        round's model; with labels of fewer than 2 classes the cold-start strategy picks. The
-        batch is stored as round ``status='next'`` (``'current'`` when no batch is open) with what
-        the engine did (``rounds.info``: strategy, cold start, pseudo-labels, label watermark) and
-        each pick's strategy score (``queue.score``, "why this item").
+        picks among the items neither labeled, skipped nor queued, seeing last round's model;
+        with labels of fewer than 2 classes the cold-start strategy picks. It picks
+        ``batch_size`` items per batch for ``batches`` batches (None: as many as are missing,
+        the worker's choice when a big team has emptied several at once), in one selection, so
+        no item is picked twice and a batch-aware strategy spreads the picks over all of them.
+        Each batch is stored as a round ``status='next'`` (the first ``'current'`` when no batch
+        is open) with what the engine did (``rounds.info``: strategy, cold start,
+        pseudo-labels, label watermark) and each pick's strategy score (``queue.score``, "why
+        this item").
+
+        Args:
+            batches: at most this many batches (default 1; None: all that are missing).
+            accuracy: compute the cross-validated accuracy (for the chart) after the commit;
+                the worker leaves it to :meth:`estimate_accuracy` in its own thread.
 
         Returns:
-            ``{"round", "size", "strategy", "cv_accuracy", "train_seconds", "select_seconds",
-            "n_labels", "cv_seconds", "cold_start", "pseudo_labels"}``; the batch is committed
-            (and served) before the cross-validated accuracy is computed and stored with its
-            round; or None when a batch is already prepared or the pool is exhausted.
+            ``{"round", "rounds", "size", "strategy", "cv_accuracy", "train_seconds",
+            "select_seconds", "n_labels", "cv_seconds", "cold_start", "pseudo_labels"}``
+            (``round``: the first batch's round, ``size``: the items of all batches); the batches
+            are committed (and served) before the cross-validated accuracy is computed and
+            stored with their rounds; or None when enough batches are open or the pool is
+            exhausted.
         """
         conn = self.conn
         engine = self.engine()
         conn.execute("BEGIN")  # a consistent snapshot of the labels and the queue
         try:
-            if conn.execute("SELECT 1 FROM rounds WHERE status = 'next'").fetchone():
+            missing = self._batches_missing(conn)
+            if missing == 0:
                 return None
             if conn.execute("SELECT 1 FROM rounds WHERE status = 'current'").fetchone() is None \
                     and conn.execute("SELECT 1 FROM rounds").fetchone() is not None \
@@ -119,9 +164,10 @@ class ModelStep:
             snapshot_at = time.time()
             watermark = conn.execute("SELECT coalesce(max(id), 0) FROM labels").fetchone()[0]
             labeled_idx, y = self.labeled_arrays()
-            queued = np.array([r[0] for r in conn.execute("SELECT item_idx FROM queue")] +
-                              [r[0] for r in conn.execute("SELECT item_idx FROM skips")],
-                              dtype=np.int64)
+            in_queue = np.array([r[0] for r in conn.execute("SELECT item_idx FROM queue")],
+                                dtype=np.int64)
+            queued = np.concatenate([in_queue, np.array(
+                [r[0] for r in conn.execute("SELECT item_idx FROM skips")], dtype=np.int64)])
             new_round = (conn.execute("SELECT max(round) FROM rounds").fetchone()[0] or 0) + 1
         finally:
             conn.execute("COMMIT")
@@ -131,51 +177,169 @@ class ModelStep:
         candidates = np.flatnonzero(~taken)
         if len(candidates) == 0:
             return None
-        k = min(int(self.settings["batch_size"]), len(candidates))
+        size = int(self.settings["batch_size"])
+        n_batches = missing if batches is None else max(1, min(int(batches), missing))
+        k = min(size * n_batches, len(candidates))
         seed = int(self.settings["random_state"]) + new_round
+        t_round = time.perf_counter()
         self._restore_previous_model(engine, conn)
         engine.set_labels(labeled_idx, y)
-        picks = engine.step(k, candidates, random_state=seed)
+        pending = np.setdiff1d(in_queue, labeled_idx)  # queued, not labeled yet: covered
+        picks = engine.step(k, candidates, random_state=seed, pending=pending)
         fit, query = engine.last_fit, engine.last_query
         scores = engine.pick_scores()
         info = {"strategy": query.strategy, "cold_start": query.cold_start,
                 "fitted": fit is not None, "label_watermark": int(watermark),
                 "snapshot_at": snapshot_at,
                 "pseudo_labels": fit.pseudo_labels if fit is not None else None}
+        info["cv_done"] = accuracy  # else estimate_accuracy computes it later
+        if fit is not None:
+            info.update(self._stopping(conn, engine, new_round, len(y)))
         train_s = fit.train_seconds if fit is not None else 0.0
         with db.transaction(conn):
-            if conn.execute("SELECT 1 FROM rounds WHERE status = 'next'").fetchone():
+            missing = self._batches_missing(conn)
+            if missing == 0:
                 return None
             still = {r[0] for r in conn.execute(
                 "SELECT item_idx FROM queue UNION SELECT item_idx FROM skips UNION "
                 "SELECT item_idx FROM labels WHERE undone_at IS NULL")}
-            keep = [j for j, i in enumerate(picks) if int(i) not in still]
+            keep = [j for j, i in enumerate(picks) if int(i) not in still][:missing * size]
             if not keep:
                 return None
-            new_round = (conn.execute("SELECT max(round) FROM rounds").fetchone()[0] or 0) + 1
-            conn.execute("INSERT INTO rounds (round, status, created, n_labels, strategy, "
-                         "cv_accuracy, train_seconds, select_seconds, info) "
-                         "VALUES (?, 'next', ?, ?, ?, NULL, ?, ?, ?)",
-                         (new_round, time.time(), len(y), query.strategy, train_s,
-                          query.query_seconds, json.dumps(info)))
-            conn.executemany(
-                "INSERT INTO queue (round, position, item_idx, score) VALUES (?, ?, ?, ?)",
-                [(new_round, pos, int(picks[j]),
-                  None if np.isnan(scores[j]) else float(scores[j]))
-                 for pos, j in enumerate(keep)])
-            self._advance(conn)
+            first = (conn.execute("SELECT max(round) FROM rounds").fetchone()[0] or 0) + 1
+            info["group"] = first  # the batches picked together share the model and estimate
+            rounds = []
+            for b, start in enumerate(range(0, len(keep), size)):
+                rounds.append(first + b)
+                conn.execute("INSERT INTO rounds (round, status, created, n_labels, strategy, "
+                             "cv_accuracy, train_seconds, select_seconds, info) "
+                             "VALUES (?, 'next', ?, ?, ?, NULL, ?, ?, ?)",
+                             (first + b, time.time(), len(y), query.strategy, train_s,
+                              query.query_seconds, json.dumps(info)))
+                conn.executemany(
+                    "INSERT INTO queue (round, position, item_idx, score) VALUES (?, ?, ?, ?)",
+                    [(first + b, pos, int(picks[j]),
+                      None if np.isnan(scores[j]) else float(scores[j]))
+                     for pos, j in enumerate(keep[start:start + size])])
+            self._advance(conn, time.time())
+        self._round_seconds = time.perf_counter() - t_round
         t0 = time.perf_counter()
         cv = None
-        if fit is not None:  # the batch is served already; the accuracy estimate feeds the chart
+        if fit is not None and accuracy:  # the batches are served already; this feeds the chart
             cv = cross_validated_accuracy(engine.template, self.features[labeled_idx], y,
                                           random_state=int(self.settings["random_state"]))
             with db.transaction(conn):
-                conn.execute("UPDATE rounds SET cv_accuracy = ? WHERE round = ?", (cv, new_round))
-        return {"round": new_round, "size": len(keep), "strategy": query.strategy,
+                conn.executemany("UPDATE rounds SET cv_accuracy = ? WHERE round = ?",
+                                 [(cv, r) for r in rounds])
+        return {"round": first, "rounds": rounds, "size": len(keep), "strategy": query.strategy,
                 "cv_accuracy": cv, "train_seconds": train_s,
                 "select_seconds": query.query_seconds, "n_labels": len(y),
                 "cv_seconds": time.perf_counter() - t0, "cold_start": query.cold_start,
                 "pseudo_labels": info["pseudo_labels"]}
+
+    def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
+        """The stopping criteria after this round's model (:mod:`labelwise.stopping`).
+
+        Successive models are compared on a fixed stop set of items (drawn once from the
+        project's seed). Batches prepared ahead from the same labels give the same model, so a
+        round counts only when it was trained on more labels than the last counted one. The
+        accuracy plateau reads the estimates of the rounds before (this round's is computed
+        after its batch is served), so it lags one round.
+
+        Returns:
+            ``{"stop_pred": (s,) predicted classes on the stop set, "kappa": agreement with the
+            last counted model or None, "stopping": {criterion: {"value", "stop"}}}``.
+        """
+        from labelwise import stopping as S
+
+        by_labels: dict[int, tuple] = {}  # one model per label count: batches prepared
+        for n, acc, raw in conn.execute(  # together or ahead on the same labels count once
+                "SELECT n_labels, cv_accuracy, info FROM rounds WHERE round < ? ORDER BY round",
+                (new_round,)):
+            rec = json.loads(raw) if raw else {}
+            if rec.get("stop_pred") is not None:
+                by_labels[n] = (n, acc if acc is not None else by_labels.get(n, (0, None))[1],
+                                rec)
+        history = list(by_labels.values())
+        if history and history[-1][0] >= n_labels:  # the same labels: nothing new to judge
+            last = history[-1][2]
+            return {"stop_pred": last["stop_pred"], "kappa": None,
+                    "stopping": last.get("stopping")}
+        stop_set = S.draw_stop_set(self.n_items, random_state=int(self.settings["random_state"]))
+        pred = engine.model.predict_proba(self.features[stop_set]).argmax(axis=1)
+        kappas = [rec["kappa"] for _, _, rec in history if rec.get("kappa") is not None]
+        kappa = None
+        if history:
+            kappa = S.agreement_kappa(np.asarray(history[-1][2]["stop_pred"]), pred)
+            kappas.append(kappa)
+        ctx = engine.last_context
+        picks = ctx.picked_positions
+        accuracies = [acc for _, acc, _ in history]
+        crit = {"stabilizing_predictions": S.stabilizing_predictions(kappas),
+                "overall_uncertainty": S.overall_uncertainty(ctx.proba),
+                "max_confidence": S.max_confidence(ctx.proba[picks]),
+                "accuracy_plateau": S.accuracy_plateau(accuracies)}
+        for c in crit.values():  # JSON has no NaN: "not computable yet" is null
+            c["value"] = c["value"] if np.isfinite(c["value"]) else None
+        return {"stop_pred": pred.tolist(), "kappa": kappa,
+                "stopping": {**crit, "stop_set_size": len(stop_set)}}
+
+    def stopping_status(self) -> dict | None:
+        """The latest stopping criteria and one sentence for people, or None before any model.
+
+        ``{"criteria": {name: {"value", "stop"}}, "stopped_changing": bool, "message": str}``;
+        "the model has stopped changing" follows stabilizing predictions (Bloodgood &
+        Vijay-Shanker 2009), the default criterion.
+        """
+        row = self.conn.execute(
+            "SELECT info FROM rounds WHERE json_extract(info, '$.stopping') IS NOT NULL "
+            "ORDER BY round DESC LIMIT 1").fetchone()
+        if row is None:
+            return None
+        crit = json.loads(row[0])["stopping"]
+        size = crit.pop("stop_set_size", None)
+        stab = crit["stabilizing_predictions"]
+        if stab["stop"]:
+            message = (f"the model has stopped changing: over the last 3 rounds its predictions "
+                       f"on {size} items agreed with the previous model's (mean kappa "
+                       f"{stab['value']:.3f} > 0.99); more labels may add little")
+        elif stab["value"] is not None:
+            message = (f"the model is still changing (mean kappa {stab['value']:.3f} over the "
+                       f"last 3 rounds, on {size} items; it stops at > 0.99)")
+        else:
+            message = "the model is still changing (too few rounds to judge)"
+        return {"criteria": crit, "stopped_changing": bool(stab["stop"]), "message": message}
+
+    def estimate_accuracy(self, before_fold=None) -> dict | None:
+        """The cross-validated accuracy of the newest round's model, when it was prepared
+        without one (``prepare_next_batch(accuracy=False)``), on the labels that round used
+        (``before_fold`` as in :func:`cross_validated_accuracy`).
+
+        Returns:
+            ``{"rounds", "cv_accuracy", "n_labels", "cv_seconds"}`` (the rounds prepared
+            together share it), or None when the newest fitted round has its estimate.
+        """
+        conn = self.conn
+        row = conn.execute(
+            "SELECT round, info FROM rounds WHERE info IS NOT NULL AND "
+            "json_extract(info, '$.fitted') ORDER BY round DESC LIMIT 1").fetchone()
+        if row is None or json.loads(row[1]).get("cv_done", True):
+            return None  # rounds from before estimates were deferred have theirs
+        info = json.loads(row[1])
+        t0 = time.perf_counter()
+        idx, y = self.labeled_arrays(upto=(info["label_watermark"], info["snapshot_at"]))
+        cv = cross_validated_accuracy(self._learner(), self.features[idx], y,
+                                      random_state=int(self.settings["random_state"]),
+                                      before_fold=before_fold)
+        with db.transaction(conn):
+            rounds = [r[0] for r in conn.execute(
+                "SELECT round FROM rounds WHERE json_extract(info, '$.group') = ?",
+                (info.get("group", row[0]),))] or [row[0]]
+            conn.executemany("UPDATE rounds SET cv_accuracy = ?, info = json_set(info, "
+                             "'$.cv_done', json('true')) WHERE round = ?",
+                             [(cv, r) for r in rounds])
+        return {"rounds": rounds, "cv_accuracy": cv, "n_labels": len(y),
+                "cv_seconds": time.perf_counter() - t0}
 
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(n,) predicted class and (n,) confidence (max probability) for every item, from the

@@ -1,38 +1,59 @@
 """The labeling server: a FastAPI app over a :class:`~labelwise.app.project.Project`, on uvicorn.
 
-Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with a 4xx status):
+Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with a 4xx status, or
+507 when the disk is full: nothing was saved):
 
 | route | what |
 |---|---|
 | ``GET /`` | the page (``static/index.html``, ``app.js``, ``style.css``; no build step) |
-| ``GET /api/config`` | classes, modality, batch size, project name |
-| ``GET /api/next?annotator=A`` | the item A should label now (assigned to A), the state, progress |
+| ``GET /api/config`` | classes, modality, batch size, project name, the caller's account |
+| ``GET /api/next?annotator=A`` | the item A should label now (assigned to A) with the model's |
+| | suggestion and why it was picked (:mod:`labelwise.app.assist`), the state, progress |
 | ``GET /api/items/{idx}/content`` | the image file, or ``{"text": ...}``; only registered items |
 | ``POST /api/label`` | ``{"item": idx, "label": "cat", "annotator": "A"}``; answered after commit |
 | ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
 | ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
+| ``POST /api/heartbeat`` | ``{"annotator": "A"}``: renews A's leases (the page, every 15 s) |
 | ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
 | ``GET /api/labels`` | every label in force |
 
-Access: on a loopback address no token is needed (unless one is given); any other address gets
-a token (generated when not given) that every request must carry, as the header
-``X-Labelwise-Token`` (or ``Authorization: Bearer``) or the query parameter ``token``. Request
-bodies over ``max_body`` bytes get 413.
+Access (the page ``/``, ``/static/*`` and ``/api/health`` carry no data and are always served):
+
+- a project with annotator accounts (:mod:`labelwise.app.annotators`): every API request must
+  carry a personal token (401 without or with an unknown one, 403 with the shared token), and a
+  label, skip or undo is attributed to the token's annotator whatever name the body gives;
+- otherwise, on a loopback address no token is needed (unless one is given); any other address
+  gets a shared token (generated when not given) that every API request must carry.
+
+A token travels as the header ``X-Labelwise-Token`` (or ``Authorization: Bearer``) or the query
+parameter ``token``. Request bodies over ``max_body`` bytes get 413.
 """
 
 import hmac
 import ipaddress
 import json
 import secrets
+import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from labelwise.app import annotators
+from labelwise.app.db import is_corrupt
+from labelwise.app.errors import DiskFull
+from labelwise.app.files import is_disk_full
 from labelwise.app.project import Conflict, ItemNotFound, Project
 from labelwise.validation import LabelwiseError
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 DEFAULT_MAX_BODY = 64 * 1024
+#: the scope key under which the guard leaves the annotator a personal token belongs to
+ANNOTATOR_KEY = "labelwise.annotator"
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without a token: the page and its assets carry no data."""
+    return path in ("/", "/api/health") or path.startswith("/static/")
 
 
 def is_loopback(host: str) -> bool:
@@ -54,10 +75,11 @@ def resolve_token(host: str, token: str | None) -> str | None:
 
 
 class _Guard:
-    """ASGI middleware: checks the token and caps the request body before any route runs."""
+    """ASGI middleware: checks the token, names the annotator of a personal token and caps the
+    request body, before any route runs."""
 
-    def __init__(self, app, token: str | None, max_body: int):
-        self.app, self.token, self.max_body = app, token, max_body
+    def __init__(self, app, token: str | None, max_body: int, project: Project):
+        self.app, self.token, self.max_body, self.project = app, token, max_body, project
 
     async def _reply(self, send, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
@@ -71,7 +93,7 @@ class _Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
-        if self.token is not None:
+        if not is_public(scope.get("path", "")):
             given = headers.get("x-labelwise-token", "")
             auth = headers.get("authorization", "")
             if not given and auth.lower().startswith("bearer "):
@@ -79,7 +101,19 @@ class _Guard:
             if not given:
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 given = (query.get("token") or [""])[0]
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            shared = self.token is not None and hmac.compare_digest(given.encode(),
+                                                                    self.token.encode())
+            # read per request: an account added or removed while serving counts at once
+            if annotators.has_accounts(self.project):
+                name = annotators.annotator_for_token(self.project, given)
+                if name is None and shared:
+                    return await self._reply(send, 403, "this project has annotator accounts: "
+                                             "open your personal link (labelwise annotators)")
+                if name is None:
+                    return await self._reply(send, 401, "missing or unknown personal token: "
+                                             "open your link from `labelwise annotators add`")
+                scope[ANNOTATOR_KEY] = name
+            elif self.token is not None and not shared:
                 return await self._reply(send, 401, "missing or wrong access token")
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -130,6 +164,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
     from pydantic import BaseModel, ConfigDict, StrictInt
     from starlette.exceptions import HTTPException
 
+    from labelwise.app.assist import item_assist
     from labelwise.app.worker import BatchWorker
 
     proj = project if isinstance(project, Project) else Project(project)
@@ -162,11 +197,28 @@ def create_app(project: str | Path | Project, token: str | None = None,
     def _error(status: int, message: str):
         return JSONResponse({"error": message}, status_code=status)
 
+    def who(request: Request, claimed: str) -> str:
+        """The annotator of the request's personal token, else the name the client gave."""
+        return request.scope.get(ANNOTATOR_KEY) or claimed
+
     @app.exception_handler(LabelwiseError)
     async def _labelwise_error(request: Request, exc: LabelwiseError):
         status = 404 if isinstance(exc, ItemNotFound) else 409 if isinstance(exc, Conflict) \
-            else 400
+            else 507 if isinstance(exc, DiskFull) else 400
         return _error(status, str(exc))
+
+    async def _storage_error(request: Request, exc: Exception):
+        # a full disk: nothing was committed, the page says so (507 Insufficient Storage)
+        if is_disk_full(exc, where=proj.path):
+            return _error(507, "the disk is full: nothing was saved; free some space on the "
+                               "server, then try again")
+        if is_corrupt(exc):
+            return _error(500, f"the project database is damaged ({exc}): nothing was saved; "
+                               "stop the server and run `labelwise status` for what to do")
+        raise exc
+
+    app.add_exception_handler(OSError, _storage_error)
+    app.add_exception_handler(sqlite3.Error, _storage_error)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
@@ -198,19 +250,22 @@ def create_app(project: str | Path | Project, token: str | None = None,
         return {"ok": True}
 
     @app.get("/api/config")
-    def config():
+    def config(request: Request):
         s = proj.settings
         return {"classes": proj.classes, "modality": s["modality"],
                 "batch_size": s["batch_size"], "strategy": s["strategy"],
                 "learner": s["learner"], "project": proj.path.name,
-                "labels_per_item": s["labels_per_item"]}
+                "labels_per_item": s["labels_per_item"],
+                "account": request.scope.get(ANNOTATOR_KEY)}
 
     @app.get("/api/next")
-    def next_item(annotator: str = "default"):
-        out = proj.next_item(annotator)
-        if out["state"] == "waiting":
-            worker.wake()
+    def next_item(request: Request, annotator: str = "default"):
+        out = proj.next_item(who(request, annotator))
+        worker.wake()  # handing out an item may have closed a batch: prepare the missing ones
+        if out["item"] is not None:
+            out["item"].update(item_assist(proj, out["item"]["idx"]))
         out["worker_error"] = worker.last_error
+        out["worker_busy"] = worker.busy
         return out
 
     @app.get("/api/items/{idx}/content")
@@ -221,24 +276,30 @@ def create_app(project: str | Path | Project, token: str | None = None,
         return {"text": value}
 
     @app.post("/api/label")
-    def label(body: LabelIn):
-        out = proj.label(body.item, body.label, body.annotator)
+    def label(body: LabelIn, request: Request):
+        out = proj.label(body.item, body.label, who(request, body.annotator))
         worker.wake()
         return out
 
     @app.post("/api/skip")
-    def skip(body: SkipIn):
-        out = proj.skip(body.item, body.annotator)
+    def skip(body: SkipIn, request: Request):
+        out = proj.skip(body.item, who(request, body.annotator))
         worker.wake()
         return out
 
     @app.post("/api/undo")
-    def undo(body: _Body):
-        return proj.undo(body.annotator)
+    def undo(body: _Body, request: Request):
+        return proj.undo(who(request, body.annotator))
+
+    @app.post("/api/heartbeat")
+    def heartbeat(body: _Body, request: Request):
+        out = proj.heartbeat(who(request, body.annotator))
+        worker.wake()  # a returning annotator may make the team need another batch
+        return out
 
     @app.get("/api/progress")
-    def progress(annotator: str | None = None):
-        out = proj.progress(annotator)
+    def progress(request: Request, annotator: str | None = None):
+        out = proj.progress(request.scope.get(ANNOTATOR_KEY) or annotator)
         out["worker_busy"] = worker.busy
         out["worker_error"] = worker.last_error
         return out
@@ -251,7 +312,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
     def queue():
         return proj.queue()
 
-    return _Guard(app, token, max_body)
+    return _Guard(app, token, max_body, proj)
 
 
 def serve(project: str | Path, host: str = "127.0.0.1", port: int = 8000,
@@ -260,12 +321,17 @@ def serve(project: str | Path, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     proj = Project(project)
+    # a shared token even when accounts exist: removing the last account must not open the API
     token = resolve_token(host, token)
     app = create_app(proj, token=token, max_body=max_body)
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    accounts = annotators.list_annotators(proj)
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token and not accounts else "")
     echo(f"labelwise: labeling {proj.path} ({proj.n_items} items) at {url}")
-    if token:
+    if accounts:
+        echo(f"annotator accounts: {', '.join(a['name'] for a in accounts)}; each opens their "
+             "personal link (from `labelwise annotators add`); no other access is accepted")
+    elif token:
         echo(f"access token: {token} (every request must carry it)")
     echo("press Ctrl-C to stop; every acknowledged label is already saved")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -3,15 +3,149 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
 from labelwise.app import db
-from labelwise.validation import LabelwiseError
+from labelwise.app.errors import DiskFull
+from labelwise.app.files import atomic_write, is_disk_full
+from labelwise.validation import LabelwiseError, plural
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
+#: a CSV cell starting with one of these is a formula to a spreadsheet (CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: at most this many bad rows are listed in an error
+_SHOWN = 10
+
+
+def neutralise_cell(value):
+    """``value``, with a single quote prefixed when it is text a spreadsheet would run as a
+    formula (starting with ``= + - @``, tab or CR); other values unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _unneutralise(value: str) -> str:
+    """The cell :func:`neutralise_cell` made ``value`` from (so exports import back)."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value
+
+
+def _line_of(raw: bytes, pos: int) -> int:
+    return raw.count(b"\n", 0, pos) + 1
+
+
+def read_label_csv(csv_path: str | Path) -> list[tuple[int, str, str]]:
+    """Read a labels CSV: a header row with columns ``id`` and ``label`` (others are ignored,
+    so an export reads back), then one row per label.
+
+    Returns:
+        ``(line, id, label)`` per row, with its line number in the file; blank lines skipped.
+
+    Raises:
+        LabelwiseError: a missing file, or a malformed one (not UTF-8 text, binary, bad
+            quoting, a row whose field count differs from the header's), naming the line.
+    """
+    p = Path(csv_path).expanduser()
+    if not p.is_file():
+        raise LabelwiseError(f"label file not found: {p}")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise LabelwiseError(f"cannot read {p}: {exc.strerror}") from None
+    fix = "save it as a UTF-8 CSV with a header row id,label"
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise LabelwiseError(f"{p} is malformed: line {_line_of(raw, nul)} holds binary data "
+                             f"(NUL bytes); {fix}")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LabelwiseError(f"{p} is malformed: line {_line_of(raw, exc.start)} is not UTF-8 "
+                             f"text; {fix}") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, bad = [], []
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        if "id" not in header or "label" not in header:
+            raise LabelwiseError(f"{p} must have columns 'id' and 'label' (has: "
+                                 f"{', '.join(header) or 'none'})")
+        i_id, i_label = header.index("id"), header.index("label")
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                bad.append(f"line {reader.line_num} ({len(row)} fields, the header has "
+                           f"{len(header)})")
+                continue
+            rows.append((reader.line_num, row[i_id], row[i_label].strip()))
+    except csv.Error as exc:
+        raise LabelwiseError(f"{p} is malformed: line {reader.line_num}: {exc} (quote a field "
+                             f"holding commas or quotes as \"a,b\" and double its quotes); "
+                             f"{fix}") from None
+    if bad:
+        raise LabelwiseError(f"{p} is malformed: {plural(len(bad), 'bad row')}: "
+                             f"{', '.join(bad[:_SHOWN])}" + (" ..." if len(bad) > _SHOWN else ""))
+    return rows
+
+
+def match_label_rows(rows: list[tuple[int, str, str]], lookup: dict[str, int],
+                     classes: list[str], source: str | Path) -> tuple[list[tuple[int, str]], int]:
+    """Check the rows of :func:`read_label_csv` against the items and classes.
+
+    Args:
+        rows: ``(line, id, label)``.
+        lookup: item id -> item index.
+        classes: the project's classes.
+        source: the file, named in the error.
+
+    Returns:
+        ``(item index, label)`` per distinct item in file order, and how many rows repeated an
+        earlier row (same id, same label).
+
+    Raises:
+        LabelwiseError: unknown ids, unknown classes, or an id given different labels (a
+            conflict), each with its line numbers.
+    """
+    def find(cell: str, known) -> str:
+        for cand in (cell, cell.strip(), _unneutralise(cell.strip())):
+            if cand in known:
+                return cand
+        return cell
+
+    unknown_ids: list[str] = []
+    unknown_classes: list[str] = []
+    given: dict[str, list[tuple[int, str]]] = {}  # item id -> (line, label) per row
+    for line, cell, lab_cell in rows:
+        item_id, label = find(cell, lookup), find(lab_cell, classes)
+        if item_id not in lookup:
+            unknown_ids.append(f"line {line} (unknown id {item_id!r})")
+        if label not in classes:
+            unknown_classes.append(f"line {line} (unknown class {label!r})")
+        if item_id in lookup and label in classes:
+            given.setdefault(item_id, []).append((line, label))
+    out, duplicates, clashes = [], 0, []
+    for item_id, found in given.items():
+        labels = list(dict.fromkeys(lab for _, lab in found))
+        if len(labels) > 1:
+            clashes.append(f"lines {', '.join(str(n) for n, _ in found)} (id {item_id!r} "
+                           f"labeled {' and '.join(map(repr, labels))}: a conflict)")
+        else:
+            out.append((found[0][0], lookup[item_id], labels[0]))
+            duplicates += len(found) - 1
+    bad = unknown_ids + unknown_classes + clashes
+    if bad:
+        raise LabelwiseError(f"{source}: {plural(len(bad), 'bad row')}: {', '.join(bad[:_SHOWN])}"
+                             + (" ..." if len(bad) > _SHOWN else "")
+                             + f"; classes are {', '.join(classes)}")
+    out.sort()
+    return [(idx, lab) for _, idx, lab in out], duplicates
 
 
 class Transfer:
@@ -22,52 +156,54 @@ class Transfer:
         """Import labels from a CSV with columns ``id`` (the item id) and ``label``.
 
         Items that already carry a label in force are left as they are (counted in
-        ``already_labeled``). Unknown ids and classes are reported with their row numbers.
+        ``already_labeled``); a row repeating an earlier one (same id, same label) counts once
+        (``duplicates``). Nothing is imported when a row is bad: a malformed file, unknown ids
+        or classes, or an id given two different labels (a conflict), reported with their line
+        numbers.
+
+        Returns:
+            ``{"imported", "already_labeled", "duplicates"}``.
         """
-        p = Path(csv_path).expanduser()
-        if not p.is_file():
-            raise LabelwiseError(f"label file not found: {p}")
-        try:
-            with open(p, newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                fields = reader.fieldnames or []
-                if "id" not in fields or "label" not in fields:
-                    raise LabelwiseError(f"{p} must have columns 'id' and 'label' (has: "
-                                         f"{', '.join(fields) or 'none'})")
-                rows = [(n, r["id"], r["label"]) for n, r in enumerate(reader, start=2)]
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise LabelwiseError(f"cannot read {p}: {exc}") from None
+        rows = read_label_csv(csv_path)
         lookup = dict(self.conn.execute("SELECT item_id, idx FROM items").fetchall())
-        bad = [f"line {n} (unknown id {i!r})" for n, i, _ in rows if i not in lookup]
-        bad += [f"line {n} (unknown class {lab!r})" for n, _, lab in rows
-                if lab not in self.classes]
-        if bad:
-            raise LabelwiseError(f"{p}: {len(bad)} bad row(s): {', '.join(bad[:10])}"
-                                 + (" ..." if len(bad) > 10 else "") +
-                                 f"; classes are {', '.join(self.classes)}")
+        wanted, duplicates = match_label_rows(rows, lookup, self.classes,
+                                              Path(csv_path).expanduser())
         now = time.time()
         conn = self.conn
-        with db.transaction(conn):
-            labeled = {r[0] for r in conn.execute(
-                "SELECT item_idx FROM labels WHERE undone_at IS NULL")}
-            new = []
-            for _, i, lab in rows:
-                idx = lookup[i]
-                if idx not in labeled:
-                    labeled.add(idx)
-                    new.append((idx, lab, annotator, now))
-            conn.executemany("INSERT INTO labels (item_idx, label, annotator, created, source) "
-                             "VALUES (?, ?, ?, ?, 'import')", new)
-            self._advance(conn)
-        return {"imported": len(new), "already_labeled": len(rows) - len(new)}
+        try:
+            with db.transaction(conn):
+                labeled = {r[0] for r in conn.execute(
+                    "SELECT item_idx FROM labels WHERE undone_at IS NULL")}
+                new = [(idx, lab, annotator, now) for idx, lab in wanted if idx not in labeled]
+                conn.executemany("INSERT INTO labels (item_idx, label, annotator, created, "
+                                 "source) VALUES (?, ?, ?, ?, 'import')", new)
+                self._advance(conn)
+        except (sqlite3.Error, OSError) as exc:
+            if is_disk_full(exc, where=self.path):
+                raise DiskFull("the disk is full: no label was imported; free some space and "
+                               "import again") from None
+            raise
+        return {"imported": len(new), "already_labeled": len(wanted) - len(new),
+                "duplicates": duplicates}
 
-    def export(self, out: str | Path, format: str = "csv", predictions: bool = False) -> dict:
+    def export(self, out: str | Path, format: str = "csv", predictions: bool = False,
+               document_root: str | Path | None = None, image_url: str | None = None) -> dict:
         """Write the labels (and optionally predictions for unlabeled items) to ``out``.
+
+        The file is written whole or not at all (a temporary file beside it, fsynced, then
+        renamed): a failed export (a full disk) leaves a previous export untouched. CSV cells
+        that a spreadsheet would run as formulas (starting with ``= + - @``, tab or CR) get a
+        leading single quote; :meth:`import_labels` reads them back.
 
         Formats: ``csv`` and ``jsonl`` (one row per labeled item: id, label, annotator(s),
         labeled_at; with ``predictions`` also one row per unlabeled item with an empty label,
         every row gaining ``prediction`` and ``confidence``), ``label-studio`` (a JSON list of
-        tasks with ``annotations`` and, with ``predictions``, ``predictions`` carrying a score).
+        tasks that Label Studio imports, and its labeling config beside it; see
+        :mod:`labelwise.integrations.label_studio`: one annotation per label, credited to the
+        annotator's e-mail, and with ``predictions`` a prediction whose score is the confidence;
+        images as local-files URLs below ``document_root``, or below the ``image_url`` prefix).
+        The result gains ``label_config`` (the config's path) and ``annotators`` (the e-mails
+        Label Studio must know) for ``label-studio``.
         """
         if format not in EXPORT_FORMATS:
             raise LabelwiseError(f"unknown export format {format!r}; choose one of: "
@@ -97,43 +233,54 @@ class Transfer:
                 rec["confidence"] = round(float(conf[idx]), 6)
             records.append((rec, labs, text, rel))
         out = Path(out).expanduser()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if format == "csv":
-            import pandas as pd
+        if out.is_dir():
+            raise LabelwiseError(f"{out} is a folder: give a file name for the export")
+        columns = ["id", "label", "annotator", "labeled_at"] + (
+            ["prediction", "confidence"] if predictions else [])
+        extra: dict = {}
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if format == "label-studio":  # written atomically by the Label Studio module
+                from labelwise.integrations import label_studio as ls
 
-            pd.DataFrame([r for r, *_ in records],
-                         columns=["id", "label", "annotator", "labeled_at"]
-                         + (["prediction", "confidence"] if predictions else [])
-                         ).to_csv(out, index=False)
-        elif format == "jsonl":
-            with open(out, "w", encoding="utf-8") as f:
-                for rec, *_ in records:
-                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        else:
-            with open(out, "w", encoding="utf-8") as f:
-                json.dump([self._label_studio_task(*r) for r in records], f, ensure_ascii=False,
-                          indent=1)
+                modality = "image" if self.settings["modality"] == "image" else "text"
+                urls = ls.image_urls(self.settings["data_root"], document_root, image_url) \
+                    if modality == "image" else None
+                extra = ls.write_export(out, [self._label_studio_task(*r, urls)
+                                              for r in records],
+                                        ls.label_config(self.classes, modality))
+            else:
+                with atomic_write(out, newline="" if format == "csv" else None) as f:
+                    if format == "csv":
+                        # CRLF ends the rows (RFC 4180): a cell holding a lone CR is then quoted
+                        writer = csv.writer(f, lineterminator="\r\n")
+                        writer.writerow(columns)
+                        for rec, *_ in records:
+                            writer.writerow([neutralise_cell(rec[c]) for c in columns])
+                    else:
+                        for rec, *_ in records:
+                            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            if is_disk_full(exc, where=out.parent if out.parent.exists() else None):
+                raise DiskFull(f"the disk is full: {out} was not written (a previous export "
+                               "there is unchanged); free some space and export again") from None
+            raise LabelwiseError(f"cannot write {out}: {exc.strerror or exc}") from None
         return {"path": str(out), "rows": len(records),
-                "labeled": sum(1 for r, *_ in records if r["label"] is not None)}
+                "labeled": sum(1 for r, *_ in records if r["label"] is not None),
+                **extra}
 
-    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel) -> dict:
-        kind = "image" if self.settings["modality"] == "image" else "text"
-        if kind == "image":
-            data = {"image": str(Path(self.settings["data_root"]) / rel)}
+    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel, image_url) -> dict:
+        """One exported record as a Label Studio task (``image_url``: path -> URL, for images)."""
+        from labelwise.integrations import label_studio as ls
+
+        if image_url is not None:
+            data, kind = {"image": image_url(rel)}, "image"
         else:
-            data = {"text": text if text is not None else rec["id"]}
+            data, kind = {"text": text if text is not None else rec["id"]}, "text"
         data["id"] = rec["id"]
-
-        def result(choice):
-            return [{"from_name": "label", "to_name": kind, "type": "choices",
-                     "value": {"choices": [choice]}}]
-
-        task = {"data": data, "annotations": [
-            {"result": result(r["label"]), "completed_by": r["annotator"],
-             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r["created"]))}
-            for r in labs]}
+        config = ls.LabelConfig(ls.CHOICES_NAME, kind, kind, kind, tuple(self.classes))
+        prediction = None
         if "prediction" in rec:
-            task["predictions"] = [{"model_version": f"labelwise-{self.settings['learner']}",
-                                    "score": rec["confidence"],
-                                    "result": result(rec["prediction"])}]
-        return task
+            prediction = {"label": rec["prediction"], "score": rec["confidence"],
+                          "model_version": f"labelwise-{self.settings['learner']}"}
+        return ls.make_task(data, labs, config, prediction)

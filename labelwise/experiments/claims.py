@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from labelwise.metrics import LABELS_SAVED_READINGS, area_under_curve, labels_saved, mean_ci
+from labelwise.validation import plural
 
 
 @dataclass
@@ -86,7 +87,7 @@ def compare(results, setting, a, b, metric, text, figure, how="final", margin=0.
         a, b = f"{a} ({setting})", f"{b} ({setting_b})"
     label = f"{how} {metric}: {a} − {b}" + (f" + {margin}" if margin else "")
     measured = (f"{label} = {_fmt(m, h)} (means {sa[seeds].mean():.3f} vs "
-                f"{sb[seeds].mean():.3f}, {len(seeds)} seeds)")
+                f"{sb[seeds].mean():.3f}, {plural(len(seeds), 'seed')})")
     p = _paired(diff)
     return Claim(text, figure, measured, p, _verdict(m, p))
 
@@ -142,7 +143,7 @@ def oversampling_claim(picks, setting, strategy, groups, pool_share, text, figur
     m, h = mean_ci(over.to_numpy())
     p = _paired(over.to_numpy())
     return Claim(text, figure, f"oversampling of groups {list(groups)} = {_fmt(m, h, 2)} "
-                 f"(0 = as random; {len(over)} seeds)", p, _verdict(m, p))
+                 f"(0 = as random; {plural(len(over), 'seed')})", p, _verdict(m, p))
 
 
 def _pick_share_comparison(picks, setting, a, b, column, value, text, figure, describe) -> Claim:
@@ -310,7 +311,8 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
                           ("sampling_bias", "sampling bias of the labeled set"),
                           ("imbalance_ratio", "imbalance ratio of the labeled set")):
         p = plot_settings(results, out / f"{metric}.png", metric,
-                          f"{suite.name}: {label}, mean and 95% interval over {seeds} seeds")
+                          f"{suite.name}: {label}, mean and 95% interval over "
+                          f"{plural(seeds, 'seed')}")
         if p is not None:
             plots.append((label, p.name))
     column = "group" if "group" in picks and picks["group"].notna().any() else "label"
@@ -321,14 +323,15 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
     claims = suite.claims(results, picks)
     lines = [f"# Benchmark `{suite.name}` (paper {suite.paper}){' — quick' if quick else ''}",
              "", suite.description + ".", "", f"Data: {suite.data}.", "",
-             f"{results.groupby(['setting', 'strategy', 'seed']).ngroups} runs, {seeds} seeds, "
+             f"{plural(results.groupby(['setting', 'strategy', 'seed']).ngroups, 'run')}, "
+             f"{plural(seeds, 'seed')}, "
              f"executor {executor}, "
              + (f"{seconds / 60:.1f} min of grid time (runs resumed from `runs/` count as 0)."
                 if np.isfinite(seconds) else "report written from the finished runs."),
              "", _seed_set_line(suite, quick, seeds), ""]
     if missing:
-        lines += [f"**Partial**: {missing} runs of the grid had not finished; the claims use "
-                  "the finished runs only (paired over the seeds both sides have).", ""]
+        lines += [f"**Partial**: {plural(missing, 'run')} of the grid had not finished; the "
+                  "claims use the finished runs only (paired over the seeds both sides have).", ""]
     lines += ["## Claims", "",
              "| claim (paper, figure) | measured (mean ± 95% interval over seeds) | paired p | "
              "verdict |", "|---|---|---|---|"]

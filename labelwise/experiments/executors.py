@@ -16,10 +16,11 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from labelwise.validation import LabelwiseError
+from labelwise.validation import LabelwiseError, check_positive_int
 
 EXECUTORS = ("local", "ray")
 
@@ -59,6 +60,46 @@ class RunStore:
         tmp = p.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps({"spec": asdict(spec), "output": output}, default=_jsonable))
         tmp.replace(p)
+
+
+#: the lock file of a results folder (kept after the run: removing it would race a waiting run)
+LOCK_NAME = ".labelwise.lock"
+
+
+@contextmanager
+def lock_folder(folder: str | Path, what: str = "--out"):
+    """Hold an exclusive lock on results folder ``folder`` (created if missing) for the block.
+
+    Two grids writing into one folder would each redo every run the other has not stored yet;
+    the second one fails at once instead, with a :class:`LabelwiseError` naming the folder and
+    the holder's pid. The lock is ``fcntl.flock`` on ``folder/.labelwise.lock``: the system drops
+    it when the holder dies, even by ``kill -9``, so no stale lock outlives a run. Without fcntl
+    (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LabelwiseError(f"cannot use {folder} as output folder: {exc.strerror}; "
+                             f"pass another {what}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LabelwiseError(f"{folder} is in use by another labelwise run (pid {holder}): "
+                                 f"wait for it to finish or pass another {what}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _jsonable(value):
@@ -106,9 +147,44 @@ def report_progress(done: int, total: int) -> None:
             pass
 
 
-def _init_worker(queue) -> None:
+def _init_worker(queue, parent: int | None = None) -> None:
     global _PROGRESS_QUEUE
     _PROGRESS_QUEUE = queue
+    if parent is not None:
+        exit_with_parent(parent)
+
+
+def exit_with_parent(parent: int, poll_seconds: float = 1.0) -> None:
+    """End this worker process when process ``parent`` dies, even by ``kill -9``.
+
+    A killed parent cannot shut its pool down, and its workers (each holding a data set and a
+    model) would otherwise run on for good. On Linux the kernel sends SIGKILL when the parent
+    dies (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread also polls ``os.getppid()``
+    and exits when this process has been re-parented (it covers the parent dying before prctl
+    took effect, and systems without prctl).
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # no usable libc: the thread below still does the job
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the watch started
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _call_limited(run_fn: Callable, spec, index: int = -1) -> dict:
@@ -157,6 +233,8 @@ def execute(
     if executor not in EXECUTORS:
         raise LabelwiseError(f"unknown executor {executor!r}; choose one of: "
                              f"{', '.join(EXECUTORS)}")
+    if n_jobs is not None:
+        check_positive_int(n_jobs, "n_jobs")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     run_store = RunStore(store) if store is not None else None
@@ -249,7 +327,7 @@ def _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task, progress=
 
     futures_done: set[int] = set()
     with ProcessPoolExecutor(n_jobs, mp_context=ctx, initializer=_init_worker,
-                             initargs=(q,)) as pool:
+                             initargs=(q, os.getpid())) as pool:
         pending = {pool.submit(_call_limited, run_fn, specs[i], i): i for i in todo}
         while pending:
             finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

@@ -18,6 +18,7 @@ from labelwise.metrics import (
     labels_saved,
     mean_ci,
 )
+from labelwise.validation import plural
 
 
 def curve_band(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
@@ -61,7 +62,8 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, metric: str = 
     dataset = results["dataset"].iloc[0] if "dataset" in results else ""
     ax.set_xlabel("labeled examples")
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or f"{dataset}: {metric} (mean and 95% interval over {n_seeds} seeds)")
+    ax.set_title(title or f"{dataset}: {metric} (mean and 95% interval over "
+                          f"{plural(n_seeds, 'seed')})")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     fig.tight_layout()
@@ -169,8 +171,8 @@ def write_summary(results: pd.DataFrame, path: str | Path, metric: str = "accura
     lines = [
         f"# Active learning on {dataset} ({learner})",
         "",
-        f"{table['seeds'].max()} seeds, {n_first} to {n_last} labels. Mean ± 95% interval "
-        "(Student t) over seeds; labels saved as defined below the table.",
+        f"{plural(table['seeds'].max(), 'seed')}, {n_first} to {plural(n_last, 'label')}. "
+        "Mean ± 95% interval (Student t) over seeds; labels saved as defined below the table.",
         "",
         f"| strategy | final {metric} | area under the budget curve | labels saved vs "
         f"{baseline}, full budget | labels saved, first crossing | query time (s, total) |",

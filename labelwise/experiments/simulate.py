@@ -235,6 +235,13 @@ def simulate(
     for s in strats:
         check_capabilities(s, LEARNERS[learner].cls)
     seeds = check_positive_int(seeds, "seeds")
+    check_positive_int(seed_size, "seed size")
+    check_positive_int(batch_size, "batch size")
+    check_positive_int(rounds, "rounds", minimum=0)
+    if pool_subsample is not None:
+        check_positive_int(pool_subsample, "pool subsample")
+    if n_jobs is not None:
+        check_positive_int(n_jobs, "n_jobs")
     encoder = _encoder_for(learner, encoder)
     if dataset not in DATASETS:
         load_dataset(dataset, encoder=encoder)  # a clear error for bad names/files before forking
@@ -246,13 +253,17 @@ def simulate(
     ds = _cached_dataset(dataset, (), encoder)
     if seed_size > len(ds.X_train):
         raise LabelwiseError(f"seed size {seed_size} is larger than the pool ({len(ds.X_train)})")
-    check_positive_int(batch_size, "batch size")
-    check_positive_int(rounds, "rounds", minimum=0)
-    results, picks = run_grid(specs, n_jobs=n_jobs, progress=progress, executor=executor,
-                              ray_address=ray_address, store=out)
-    if out is not None:
-        write_outputs(results, picks, out, {**asdict(specs[0]), "strategies": strategies,
-                                            "seeds": seeds})
+    from contextlib import nullcontext
+
+    from labelwise.experiments.executors import lock_folder
+
+    # one grid per folder: a second run on the same --out would redo the runs not stored yet
+    with lock_folder(out) if out is not None else nullcontext():
+        results, picks = run_grid(specs, n_jobs=n_jobs, progress=progress, executor=executor,
+                                  ray_address=ray_address, store=out)
+        if out is not None:
+            write_outputs(results, picks, out, {**asdict(specs[0]), "strategies": strategies,
+                                                "seeds": seeds})
     return results
 
 

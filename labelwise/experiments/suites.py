@@ -463,22 +463,24 @@ def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor
                            quick=quick, seeds=seeds, executor=executor,
                            missing=len(runnable) - len(done))
         return out
-    t0 = time.perf_counter()
-    # build each data set once here, so the workers find its embeddings in the disk cache
-    from rich.progress import track
+    from labelwise.experiments.executors import lock_folder
 
-    from labelwise.experiments.simulate import _cached_dataset
+    with lock_folder(out):  # a second bench on the same folder would redo every run
+        t0 = time.perf_counter()
+        # build each data set once here, so the workers find its embeddings in the disk cache
+        from rich.progress import track
 
-    keys = list(dict.fromkeys((sp.dataset, sp.dataset_params) for sp in runnable))
-    for key in track(keys, description="building and encoding data sets", disable=not progress,
-                     transient=True):
-        _cached_dataset(*key)
-    results, picks = run_grid(runnable, n_jobs=n_jobs, progress=progress, executor=executor,
-                              ray_address=ray_address, store=out)
-    seconds = time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
-    results.to_csv(out / "results.csv", index=False)
-    picks.to_csv(out / "picks.csv", index=False)
-    write_suite_report(s, results, picks, out, skipped=skipped, seconds=seconds, quick=quick,
-                       seeds=seeds, executor=executor)
+        from labelwise.experiments.simulate import _cached_dataset
+
+        keys = list(dict.fromkeys((sp.dataset, sp.dataset_params) for sp in runnable))
+        for key in track(keys, description="building and encoding data sets",
+                         disable=not progress, transient=True):
+            _cached_dataset(*key)
+        results, picks = run_grid(runnable, n_jobs=n_jobs, progress=progress,
+                                  executor=executor, ray_address=ray_address, store=out)
+        seconds = time.perf_counter() - t0
+        results.to_csv(out / "results.csv", index=False)
+        picks.to_csv(out / "picks.csv", index=False)
+        write_suite_report(s, results, picks, out, skipped=skipped, seconds=seconds,
+                           quick=quick, seeds=seeds, executor=executor)
     return out

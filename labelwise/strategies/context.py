@@ -28,6 +28,10 @@ class SelectionContext:
             the candidates and the labeled set stacked.
         candidate_idx, labeled_idx: (n,) and (m,) rows of ``X_pool`` that are the candidates and
             the labeled set (given together with ``X_pool``).
+        classes: the declared classes, when there is no learner to declare them (cold start).
+        pool_cache: a dict that lives as long as the pool (the engine keeps one), for what a
+            strategy computes once per pool rather than once per round (ProbCover's radius).
+        pending_idx: rows of ``X_pool`` picked earlier but not labeled yet (queued batches).
 
     Lazily computed attributes: ``proba`` (n, K), ``embedding`` (n, d'), ``labeled_embedding``
     (m, d'), ``labeled_class_idx`` (m,) class indices, ``previous_proba`` (n, K) or None,
@@ -37,8 +41,12 @@ class SelectionContext:
     """
 
     def __init__(self, learner, X_candidates, X_labeled, y_labeled, previous_learner=None,
-                 random_state=None, X_pool=None, candidate_idx=None, labeled_idx=None):
+                 random_state=None, X_pool=None, candidate_idx=None, labeled_idx=None,
+                 classes=None, pool_cache: dict | None = None, pending_idx=None):
         self.learner = learner
+        self.pending_idx = np.zeros(0, np.int64) if pending_idx is None else pending_idx
+        self.classes = classes
+        self.pool_cache = {} if pool_cache is None else pool_cache
         if X_pool is not None:
             self.X_pool = X_pool
             self.candidate_idx = np.asarray(candidate_idx, dtype=np.int64)
@@ -62,7 +70,19 @@ class SelectionContext:
 
     @property
     def n_classes(self) -> int:
-        return len(self.learner.classes_)
+        if self.learner is not None:
+            return len(self.learner.classes_)
+        if self.classes is not None:
+            return len(self.classes)
+        return max(len(np.unique(self.y_labeled)), 2)
+
+    @cached_property
+    def X_covered(self) -> np.ndarray:
+        """(m + q, d) the labeled items and those picked but not labeled yet: what a strategy
+        that spreads picks over the pool treats as covered."""
+        if len(self.pending_idx) == 0:
+            return self.X_labeled
+        return np.concatenate([self.X_labeled, self.X_pool[self.pending_idx]])
 
     @cached_property
     def X_pool(self) -> np.ndarray:

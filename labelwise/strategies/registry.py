@@ -221,6 +221,26 @@ def _feature_similarity(ctx: SelectionContext, k: int) -> np.ndarray:
                                      ctx.n_classes, k, largest=False)
 
 
+def _typiclust(ctx: SelectionContext, k: int) -> np.ndarray:
+    from labelwise.strategies.typiclust import typiclust_candidates
+
+    return typiclust_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.rng)
+
+
+def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
+    from labelwise.strategies.coldstart import prepare_features
+    from labelwise.strategies.probcover import estimate_delta, probcover_candidates
+
+    # the radius depends on the pool only: estimated once per pool (and class count) over the
+    # whole pool, as the authors do, and reused in every round
+    key = ("probcover_delta", len(ctx.X_pool), ctx.n_classes)
+    if key not in ctx.pool_cache:
+        ctx.pool_cache[key] = estimate_delta(prepare_features(ctx.X_pool), ctx.n_classes,
+                                             random_state=ctx.rng, normalize=False)
+    return probcover_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.pool_cache[key],
+                                ctx.rng)
+
+
 register("random", _random, description="uniform at random (the baseline)", paper="all",
          score=_random_score)
 register("least_confidence", needs={PROBA}, description="highest 1 - max_c p_c",
@@ -264,3 +284,9 @@ register("dfm", needs={PROBA, EMBEDDING},
 register("learning_loss", needs={LOSS_PREDICTION},
          description="largest loss predicted by the Learning Loss module",
          paper="krishnan2021, yoo2019", score=_learning_loss_score)
+register("typiclust", _typiclust, (),
+         "cold start without a model: the most typical point of the largest cluster holding the "
+         "fewest labels (k-means on the features)", "hacohen2022")
+register("probcover", _probcover, (),
+         "cold start without a model: greedy maximum coverage of delta-balls on the features, "
+         "delta from 95% ball purity", "yehuda2022")

@@ -3,7 +3,8 @@
 Skips cleanly when the ``playwright`` package or chromium is missing (CI installs both: the
 ``dev`` extra and ``.ci/run``'s apt packages). ``playwright install`` is never needed: the test
 launches the system chromium. The server runs in a thread on 127.0.0.1 with bounded waits.
-The image-project run saves ``docs/labeling-app.png``, the screenshot the README shows.
+The personal-link run saves the screenshot the README shows (``docs/labeling-app.png`` when
+``LABELWISE_UPDATE_SCREENSHOT`` is set).
 """
 
 import json
@@ -24,6 +25,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
+from labelwise.app.annotators import add_annotator, personal_link  # noqa: E402
 from labelwise.app.create import init_project  # noqa: E402
 from labelwise.app.project import Project  # noqa: E402
 from labelwise.app.server import create_app  # noqa: E402
@@ -56,13 +58,23 @@ class ServerThread:
         self.thread.join(15)
 
 
+DIGIT_NAMES = {0: "zero", 1: "one", 2: "two"}
+
+
+def digit_truth(item_id: str) -> str:
+    """The true class of an unlabeled digit image, from its file name (its row in the set)."""
+    from sklearn.datasets import load_digits
+
+    return DIGIT_NAMES[int(load_digits().target[int(Path(item_id).stem)])]
+
+
 def digit_images(root: Path) -> Path:
     """Digits 0/1/2 from scikit-learn's wheel, upscaled to 64x64 PNGs: 5 labeled per class."""
     from PIL import Image
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    names = {0: "zero", 1: "one", 2: "two"}
+    names = DIGIT_NAMES
     seen = dict.fromkeys(names, 0)
     for i, (img, y) in enumerate(zip(d.images, d.target, strict=True)):
         if y not in names or i > 400:
@@ -78,7 +90,7 @@ def digit_images(root: Path) -> Path:
     return root
 
 
-def label_a_batch_by_keyboard(url: str, project: Project, screenshot: Path | None = None):
+def label_a_batch_by_keyboard(url: str, project: Project):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -118,12 +130,6 @@ def label_a_batch_by_keyboard(url: str, project: Project, screenshot: Path | Non
             assert len(mine) == batch and {r["item"] for r in mine if r["label"] ==
                                            project.classes[1]} == {int(first)}
             assert page.locator("#classes button").count() == len(project.classes)
-            if screenshot is not None:
-                page.wait_for_function(
-                    "document.querySelector('#image').complete && "
-                    "document.querySelectorAll('#chart circle').length > 0")
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot))
         finally:
             browser.close()
 
@@ -133,9 +139,77 @@ def test_browser_labels_an_image_batch_by_keyboard(tmp_path):
     data = digit_images(tmp_path / "digits")
     project = init_project(tmp_path / "proj", data, encoder="identity", batch_size=4,
                            progress=False)
-    shot = tmp_path / "labeling-app.png"
     with ServerThread(project) as url:
-        label_a_batch_by_keyboard(url, project, screenshot=shot)
+        label_a_batch_by_keyboard(url, project)
+
+
+@pytest.mark.slow
+def test_browser_personal_link_labels_as_its_annotator(tmp_path):
+    """Token mode end to end: the page loads from a personal link (its assets need no token),
+    Enter accepts the model's suggestion, and the labels name the link's annotator; another
+    annotator's token cannot undo them."""
+    import httpx
+
+    data = digit_images(tmp_path / "digits")
+    project = init_project(tmp_path / "proj", data, encoder="identity", batch_size=4,
+                           progress=False)
+    alice, bob = add_annotator(project, "alice"), add_annotator(project, "bob")
+    shot = tmp_path / "labeling-app.png"
+    with ServerThread(project) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 600})
+            page.set_default_timeout(90_000)
+            port = int(url.rstrip("/").rsplit(":", 1)[1])
+            page.goto(personal_link(alice, "127.0.0.1", port) + "&annotator=mallory")
+            item = page.locator("#item")
+            page.wait_for_function("document.querySelector('#item').dataset.idx !== ''")
+            assert page.input_value("#annotator") == "alice"  # the link names the annotator
+            assert page.locator("#annotator").get_attribute("readonly") is not None
+            first = item.get_attribute("data-idx")
+            suggested = page.locator("#classes button.suggested").get_attribute("data-label")
+            assert page.locator("#suggestion").inner_text().startswith(
+                f"model suggests {suggested} (")
+            assert page.locator("#why").inner_text().startswith("why this item: ")
+            page.keyboard.press("Enter")  # accept the suggestion
+            page.wait_for_function(f"document.querySelector('#item').dataset.idx !== '{first}' "
+                                   "&& document.querySelector('#item').dataset.idx !== ''")
+            second = item.get_attribute("data-idx")
+            page.keyboard.press("2")
+            page.wait_for_function(f"document.querySelector('#item').dataset.idx !== '{second}'"
+                                   " && document.querySelector('#item').dataset.idx !== ''")
+            got = [(r["item"], r["label"], r["annotator"]) for r in project.active_labels()
+                   if r["source"] == "app"]
+            assert got == [(int(first), suggested, "alice"),
+                           (int(second), project.classes[1], "alice")]
+            # for the README's picture only: label truthfully until the chart has three points
+            for _ in range(16 if os.environ.get("LABELWISE_UPDATE_SCREENSHOT") else 0):
+                if page.locator("#chart circle").count() >= 3:
+                    break
+                old = item.get_attribute("data-idx")
+                right = digit_truth(project.conn.execute(
+                    "SELECT item_id FROM items WHERE idx = ?", (int(old),)).fetchone()[0])
+                shown = page.locator(f"#classes button.suggested[data-label='{right}']")
+                page.keyboard.press("Enter" if shown.count() else
+                                    str(project.classes.index(right) + 1))
+                page.wait_for_function(
+                    f"document.querySelector('#item').dataset.idx !== '{old}' && "
+                    "document.querySelector('#item').dataset.idx !== ''")
+            page.wait_for_function(
+                "document.querySelector('#image').complete && "
+                "!document.querySelector('#suggestion').hidden && "
+                "!document.querySelector('#why').hidden && "
+                "document.querySelectorAll('#chart circle').length > 0")
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+        before = project.active_labels()
+        assert {r["annotator"] for r in before if r["source"] == "app"} == {"alice"}
+        r = httpx.post(url + "api/undo", json={"annotator": "alice"},
+                       headers={"X-Labelwise-Token": bob}, timeout=30)
+        assert r.status_code == 409  # bob has no label of his own, and alice's are not his
+        assert httpx.post(url + "api/undo", json={}, timeout=30).status_code == 401
+        assert project.active_labels() == before
     assert shot.stat().st_size > 10_000
     if os.environ.get("LABELWISE_UPDATE_SCREENSHOT"):
         shutil.copy(shot, DOCS / "labeling-app.png")
@@ -152,3 +226,32 @@ def test_browser_labels_a_text_batch_by_keyboard(tmp_path, hash_text_encoder):
                            progress=False)
     with ServerThread(project) as url:
         label_a_batch_by_keyboard(url, project)
+
+
+@pytest.mark.slow
+def test_browser_keys_past_nine_classes_are_letters(tmp_path):
+    from labelwise.app.create import create_project
+
+    classes = [f"c{i}" for i in range(12)]
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    project = create_project(tmp_path / "many", [f"i{i}" for i in range(40)], X, classes,
+                             batch_size=4)
+    with ServerThread(project) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(90_000)
+            page.goto(url + "?annotator=kim")
+            page.wait_for_function("document.querySelector('#item').dataset.idx !== ''")
+            keys = page.locator("#classes button kbd").all_inner_texts()
+            assert "".join(keys) == "123456789abc"
+            assert page.locator("#suggestion").is_hidden()  # cold start: no model, no guess
+            assert page.locator("#why").inner_text() == \
+                "why this item: picked at random to get started"
+            first = page.locator("#item").get_attribute("data-idx")
+            page.keyboard.press("Enter")  # nothing to accept: nothing happens
+            page.keyboard.press("b")
+            page.wait_for_function(f"document.querySelector('#item').dataset.idx !== '{first}'")
+        finally:
+            browser.close()
+    assert [(r["item"], r["label"]) for r in project.active_labels()] == [(int(first), "c10")]

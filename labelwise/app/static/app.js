@@ -1,11 +1,14 @@
 // labelwise labeling page: plain JS, no build step. Talks to the JSON API of server.py.
 "use strict";
 const params = new URLSearchParams(location.search);
+// a personal (or shared) link carries ?token= once; the tab keeps it and sends it as a header
 if (params.get("token")) sessionStorage.setItem("labelwise-token", params.get("token"));
 const token = sessionStorage.getItem("labelwise-token") || "";
 const $ = (id) => document.getElementById(id);
 const annotatorInput = $("annotator");
 annotatorInput.value = params.get("annotator") || localStorage.getItem("labelwise-annotator") || "default";
+// keys of the class buttons: 1-9, then letters except s (skip) and u (undo)
+const KEYS = "123456789abcdefghijklmnopqrtvwxyz";
 let config = null, current = null, busy = false, pollTimer = null;
 
 function annotator() { return annotatorInput.value.trim() || "default"; }
@@ -14,9 +17,10 @@ annotatorInput.addEventListener("change", () => {
   loadNext();
 });
 
+function authHeaders() { return token ? { "X-Labelwise-Token": token } : {}; }
+
 async function api(path, body) {
-  const opts = { headers: {} };
-  if (token) opts.headers["X-Labelwise-Token"] = token;
+  const opts = { headers: authHeaders() };
   if (body !== undefined) {
     opts.method = "POST";
     opts.headers["Content-Type"] = "application/json";
@@ -39,9 +43,8 @@ function renderButtons() {
   config.classes.forEach((c, i) => {
     const b = document.createElement("button");
     b.dataset.label = c;
-    b.innerHTML = "";
     b.append(c);
-    if (i < 9) { const k = document.createElement("kbd"); k.textContent = i + 1; b.append(k); }
+    if (i < KEYS.length) { const k = document.createElement("kbd"); k.textContent = KEYS[i]; b.append(k); }
     b.addEventListener("click", () => submit(c));
     box.append(b);
   });
@@ -51,37 +54,93 @@ function renderProgress(p) {
   $("counts").textContent = `${p.n_labeled_items} of ${p.n_items} items labeled` +
     (p.mine !== undefined ? ` · ${p.mine} by you` : "");
   drawChart(p.history.filter((h) => h.cv_accuracy !== null));
+  // when to stop: stabilizing predictions (the model has stopped changing), with its numbers
+  const stop = $("stopping");
+  stop.hidden = !p.stopping;
+  if (p.stopping) {
+    stop.textContent = p.stopping.message;
+    stop.classList.toggle("stopped", p.stopping.stopped_changing);
+  }
 }
 
 function drawChart(points) {
-  const svg = $("chart"), W = 300, H = 160, L = 34, B = 22, T = 8, R = 8;
+  const svg = $("chart"), W = 300, H = 160, L = 34, B = 26, T = 8, R = 10;
   const ns = "http://www.w3.org/2000/svg";
   svg.innerHTML = "";
-  const el = (tag, attrs, text) => {
+  const el = (tag, attrs, text, parent) => {
     const e = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
     if (text !== undefined) e.textContent = text;
-    svg.append(e);
+    (parent || svg).append(e);
     return e;
   };
   el("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
   el("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
   el("text", { x: 2, y: T + 8 }, "100%");
   el("text", { x: 8, y: H - B }, "0%");
-  el("text", { x: W - 60, y: H - 4 }, "labels");
+  el("text", { x: W - R, y: H - 2, "text-anchor": "end" }, "labels");
   if (!points.length) {
     el("text", { x: L + 10, y: H / 2 }, "after two classes are labeled");
     $("chart-last").textContent = "";
     return;
   }
-  const xmax = Math.max(...points.map((p) => p.n_labels), 1);
-  const x = (n) => L + (W - L - R) * n / xmax;
+  // one point per label count: rounds prepared on the same labels share one estimate
+  const byCount = new Map(points.map((p) => [p.n_labels, p]));
+  points = [...byCount.values()].sort((a, b) => a.n_labels - b.n_labels);
+  const xmin = points[0].n_labels, xmax = points[points.length - 1].n_labels, pad = 14;
+  const x = (n) => xmax === xmin ? (L + W - R) / 2 : L + pad + (W - L - R - 2 * pad) * (n - xmin) / (xmax - xmin);
   const y = (a) => H - B - (H - B - T) * a;
   el("polyline", { class: "line", points: points.map((p) => `${x(p.n_labels)},${y(p.cv_accuracy)}`).join(" ") });
-  points.forEach((p) => el("circle", { cx: x(p.n_labels), cy: y(p.cv_accuracy), r: 3 }));
-  el("text", { x: W - R - 20, y: H - B + 12 }, String(xmax));
+  let lastTick = -Infinity;
+  points.forEach((p, i) => {
+    const c = el("circle", { cx: x(p.n_labels), cy: y(p.cv_accuracy), r: 3 });
+    el("title", {}, `round ${p.round}: ${(100 * p.cv_accuracy).toFixed(1)}%, cross-validated on ${p.n_labels} labels`, c);
+    // each estimate's label count under its point (thinned where they would overlap)
+    const last = i === points.length - 1;
+    if (x(p.n_labels) - lastTick >= 22 || last) {
+      el("text", { x: x(p.n_labels), y: H - B + 11, "text-anchor": "middle", class: "tick" }, String(p.n_labels));
+      lastTick = x(p.n_labels);
+    }
+  });
   const last = points[points.length - 1];
-  $("chart-last").textContent = `${(100 * last.cv_accuracy).toFixed(1)}% with ${last.n_labels} labels (round ${last.round})`;
+  $("chart-last").textContent = `${(100 * last.cv_accuracy).toFixed(1)}%, cross-validated on ` +
+    `${last.n_labels} labels (round ${last.round})` + (last.n_labels < 30 ? ": few labels, a rough estimate" : "");
+}
+
+function showAssist(item) {
+  document.querySelectorAll("#classes button.suggested").forEach((b) => b.classList.remove("suggested"));
+  const s = item.suggestion;
+  $("suggestion").hidden = !s;
+  if (s) {
+    $("suggestion").innerHTML = "";
+    $("suggestion").append("model suggests ");
+    const strong = document.createElement("strong");
+    strong.textContent = `${s.label} (${Math.round(100 * s.probability)}%)`;
+    const k = document.createElement("kbd");
+    k.textContent = "Enter";
+    $("suggestion").append(strong, " · ", k, " to accept");
+    const b = document.querySelector(`#classes button[data-label="${CSS.escape(s.label)}"]`);
+    if (b) b.classList.add("suggested");
+  }
+  $("why").hidden = !item.why;
+  $("why").textContent = item.why ? `why this item: ${item.why}` : "";
+}
+
+let imageUrl = null;
+async function loadImage(idx, alt) {
+  // fetched with the token header (an <img src> cannot send one), shown from a blob URL
+  const res = await fetch(`api/items/${idx}/content`, { headers: authHeaders() });
+  if (!res.ok) {
+    const data = await res.json().catch(() => ({ error: res.statusText }));
+    throw new Error(data.error || res.statusText);
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const img = $("image");
+  img.src = url;
+  img.alt = alt;
+  await img.decode().catch(() => {});
+  if (imageUrl) URL.revokeObjectURL(imageUrl);
+  imageUrl = url;
 }
 
 async function showItem(item) {
@@ -91,8 +150,7 @@ async function showItem(item) {
   const img = $("image"), txt = $("text");
   if (item.modality === "image") {
     txt.hidden = true;
-    img.src = `api/items/${item.idx}/content` + (token ? `?token=${encodeURIComponent(token)}` : "");
-    img.alt = item.id;
+    await loadImage(item.idx, item.id);
     img.hidden = false;
   } else {
     img.hidden = true;
@@ -100,9 +158,10 @@ async function showItem(item) {
     txt.textContent = data.text;
     txt.hidden = false;
   }
+  showAssist(item);
   setButtons(true);
   // announce the item only once it is on screen: keys pressed before that are still ignored
-  // (an action is in flight), so a reader of data-idx never races the text being fetched
+  // (an action is in flight), so a reader of data-idx never races the content being fetched
   $("item").dataset.idx = item.idx;
   $("item").dataset.round = item.round ?? "";
 }
@@ -116,9 +175,20 @@ function showEmpty(text) {
   $("item").dataset.idx = "";
   $("image").hidden = true;
   $("text").hidden = true;
+  $("suggestion").hidden = true;
+  $("why").hidden = true;
   $("message").hidden = false;
   $("message").textContent = text;
   setButtons(false);
+}
+
+function waitingNote(out) {
+  const p = out.progress;
+  if (out.worker_error) return `preparing the next batch… (${out.worker_error})`;
+  if (out.worker_busy) return `preparing the next batch: training on ${p.n_labeled_items} labels…`;
+  if (p.round !== null && p.batch_done < p.batch_size)
+    return "the rest of this batch is with other annotators; waiting for them or the next batch…";
+  return "preparing the next batch…";
 }
 
 async function loadNext() {
@@ -129,7 +199,7 @@ async function loadNext() {
     if (out.item) {
       await showItem(out.item);
     } else if (out.state === "waiting") {
-      showEmpty("preparing the next batch…" + (out.worker_error ? ` (${out.worker_error})` : ""));
+      showEmpty(waitingNote(out));
       pollTimer = setTimeout(loadNext, 500);
     } else {
       $("batch").textContent = "";
@@ -155,9 +225,23 @@ async function act(fn, okText) {
   }
 }
 
+// keep the lease on the item shown while the page is open; if it went to someone else (the tab
+// slept past the lease), show the next one
+async function heartbeat() {
+  let wait = 15;
+  try {
+    const out = await api("api/heartbeat", { annotator: annotator() });
+    wait = Math.max(1, Math.min(15, out.lease_seconds / 4));
+    if (current && !busy && !out.held.includes(current.idx)) loadNext();
+  } catch (e) { /* the next beat retries */ }
+  setTimeout(heartbeat, wait * 1000);
+}
+
 function submit(label) {
   if (!current) return;
   const item = current;
+  const b = document.querySelector(`#classes button[data-label="${CSS.escape(label)}"]`);
+  if (b) { b.classList.add("flash"); setTimeout(() => b.classList.remove("flash"), 150); }
   act(() => api("api/label", { item: item.idx, label, annotator: annotator() }),
       `saved: ${item.id} = ${label}`);
 }
@@ -174,14 +258,17 @@ $("undo").addEventListener("click", () => act(async () => {
 
 document.addEventListener("keydown", (e) => {
   if (e.target === annotatorInput || e.ctrlKey || e.metaKey || e.altKey) return;
-  if (/^[1-9]$/.test(e.key) && config && Number(e.key) <= config.classes.length) {
-    const label = config.classes[Number(e.key) - 1];
-    const b = document.querySelector(`#classes button[data-label="${CSS.escape(label)}"]`);
-    if (b) { b.classList.add("flash"); setTimeout(() => b.classList.remove("flash"), 150); }
-    submit(label);
-  } else if (e.key === "s") {
+  const key = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+  const i = key.length === 1 ? KEYS.indexOf(key) : -1;
+  if (config && i >= 0 && i < config.classes.length) {
+    e.preventDefault();
+    submit(config.classes[i]);
+  } else if (key === "Enter") {
+    e.preventDefault();  // not also a click on a focused button
+    if (current && current.suggestion) submit(current.suggestion.label);
+  } else if (key === "s") {
     $("skip").click();
-  } else if (e.key === "u" || e.key === "Backspace") {
+  } else if (key === "u" || key === "Backspace") {
     e.preventDefault();
     $("undo").click();
   }
@@ -192,8 +279,14 @@ document.addEventListener("keydown", (e) => {
     config = await api("api/config");
     $("project").textContent = `labelwise · ${config.project}`;
     document.title = `labelwise · ${config.project}`;
+    if (config.account) {  // a personal link: the server names the annotator, not the page
+      annotatorInput.value = config.account;
+      annotatorInput.readOnly = true;
+      annotatorInput.title = "signed in by your personal link";
+    }
     renderButtons();
     await loadNext();
+    setTimeout(heartbeat, 15000);
   } catch (e) {
     setStatus(e.message, true);
   }

@@ -1,0 +1,223 @@
+"""Label Studio's formats: the labeling config, tasks, annotators and local-file URLs.
+
+Label Studio (https://labelstud.io) keeps each item as a *task* ``{"data": {...}, "annotations":
+[...], "predictions": [...]}``. A classification result names the control tag that made it
+(``from_name``: a ``<Choices>`` tag), the object tag it labels (``to_name``: a ``<Text>`` or
+``<Image>`` tag, whose ``value="$key"`` says which key of ``data`` holds the item) and the choice::
+
+    {"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["cat"]}}
+
+What this module decides for labelwise's exports (``labelwise export --format label-studio``):
+
+- the config has one ``<Choices name="label">`` over ``<Text name="text" value="$text">`` or
+  ``<Image name="image" value="$image">``, one ``<Choice>`` per class, in the project's order;
+- an annotation's ``completed_by`` is ``{"email": ...}`` (Label Studio refuses plain names): an
+  annotator named like an e-mail address keeps it, any other name ``n`` becomes
+  ``slug(n)@labelwise.local``, with a 6-hex hash of ``n`` appended when the slug differs from
+  ``n`` ("alice" -> ``alice@labelwise.local``, "Alice B" -> ``alice-b-<hash>@labelwise.local``), so
+  the e-mail is stable and two names never share one. Label Studio only accepts e-mails of users
+  it knows: create them first (or start it with
+  ``LABEL_STUDIO_ALLOW_IMPORT_TASKS_WITH_UNKNOWN_EMAILS=true``, which credits the importer);
+- images are served by Label Studio's local-files storage: ``/data/local-files/?d=<path>``, the
+  path relative to its ``LOCAL_FILES_DOCUMENT_ROOT`` (by default the parent of the project's image
+  folder, which must then be added to the project as a local-files storage), or any URL prefix
+  that serves the image folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import parse_qs, quote, urlsplit
+from xml.etree import ElementTree
+from xml.sax.saxutils import quoteattr
+
+from labelwise.validation import LabelwiseError
+
+#: the ``<Choices>`` tag of exported configs (``from_name`` of every result)
+CHOICES_NAME = "label"
+#: the domain of the e-mails made up for annotators
+EMAIL_DOMAIN = "labelwise.local"
+#: how Label Studio's local-files storage addresses a file below its document root
+LOCAL_FILES_PREFIX = "/data/local-files/?d="
+#: object tags a classification config may label (tag name -> modality)
+OBJECT_TAGS = {"text": "text", "hypertext": "text", "paragraphs": "text", "image": "image"}
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """What a classification labeling config says.
+
+    Attributes:
+        from_name: the ``<Choices>`` tag's name.
+        to_name: the object tag it labels.
+        modality: ``"text"`` or ``"image"`` (the object tag's kind).
+        value_key: the key of a task's ``data`` that holds the item (``value="$key"``).
+        classes: the ``<Choice>`` values, in order.
+    """
+
+    from_name: str
+    to_name: str
+    modality: str
+    value_key: str
+    classes: tuple[str, ...]
+
+
+def label_config(classes: Iterable[str], modality: str) -> str:
+    """The labeling config XML for ``classes`` over a text or image item (single choice)."""
+    kind = "image" if modality == "image" else "text"
+    tag = "Image" if kind == "image" else "Text"
+    choices = "\n".join(f"    <Choice value={quoteattr(str(c))}/>" for c in classes)
+    return (f'<View>\n  <{tag} name="{kind}" value="${kind}"/>\n'
+            f'  <Choices name="{CHOICES_NAME}" toName="{kind}" choice="single" '
+            f'showInline="true">\n{choices}\n  </Choices>\n</View>\n')
+
+
+def parse_label_config(xml: str) -> LabelConfig:
+    """Read the first ``<Choices>`` tag of a labeling config and the object tag it labels.
+
+    Raises:
+        LabelwiseError: unparsable XML, no ``<Choices>``, fewer than 2 choices, or a ``toName``
+            that names no text or image tag.
+    """
+    try:
+        root = ElementTree.fromstring(xml or "")
+    except ElementTree.ParseError as exc:
+        raise LabelwiseError(f"cannot parse the labeling config: {exc}") from None
+    tags = list(root.iter())
+    choices = next((t for t in tags if t.tag.lower() == "choices"), None)
+    if choices is None:
+        raise LabelwiseError("the labeling config has no <Choices> tag: labelwise classifies "
+                             "with single-choice labels")
+    classes = tuple(c.get("value", "") for c in choices.iter() if c.tag.lower() == "choice")
+    if len(classes) < 2:
+        raise LabelwiseError(f"the <Choices> tag {choices.get('name')!r} has {len(classes)} "
+                             "choice(s); give at least 2")
+    to_name = (choices.get("toName") or "").split(",")[0]
+    target = next((t for t in tags if t.get("name") == to_name), None)
+    if target is None or target.tag.lower() not in OBJECT_TAGS \
+            or not (target.get("value") or "").startswith("$"):
+        raise LabelwiseError(f"the <Choices> tag labels {to_name!r}, which is not a <Text> or "
+                             "<Image> tag with value=\"$key\"")
+    return LabelConfig(choices.get("name", ""), to_name, OBJECT_TAGS[target.tag.lower()],
+                       target.get("value")[1:], classes)
+
+
+def annotator_email(name: str) -> str:
+    """A stable e-mail for annotator ``name`` (see the module docstring)."""
+    name = str(name).strip()
+    if _EMAIL.fullmatch(name):
+        return name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "annotator"
+    if slug != name:
+        slug += "-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
+    return f"{slug}@{EMAIL_DOMAIN}"
+
+
+def local_files_url(path: str | Path, document_root: str | Path) -> str:
+    """Label Studio's URL of the file ``path`` below ``document_root`` (relative to its host)."""
+    root, p = Path(document_root).resolve(), Path(path).resolve()
+    if not p.is_relative_to(root) or p == root:
+        raise LabelwiseError(f"{p} is not inside the local-files document root {root}")
+    return LOCAL_FILES_PREFIX + quote(p.relative_to(root).as_posix(), safe="/")
+
+
+def local_files_path(url: str, document_root: str | Path) -> Path:
+    """The file a ``/data/local-files/?d=...`` URL names (the inverse of
+    :func:`local_files_url`); the path may not leave ``document_root``."""
+    root = Path(document_root).resolve()
+    rel = (parse_qs(urlsplit(url).query).get("d") or [""])[0]
+    target = (root / PurePosixPath(rel.lstrip("/"))).resolve()
+    if not rel or not target.is_relative_to(root):
+        raise LabelwiseError(f"{url!r} names no file inside the document root {root}")
+    return target
+
+
+def image_urls(data_root: str | Path, document_root: str | Path | None = None,
+               url_prefix: str | None = None) -> Callable[[str], str]:
+    """A function from an image's path (relative to ``data_root``) to the URL Label Studio shows.
+
+    With ``url_prefix``: the prefix joined with the path. Otherwise a local-files URL below
+    ``document_root`` (default: the parent of ``data_root``), which must hold ``data_root`` as a
+    subfolder: Label Studio serves a file only from a local-files storage strictly inside it.
+    """
+    if url_prefix:
+        base = url_prefix.rstrip("/") + "/"
+        return lambda rel: base + quote(PurePosixPath(rel).as_posix(), safe="/")
+    data = Path(data_root).resolve()
+    root = Path(document_root).resolve() if document_root is not None else data.parent
+    if not data.is_relative_to(root) or data == root:
+        raise LabelwiseError(f"the image folder {data} must be a subfolder of the local-files "
+                             f"document root {root} (Label Studio serves no files from the root "
+                             "itself); give another --document-root or an --image-url prefix")
+    return lambda rel: local_files_url(data / rel, root)
+
+
+def choice_result(label: str, config: LabelConfig) -> list[dict]:
+    """The result list of a single-choice label."""
+    return [{"from_name": config.from_name, "to_name": config.to_name, "type": "choices",
+             "value": {"choices": [str(label)]}}]
+
+
+def annotation_label(annotation: dict, config: LabelConfig) -> str | None:
+    """The class an annotation gives (its first choice of ``config``'s Choices), or None for a
+    skipped (cancelled) annotation, one without that choice, or a choice outside the classes."""
+    if annotation.get("was_cancelled"):
+        return None
+    for r in annotation.get("result") or []:
+        if r.get("from_name") == config.from_name and r.get("type") == "choices":
+            chosen = (r.get("value") or {}).get("choices") or []
+            if chosen and chosen[0] in config.classes:
+                return chosen[0]
+    return None
+
+
+def timestamp(seconds: float) -> str:
+    """Label Studio's UTC time format."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def make_task(data: dict, labels: Iterable[dict], config: LabelConfig,
+              prediction: dict | None = None) -> dict:
+    """One task: ``data``, an annotation per label (``{"label", "annotator", "created"}``) and
+    optionally one prediction (``{"label", "score", "model_version"}``)."""
+    task = {"data": data, "annotations": [
+        {"result": choice_result(r["label"], config),
+         "completed_by": {"email": annotator_email(r["annotator"])},
+         "created_at": timestamp(r["created"])} for r in labels]}
+    if prediction is not None:
+        task["predictions"] = [{"model_version": prediction["model_version"],
+                                "score": prediction["score"],
+                                "result": choice_result(prediction["label"], config)}]
+    return task
+
+
+def config_path(out: str | Path) -> Path:
+    """Where the labeling config of the export ``out`` goes: ``labels.json`` ->
+    ``labels.label_config.xml``."""
+    out = Path(out)
+    return out.with_name(out.stem + ".label_config.xml")
+
+
+def write_export(out: str | Path, tasks: list[dict], config_xml: str) -> dict:
+    """Write the tasks (a JSON list) to ``out`` and the config beside it, each replaced whole.
+
+    Returns:
+        ``{"label_config": path, "annotators": sorted e-mails the annotations name}``.
+    """
+    out, xml_path = Path(out), config_path(out)
+    from labelwise.app.files import atomic_write
+
+    for path, text in ((xml_path, config_xml),
+                       (out, json.dumps(tasks, ensure_ascii=False, indent=1))):
+        with atomic_write(path) as f:  # fsynced, renamed; nothing half-written on a full disk
+            f.write(text)
+    emails = {a["completed_by"]["email"] for t in tasks for a in t["annotations"]}
+    return {"label_config": str(xml_path), "annotators": sorted(emails)}

@@ -1,0 +1,106 @@
+"""TypiClust: typical points of k-means clusters, a cold-start selector that needs no model.
+
+Hacohen, Dekel & Weinshall 2022, "Active Learning on a Budget: Opposite Strategies Suit High and
+Low Budgets" (ICML). With a small budget the most typical (dense) examples are the ones worth
+labeling; clustering spreads them over the data. Choices where the paper leaves room:
+
+* clusters: k-means on the whole pool into min(|L| + b, 500) clusters (500 is the cap of the
+  authors' code for large budgets), clusters of at most 5 points are skipped (the authors' code
+  keeps ``cluster_size > 5``) unless nothing else is left;
+* order: each pick goes to the cluster with the fewest labeled points (labeled + picked so far),
+  ties by the larger cluster, then by the lower cluster index; recounted after every pick;
+* typicality (the paper's formula) = 1 / mean Euclidean distance to the k = 20 nearest
+  neighbours, computed WITHIN the cluster over all its members (labeled ones too: density is a
+  property of the data, not of who is labeled), with k = min(20, cluster size - 1). The authors'
+  code uses squared distances, its cluster's unlabeled points only, and k = min(20, size // 2);
+* features are L2-normalised first (``normalize=True``), as in the authors' code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise.strategies.coldstart import (
+    check_selection,
+    kmeans_labels,
+    pool_of,
+    prepare_features,
+)
+from labelwise.strategies.neighbours import knn_distances
+
+K_NN = 20
+MAX_CLUSTERS = 500
+SMALL_CLUSTER = 5
+
+
+def typicality(X: np.ndarray, k_nn: int = K_NN, backend: str = "auto") -> np.ndarray:
+    """(n,) typicality of each row of ``X`` (n, d): the inverse of its mean Euclidean distance
+    to its min(k_nn, n - 1) nearest other rows (Hacohen et al. 2022, Eq. 4). A row with an
+    exact duplicate among them only gets ``inf``; a lone row (n = 1) gets 0."""
+    n = len(X)
+    k = min(int(k_nn), n - 1)
+    if k < 1:
+        return np.zeros(n)
+    mean = knn_distances(X, k, backend).astype(np.float64).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        return 1.0 / mean
+
+
+def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_NN,
+              max_clusters: int = MAX_CLUSTERS, small_cluster: int = SMALL_CLUSTER,
+              normalize: bool = True, backend: str = "auto") -> np.ndarray:
+    """TypiClust picks: (k,) int64 rows of ``X``, none labeled, none repeated, in pick order.
+
+    Args:
+        X: (n, d) embeddings of the whole pool, labeled and unlabeled rows.
+        k: the budget b of new picks.
+        labeled_idx: (m,) rows of ``X`` already labeled, or None.
+        random_state: seed (int or Generator) of k-means, the only random step.
+        k_nn: neighbours in the typicality (20 in the paper).
+        max_clusters: cap on the number of clusters (500 in the authors' code).
+        small_cluster: clusters of at most this many points are skipped while others remain.
+        normalize: L2-normalise the rows first.
+        backend: neighbour search, ``"auto"``, ``"faiss"`` or ``"sklearn"``.
+    """
+    X = prepare_features(X, normalize)
+    n = len(X)
+    labeled = check_selection(n, k, labeled_idx)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_clusters = min(len(labeled) + int(k), int(max_clusters), n)
+    clusters = kmeans_labels(X, n_clusters, random_state)
+    sizes = np.bincount(clusters, minlength=n_clusters)
+    counts = np.bincount(clusters[labeled], minlength=n_clusters)  # labeled + picked
+    left = sizes - counts  # unlabeled points left in each cluster
+    large = sizes > small_cluster
+    order = np.argsort(clusters, kind="stable")  # members of each cluster, in row order
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    taken = np.zeros(n, dtype=bool)
+    taken[labeled] = True
+    scored: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    picks = np.empty(k, dtype=np.int64)
+    for t in range(k):
+        eligible = (left > 0) & large
+        if not eligible.any():  # only small clusters still have unlabeled points
+            eligible = left > 0
+        cand = np.flatnonzero(eligible)
+        c = int(cand[np.lexsort((cand, -sizes[cand], counts[cand]))[0]])
+        if c not in scored:  # typicality once per visited cluster
+            rows = order[starts[c]:starts[c + 1]]
+            scored[c] = (rows, typicality(X[rows], k_nn, backend))
+        rows, typ = scored[c]
+        free = np.flatnonzero(~taken[rows])
+        p = int(rows[free[np.argmax(typ[free])]])  # ties: the lower row
+        picks[t] = p
+        taken[p] = True
+        counts[c] += 1
+        left[c] -= 1
+    return picks
+
+
+def typiclust_candidates(X_candidates, X_labeled, k: int, random_state=None,
+                         **options) -> np.ndarray:
+    """TypiClust over a selection context's arrays: the pool is ``[X_labeled; X_candidates]``;
+    returns (k,) positions into ``X_candidates``. ``options`` go to :func:`typiclust`."""
+    X, labeled = pool_of(X_candidates, X_labeled)
+    return typiclust(X, k, labeled, random_state, **options) - len(labeled)

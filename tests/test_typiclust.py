@@ -1,0 +1,113 @@
+"""TypiClust and typicality on examples worked out by hand."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from labelwise.strategies.typiclust import typicality, typiclust, typiclust_candidates
+from labelwise.validation import LabelwiseError
+
+HAS_FAISS = importlib.util.find_spec("faiss") is not None
+needs_faiss = pytest.mark.skipif(not HAS_FAISS, reason="faiss-cpu is not installed")
+WITH_FAISS = ["sklearn", pytest.param("faiss", marks=needs_faiss)]
+
+
+@pytest.mark.parametrize("backend", WITH_FAISS)
+def test_typicality_of_five_points_on_a_line(backend):
+    x = np.array([[0.0], [1.0], [3.0], [6.0], [10.0]])
+    # two nearest others and their mean distance:
+    # 0: 1, 3 -> 2;  1: 0, 3 -> 1.5;  3: 1, 6 -> 2.5;  6: 3, 10 -> 3.5;  10: 6, 3 -> 5.5
+    expected = 1.0 / np.array([2.0, 1.5, 2.5, 3.5, 5.5])
+    np.testing.assert_allclose(typicality(x, 2, backend), expected, rtol=1e-6)
+
+
+def test_typicality_uses_at_most_n_minus_one_neighbours():
+    x = np.array([[0.0], [2.0], [6.0]])
+    # k = min(20, 2): 0 -> (2 + 6) / 2 = 4;  2 -> (2 + 4) / 2 = 3;  6 -> (4 + 6) / 2 = 5
+    np.testing.assert_allclose(typicality(x, 20, "sklearn"), [1 / 4, 1 / 3, 1 / 5])
+    assert typicality(x[:1], 20, "sklearn").tolist() == [0.0]
+
+
+def _grid(centre, half):
+    """(2h+1)^2 points of an integer grid around ``centre``: the middle one is the densest."""
+    r = np.arange(-half, half + 1, dtype=float)
+    return np.stack(np.meshgrid(r, r), -1).reshape(-1, 2) + centre
+
+
+def _blobs():
+    small = _grid((0, 0), 1)  # 9 points, centre at row 4
+    plus = np.array([[2, 0], [-2, 0], [0, 2], [0, -2]], float) + (40, 0)
+    medium = np.vstack([_grid((40, 0), 1), plus])  # 13 points, centre at row 9 + 4
+    large = _grid((0, 40), 2)  # 25 points, centre at row 22 + 12
+    return np.vstack([small, medium, large]), {"small": 4, "medium": 13, "large": 34}
+
+
+@pytest.mark.parametrize("backend", WITH_FAISS)
+def test_one_pick_per_cluster_the_densest_largest_cluster_first(backend):
+    X, centre = _blobs()
+    picks = typiclust(X, 3, None, 0, normalize=False, backend=backend)
+    # no labels: every cluster has 0, so largest first (25, 13, 9 points), each its centre
+    assert picks.tolist() == [centre["large"], centre["medium"], centre["small"]]
+
+
+def test_labeled_clusters_come_last():
+    X, centre = _blobs()
+    # one labeled point in the large blob, 2 picks -> 1 + 2 = 3 clusters, the two others first
+    picks = typiclust(X, 2, [22], 0, normalize=False, backend="sklearn")
+    assert picks.tolist() == [centre["medium"], centre["small"]]
+
+
+def test_clusters_of_five_points_or_fewer_are_skipped():
+    X, centre = _blobs()
+    tiny = np.array([[80.0, 80.0], [80.0, 80.1], [80.1, 80.0]])  # dense but only 3 points
+    X = np.vstack([X[:22], tiny])  # small + medium blobs and the tiny one: 3 clusters
+    picks = typiclust(X, 3, None, 0, normalize=False, backend="sklearn")
+    # the tiny cluster is skipped: after one pick in each blob, the larger blob again
+    assert picks[:2].tolist() == [centre["medium"], centre["small"]]
+    assert 9 <= picks[2] < 22 and picks[2] != centre["medium"]
+
+
+def test_picks_are_new_unique_and_deterministic_for_a_seed():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 8))
+    labeled = rng.choice(150, 20, replace=False)
+    a = typiclust(X, 50, labeled, 7, backend="sklearn")
+    b = typiclust(X, 50, labeled, 7, backend="sklearn")
+    np.testing.assert_array_equal(a, b)
+    assert len(set(a.tolist())) == 50
+    assert not set(a.tolist()) & set(labeled.tolist())
+    # the whole unlabeled pool can be taken, small clusters last
+    everything = typiclust(X, 130, labeled, 7, backend="sklearn")
+    assert sorted(everything.tolist()) == sorted(set(range(150)) - set(labeled.tolist()))
+
+
+@needs_faiss
+def test_faiss_and_sklearn_pick_the_same():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(6, 16)) * 4
+    X = centres[rng.integers(6, size=600)] + rng.normal(size=(600, 16))
+    a = typiclust(X, 30, np.arange(10), 3, backend="sklearn")
+    b = typiclust(X, 30, np.arange(10), 3, backend="faiss")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_candidates_adaptor_returns_candidate_positions():
+    X, centre = _blobs()
+    labeled = np.array([22])
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    pos = typiclust_candidates(X[cand], X[labeled], 2, 0, normalize=False, backend="sklearn")
+    assert cand[pos].tolist() == [centre["medium"], centre["small"]]
+
+
+def test_bad_requests_raise_one_line_errors():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(LabelwiseError, match="only 8 of 10 are unlabeled"):
+        typiclust(X, 9, [0, 1])
+    with pytest.raises(LabelwiseError, match="outside"):
+        typiclust(X, 2, [10])
+    with pytest.raises(LabelwiseError, match="twice"):
+        typiclust(X, 2, [1, 1])
+    with pytest.raises(LabelwiseError, match="NaN"):
+        typiclust(np.full((5, 2), np.nan), 1)
+    assert typiclust(X, 0).tolist() == []
