@@ -9,7 +9,7 @@ from labelwise.learners.torch_mlp import TorchMLPLearner
 from labelwise.validation import LabelwiseError
 
 TORCH_LEARNERS = {"mlp": "torch", "ensemble": "torch", "supcon": "torch", "lossnet": "torch",
-                  "torch-module": "torch",
+                  "torch-module": "torch", "cnn": "vision",
                   "finetune-text": "encoders", "finetune-image": "encoders"}
 
 

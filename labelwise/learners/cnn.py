@@ -146,7 +146,7 @@ class CNNLearner(TorchLearner):
                  channels: tuple = (16, 32, 64), hidden: int = 128, dropout: float = 0.3,
                  padding: int = 2, ft_ops: int = 4, **torch_params):
         if importlib.util.find_spec("kornia") is None:
-            raise LabelwiseError('learner "cnn" needs kornia: pip install "labelwise[vision]"')
+            raise LabelwiseError("learner 'cnn' needs kornia: pip install \"labelwise[vision]\"")
         check_positive_int(hidden, "hidden")
         if not 0.0 <= dropout < 1.0:
             raise LabelwiseError(f"dropout must be in [0, 1), got {dropout}")
