@@ -105,6 +105,15 @@ def _round_evaluator(ds, spec: RunSpec):
     return evaluate
 
 
+def _pseudo_label_columns(info: dict | None) -> dict:
+    """What "+ft" fine-tuning did in a round, as result columns (none without "+ft")."""
+    if info is None:
+        return {}
+    n = info.get("n_confident", info.get("n_pseudo_labels"))
+    return {"ft_pseudo_labels": float("nan") if n is None else float(n),
+            "ft_skipped": bool(info.get("skipped", False))}
+
+
 def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     """Execute one run; returns {"results": rows, "picks": pick rows} (lists of dicts).
 
@@ -131,7 +140,8 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     rows, picks = [], []
     for rec in records:
         rows.append({**keys, "round": rec.round, "n_labeled": rec.n_labeled, **rec.metrics,
-                     "query_seconds": rec.query_seconds, "train_seconds": rec.train_seconds})
+                     "query_seconds": rec.query_seconds, "train_seconds": rec.train_seconds,
+                     **_pseudo_label_columns(rec.pseudo_labels)})
         for order, idx in enumerate(rec.picks.tolist()):
             row = {**keys, "round": rec.round, "order": order, "pool_index": idx,
                    "label": int(ds.y_train[idx])}
