@@ -105,8 +105,8 @@ def test_stopping_round_labels_and_cost_by_hand(tmp_path):
 
     write_summary(df, tmp_path / "summary.md")
     text = (tmp_path / "summary.md").read_text().split("## When to stop")[1]
-    assert "| margin | round 1.5 (25 of 40 labels): +0.100 ± 1.271 (2/2) | not computed |" in text
-    assert "| random | never (0/1) | not computed |" in text
+    assert "| margin | round 1.5 (25 of 40 labels): +0.100 ± 1.271 (2/2) | no value |" in text
+    assert "| random | never (0/1) | no value |" in text
     assert "Bloodgood & Vijay-Shanker 2009" in text
 
 

@@ -317,7 +317,7 @@ def stopping_summary(results: pd.DataFrame, by=("strategy",),
 
 def _stopping_cell(r) -> str:
     if not r["computed"]:
-        return "not computed"
+        return "no value"
     if r["fired"] == 0:
         return f"never (0/{r['runs']})"
     cost = f"{r['cost']:+.3f}" + ("" if np.isnan(r["cost_ci"]) else f" ± {r['cost_ci']:.3f}")
@@ -357,6 +357,8 @@ def stopping_definition(metric: str = "accuracy") -> str:
             f"(same paper) = the largest entropy among the next batch's picks, stop when < "
             f"{S.MAX_CONFIDENCE_THRESHOLD}; *accuracy plateau* = the 5-fold cross-validated "
             f"accuracy on the labels (the labeling app's estimate) has not risen by more than "
-            f"{S.PLATEAU_EPS} over its best before the last {S.PLATEAU_WINDOW} rounds; it is "
-            "computed for scikit-learn learners only (not computed = a PyTorch learner, whose 5 "
-            "extra trainings a round were not spent).")
+            f"{S.PLATEAU_EPS} over its best before the last {S.PLATEAU_WINDOW} rounds. "
+            "*No value* = "
+            "the criterion had no value in any run: fewer rounds than its window, or (accuracy "
+            "plateau) no cross-validated accuracy, which is computed for scikit-learn learners "
+            "only (a PyTorch learner's 5 extra trainings a round were not spent).")

@@ -365,7 +365,7 @@ def _cold_start():
             for kind in SEED_SET_KINDS:
                 out += _grid([(f"{tag} + margin ({kind} seed)", dataset, params, over)],
                              ["margin"], seeds, learner="logreg", seed_set=kind, seed_size=k,
-                             batch_size=k, rounds=5 if quick else 12)
+                             batch_size=k, rounds=9 if quick else 19)
         return out
 
     def claims(results, picks):
