@@ -257,6 +257,20 @@ def test_compare_at_round_by_hand():
     assert "vs r 0.400 ± 0.000; difference +0.150 ± " in c.measured
     assert c.verdict in ("holds", "direction only")
     assert C.compare_at_round(t, "s", "t", "r", "accuracy", 5, "x", "f").verdict == "not run"
+    # b from another setting: the same strategy from another start
+    u = pd.concat([t, t[t.strategy == "r"].assign(setting="u", strategy="t")])
+    c = C.compare_at_round(u, "s", "t", "t", "accuracy", 0, "x", "f", setting_b="u")
+    assert "t (s) 0.550" in c.measured and "vs t (u) 0.400" in c.measured
+
+
+def test_seed_set_line_lists_every_kind_of_a_setting():
+    specs = S._grid([("toy", "gaussians", {}, {})], ["random"], 1, learner="logreg",
+                    seed_set="random", seed_size=4)
+    specs += S._grid([("toy", "gaussians", {}, {})], ["typiclust"], 1, learner="logreg",
+                     seed_set="typiclust", seed_size=4)
+    suite = S.Suite("tiny", "x", "tiny", lambda q, s: specs, lambda r, p: [], "toy")
+    assert C._seed_set_line(suite, True, 1).startswith(
+        "Seed sets: random, 4 labels / typiclust, 4 labels.")
 
 
 def _stop_table(stops_per_seed, accs):

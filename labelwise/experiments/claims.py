@@ -243,16 +243,20 @@ def _at_round(results, setting, strategy, metric, round_: int) -> pd.Series:
     return g.groupby("seed")[metric].mean().dropna()
 
 
-def compare_at_round(results, setting, a, b, metric, round_: int, text, figure) -> Claim:
+def compare_at_round(results, setting, a, b, metric, round_: int, text, figure,
+                     setting_b: str | None = None) -> Claim:
     """Claim: ``a`` > ``b`` on ``metric`` at round ``round_`` (0 = the seed set alone; e.g. a
     budget of b labels per class in a cold-start grid), paired by seed; the measurement gives
-    each side's mean ± 95% interval."""
-    sa, sb = (_at_round(results, setting, s, metric, round_) for s in (a, b))
+    each side's mean ± 95% interval. With ``setting_b``, ``b`` is taken from that setting."""
+    sa = _at_round(results, setting, a, metric, round_)
+    sb = _at_round(results, setting_b or setting, b, metric, round_)
     seeds = sa.index.intersection(sb.index)
     if len(seeds) == 0:
         return _not_run(text, figure, f"needs {a} and {b} at round {round_}")
     g = results[(results["setting"] == setting) & (results["round"] == round_)]
     n = int(g["n_labeled"].median())
+    if setting_b:
+        a, b = f"{a} ({setting})", f"{b} ({setting_b})"
     diff = (sa[seeds] - sb[seeds]).to_numpy()
     m, h = mean_ci(diff)
     (ma, ha), (mb, hb) = mean_ci(sa[seeds].to_numpy()), mean_ci(sb[seeds].to_numpy())
@@ -429,7 +433,10 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
 
 def _seed_set_line(suite, quick: bool, seeds: int) -> str:
     """How the grid draws its seed sets (per setting where they differ) and the paper's reading."""
-    kinds = {sp.tag: f"{sp.seed_set}, {sp.seed_size} labels" for sp in suite.specs(quick, seeds)}
+    kinds: dict[str, dict[str, None]] = {}
+    for sp in suite.specs(quick, seeds):  # a setting may compare several kinds (cold start)
+        kinds.setdefault(sp.tag, {})[f"{sp.seed_set}, {sp.seed_size} labels"] = None
+    kinds = {tag: " / ".join(k) for tag, k in kinds.items()}
     drawn = (next(iter(kinds.values())) if len(set(kinds.values())) == 1
              else "; ".join(f"{tag}: {k}" for tag, k in kinds.items()))
     return f"Seed sets: {drawn}." + (f" Why: {suite.seed_set}." if suite.seed_set else "")

@@ -89,10 +89,10 @@ def panels(plt, n: int):
 
 
 def plot_seed_sets(results: pd.DataFrame, path: Path, metric: str, title: str) -> Path | None:
-    """``metric`` vs labels (mean and 95% interval over seeds), one panel per data set and one
-    line per (seed set, strategy): solid where the strategy is the seed set's own selector
-    (a cold start all the way), dashed where another strategy continues from it. None unless
-    the table holds more than one seed-set kind."""
+    """``metric`` vs labels on a log scale (mean and 95% interval over seeds), one panel per
+    data set and one line per (seed set, strategy): solid where the strategy is the seed set's
+    own selector (a cold start all the way), dashed where another strategy continues from it.
+    None unless the table holds more than one seed-set kind."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +115,8 @@ def plot_seed_sets(results: pd.DataFrame, path: Path, metric: str, title: str) -
             ax.fill_between(band["n_labeled"], band["low"], band["high"], color=colors[kind],
                             alpha=0.1, lw=0)
         ax.set_title(min(sub["setting"].unique(), key=len), fontsize=9)
-        ax.set_xlabel("labeled examples")
+        ax.set_xscale("log")  # the low budgets, where seed sets differ, get room
+        ax.set_xlabel("labeled examples (log scale)")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, frameon=False)

@@ -331,6 +331,8 @@ def _sampling_bias():
 #: labels per class of the cold-start budgets (the runs pass through 3 and 4 as well)
 COLD_START_BUDGETS = (1, 2, 5)
 SEED_SET_KINDS = ("random", "typiclust", "probcover")
+#: margin rounds after which the claims ask whether a good start carries through
+CARRY_ROUNDS = 5
 
 
 @suite("cold-start", "hacohen2022, yehuda2022, bloodgood2009",
@@ -361,11 +363,12 @@ def _cold_start():
                 out += _grid([(tag, dataset, params, over)], [kind], seeds, learner="logreg",
                              seed_set=kind, seed_size=k, batch_size=k,
                              rounds=max(COLD_START_BUDGETS) - 1, stopping_cv=False)
-            # margin sampling from each seed set of one label per class
+            # margin sampling from each seed set of one label per class, to 10 labels per class
+            # (quick) or 40 (long enough for the stopping criteria to have something to say)
             for kind in SEED_SET_KINDS:
                 out += _grid([(f"{tag} + margin ({kind} seed)", dataset, params, over)],
                              ["margin"], seeds, learner="logreg", seed_set=kind, seed_size=k,
-                             batch_size=k, rounds=9 if quick else 19)
+                             batch_size=k, rounds=9 if quick else 39)
         return out
 
     def claims(results, picks):
@@ -382,11 +385,12 @@ def _cold_start():
                         f"{'s' if b > 1 else ''} per class", f"{who}, low budgets"))
         for tag, *_ in data():
             for kind in ("typiclust", "probcover"):
-                out.append(C.compare(
+                out.append(C.compare_at_round(
                     results, f"{tag} + margin ({kind} seed)", "margin", "margin", "accuracy",
-                    f"{tag}: margin sampling from a {kind} seed set stays ahead of margin from a "
-                    "random one", "Hacohen, Dekel & Weinshall 2022, the start carries through",
-                    how="aubc", setting_b=f"{tag} + margin (random seed)"))
+                    CARRY_ROUNDS,
+                    f"{tag}: after {CARRY_ROUNDS} rounds of margin sampling, a {kind} start is "
+                    "still ahead of a random one", "Hacohen, Dekel & Weinshall 2022, the start "
+                    "carries through", setting_b=f"{tag} + margin (random seed)"))
         for tag, *_ in data():
             out.append(C.stopping_claim(
                 results, [f"{tag} + margin ({kind} seed)" for kind in SEED_SET_KINDS],
