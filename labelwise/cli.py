@@ -72,7 +72,9 @@ def run(
                                    help="comma-separated names (see `labelwise strategies`)"),
     seeds: int = typer.Option(3, help="number of seeds (runs per strategy)"),
     seed_size: int = typer.Option(20, help="size of the initial labeled set"),
-    seed_set: str = typer.Option("balanced", help="seed set: balanced or random"),
+    seed_set: str = typer.Option("balanced", help="seed set: balanced (reads the labels), "
+                                 "random, or typiclust / probcover (picked from the features "
+                                 "alone, no labels)"),
     batch_size: int = typer.Option(10, help="labels acquired per round"),
     rounds: int = typer.Option(20, help="number of acquisition rounds"),
     learner: str = typer.Option("logreg", help="learner name (see `labelwise learners`)"),

@@ -16,6 +16,7 @@ import numpy as np
 from labelwise.engine import ActiveLearner, FitInfo, check_capabilities, select_from
 from labelwise.learners import BaseLearner
 from labelwise.metrics import classification_metrics
+from labelwise.stopping import STOP_SET_SIZE, StoppingMonitor, draw_stop_set, flat_row
 from labelwise.strategies import Strategy, get_strategy
 from labelwise.validation import (
     LabelwiseError,
@@ -27,8 +28,12 @@ from labelwise.validation import (
     check_same_length,
 )
 
-__all__ = ["ActiveLearner", "RoundRecord", "check_capabilities", "initial_labeled_set", "query",
-           "run_active_learning", "select_from"]
+__all__ = ["SEED_SETS", "ActiveLearner", "RoundRecord", "check_capabilities",
+           "initial_labeled_set", "query", "run_active_learning", "select_from"]
+
+#: how a seed set L0 can be drawn: with the labels (class-balanced), uniformly at random, or from
+#: the pool's features alone with a cold-start selector (TypiClust, ProbCover)
+SEED_SETS = ("balanced", "random", "typiclust", "probcover")
 
 
 def _as_strategy(strategy) -> Strategy:
@@ -111,20 +116,30 @@ def query(
 
 
 def initial_labeled_set(y: np.ndarray, size: int, n_classes: int, kind: str = "balanced",
-                        random_state=None) -> np.ndarray:
-    """The seed set L0: ``size`` pool indices, class-balanced (000) or uniformly random.
+                        random_state=None, X=None) -> np.ndarray:
+    """The seed set L0: (size,) sorted pool indices, drawn as ``kind`` says.
 
-    Balanced: ``size // K`` per class, the remainder spread over randomly chosen classes; a class
-    with too few examples gives all it has and the rest is filled at random.
+    * ``"balanced"``: ``size // K`` per class, the remainder spread over randomly chosen
+      classes; a class with too few examples gives all it has and the rest is filled at random
+      (reads the labels: a simulation-only oracle).
+    * ``"random"``: uniformly at random.
+    * ``"typiclust"`` / ``"probcover"``: the cold-start selectors on the pool features ``X``
+      (n, d), with no model and no labels (Hacohen, Dekel & Weinshall 2022; Yehuda et al. 2022);
+      ProbCover's radius is estimated with K = ``n_classes`` k-means clusters. ``y`` is only
+      used for its length.
+
+    ``random_state`` seeds the draw (k-means for the cold-start kinds).
     """
     rng = np.random.default_rng(random_state)
     size = check_positive_int(size, "seed size")
     if size > len(y):
         raise LabelwiseError(f"seed size {size} is larger than the pool ({len(y)} items)")
+    if kind not in SEED_SETS:
+        raise LabelwiseError(f"seed set kind must be one of {', '.join(SEED_SETS)}; got {kind!r}")
+    if kind in ("typiclust", "probcover"):
+        return _cold_start_seed_set(kind, X, len(y), size, n_classes, rng)
     if kind == "random":
         return np.sort(rng.choice(len(y), size, replace=False))
-    if kind != "balanced":
-        raise LabelwiseError(f"seed set kind must be 'balanced' or 'random', got {kind!r}")
     per_class = np.full(n_classes, size // n_classes)
     per_class[rng.choice(n_classes, size % n_classes, replace=False)] += 1
     chosen = []
@@ -139,6 +154,25 @@ def initial_labeled_set(y: np.ndarray, size: int, n_classes: int, kind: str = "b
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
+def _cold_start_seed_set(kind: str, X, n: int, size: int, n_classes: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """(size,) sorted rows of ``X`` picked by TypiClust or ProbCover from an empty labeled set."""
+    if X is None:
+        raise LabelwiseError(f"a {kind} seed set is picked from the pool features: pass X")
+    X = check_features(X, "pool features")
+    if len(X) != n:
+        raise LabelwiseError(f"X has {len(X)} rows but the pool has {n} labels")
+    if kind == "typiclust":
+        from labelwise.strategies.typiclust import typiclust
+
+        picks = typiclust(X, size, None, rng)
+    else:
+        from labelwise.strategies.probcover import probcover
+
+        picks = probcover(X, size, None, None, rng, n_clusters=n_classes)
+    return np.sort(picks.astype(np.int64))
+
+
 @dataclass
 class RoundRecord:
     """What happened in one round.
@@ -151,6 +185,11 @@ class RoundRecord:
         train_seconds: wall time of ``fit`` (and the "+ft" fine-tuning).
         query_seconds: wall time of scoring + selection ("query time", Krishnan et al. 2021).
         pseudo_labels: what "+ft" fine-tuning did this round (None without "+ft").
+        stopping: every stopping criterion's value and verdict after this round,
+            ``{"<criterion>_value": float, "<criterion>_stop": bool}`` (see
+            :mod:`labelwise.stopping`; NaN / False while a criterion cannot be computed).
+        stopping_seconds: wall time of the stopping monitor's inputs (the stop-set predictions,
+            the cross-validated accuracy).
     """
 
     round: int
@@ -160,6 +199,8 @@ class RoundRecord:
     train_seconds: float = 0.0
     query_seconds: float = 0.0
     pseudo_labels: dict | None = None
+    stopping: dict = field(default_factory=dict)
+    stopping_seconds: float = 0.0
 
 
 def run_active_learning(
@@ -179,6 +220,9 @@ def run_active_learning(
     learner_params: dict | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     evaluate: Callable[[BaseLearner, np.ndarray, np.ndarray], dict] | None = None,
+    stop_set_size: int = STOP_SET_SIZE,
+    stopping_cv: bool | None = None,
+    monitor: StoppingMonitor | None = None,
 ) -> list[RoundRecord]:
     """Simulate pool-based active learning with an oracle that knows ``y_pool``.
 
@@ -195,7 +239,9 @@ def run_active_learning(
         strategy: strategy name or object.
         learner: learner name (built with ``learner_params``), an unfitted labelwise learner, or
             any scikit-learn classifier (cloned each round).
-        seed_size: size of the seed set L0, drawn ``seed_set`` = "balanced" or "random".
+        seed_size: size of the seed set L0, drawn as ``seed_set`` says (one of
+            :data:`SEED_SETS`; "typiclust" and "probcover" pick it from ``X_pool`` alone, see
+            :func:`initial_labeled_set`).
         batch_size: b, picks per round.
         rounds: number of query rounds (ignored when ``budget`` is given).
         budget: total labels to reach, seed set included; the last batch may be smaller.
@@ -204,6 +250,20 @@ def run_active_learning(
         evaluate: optional ``(model, labeled_idx, test_proba) -> dict`` of extra per-round
             metrics (e.g. worst-group accuracy, sampling bias), merged into the round's
             ``metrics``; ``test_proba`` (n_test, K) is the round's one pass over the test split.
+        stop_set_size: size of the stop set (see below).
+        stopping_cv: compute the cross-validated accuracy that the accuracy plateau reads (the
+            labeling app's estimate, 5 more fits a round); None = for learners that need no
+            PyTorch (scikit-learn fits are cheap), not for torch ones.
+        monitor: the :class:`~labelwise.stopping.StoppingMonitor` to feed (its thresholds);
+            default: one with the papers' defaults.
+
+    Every round feeds the stopping monitor, and ``record.stopping`` holds each criterion's value
+    and verdict: stabilizing predictions reads the model's predicted classes on a stop set of
+    ``stop_set_size`` items of the unlabeled pool drawn once per run (from the run's seed, apart
+    from the stream that draws the picks, so the picks do not change); overall uncertainty
+    reads the same forward pass, on the stop-set items still unlabeled (a uniform sample of the
+    unlabeled pool rather than all of it); max confidence reads the model's probabilities on
+    the picks of the round; the accuracy plateau reads the cross-validated accuracy.
 
     Returns:
         One :class:`RoundRecord` per round, rounds + 1 in all (the last has no picks).
@@ -223,7 +283,7 @@ def run_active_learning(
     y_pool = check_labels(y_pool, engine.classes_, "pool labels")
     y_test = check_labels(y_test, engine.classes_, "test labels")
 
-    labeled = initial_labeled_set(y_pool, seed_size, n_classes, seed_set, random_state)
+    labeled = initial_labeled_set(y_pool, seed_size, n_classes, seed_set, random_state, X=X_pool)
     if budget is not None:
         budget = check_positive_int(budget, "budget")
         if budget < len(labeled):
@@ -235,6 +295,7 @@ def run_active_learning(
 
     engine.teach(labeled, y_pool[labeled])
     rng = np.random.default_rng(random_state)
+    stopper = _Stopper(engine, random_state, stop_set_size, stopping_cv, monitor)
     records: list[RoundRecord] = []
     for r in range(rounds + 1):
         if engine.can_fit():
@@ -258,10 +319,56 @@ def run_active_learning(
             picks = engine._query(min(k, len(cand)), cand, rng.integers(2**32), validate=False)
             record.query_seconds = engine.last_query.query_seconds
             record.picks = picks
-            engine.teach(picks, y_pool[picks])
+        record.stopping, record.stopping_seconds = stopper.update(record.picks)
+        if len(record.picks):
+            engine.teach(record.picks, y_pool[record.picks])
         records.append(record)
         if on_round is not None:
             on_round(record)
         if r < rounds and len(record.picks) == 0:
             break
     return records
+
+
+class _Stopper:
+    """Feeds a :class:`StoppingMonitor` from the engine once per round (see
+    :func:`run_active_learning`)."""
+
+    def __init__(self, engine: ActiveLearner, random_state: int, stop_set_size: int,
+                 cv: bool | None, monitor: StoppingMonitor | None):
+        from labelwise.learners.base import TORCH_EXTRAS
+
+        self.engine = engine
+        self.monitor = monitor if monitor is not None else StoppingMonitor()
+        unlabeled = engine.unlabeled_idx()
+        # a stream of its own: drawing the stop set must not move the picks of a seed
+        seed = None if random_state is None else [int(random_state), 0x5709]
+        size = check_positive_int(stop_set_size, "stop set size")
+        self.stop_set = unlabeled[draw_stop_set(len(unlabeled), size,
+                                                np.random.default_rng(seed))]
+        self.cv = (not isinstance(engine.template, tuple(TORCH_EXTRAS))) if cv is None else cv
+        self.seed = 0 if random_state is None else int(random_state)
+
+    def update(self, picks: np.ndarray) -> tuple[dict, float]:
+        """This round's criteria (flat columns) and the seconds their inputs took; ``picks``
+        (b,) are the items picked for the next batch (empty on the last round)."""
+        import time
+
+        engine = self.engine
+        t0 = time.perf_counter()
+        if engine.model is None or not len(self.stop_set):  # no model yet (a seed set of one
+            row = self.monitor.update()                        # class), or no pool left
+        else:
+            proba = engine.model.predict_proba(engine.X_pool[self.stop_set])
+            still = ~np.isin(self.stop_set, engine.labeled_idx)
+            picks_proba = engine.model.predict_proba(engine.X_pool[picks]) if len(picks) else None
+            cv = None
+            if self.cv:
+                from labelwise.app.model_step import cross_validated_accuracy
+
+                cv = cross_validated_accuracy(engine.template, engine.X_pool[engine.labeled_idx],
+                                              engine.labels, random_state=self.seed)
+            row = self.monitor.update(stop_set_pred=proba.argmax(axis=1),
+                                      pool_proba=proba[still] if still.any() else None,
+                                      picks_proba=picks_proba, cv_accuracy=cv)
+        return flat_row(row), time.perf_counter() - t0

@@ -139,3 +139,115 @@ def test_a_random_seed_set_of_one_class_starts_cold():
     assert records is not None
     assert records[0].train_seconds == 0.0 and len(records[0].picks) == 20
     assert records[-1].n_labeled == 65
+
+
+@pytest.mark.parametrize("kind", ["typiclust", "probcover"])
+def test_cold_start_seed_sets_read_the_features_not_the_labels(digits, kind):
+    X, y = digits.X_train, digits.y_train
+    seed = initial_labeled_set(y, 20, 10, kind, random_state=0, X=X)
+    assert len(seed) == 20 and len(set(seed.tolist())) == 20
+    assert np.all(np.diff(seed) > 0)
+    # the labels play no part: shuffled labels give the same seed set
+    shuffled = np.random.default_rng(1).permutation(y)
+    np.testing.assert_array_equal(seed, initial_labeled_set(shuffled, 20, 10, kind,
+                                                            random_state=0, X=X))
+    if kind == "typiclust":  # its picks on digits spread over most classes
+        assert len(np.unique(y[seed])) >= 7
+
+
+def test_typiclust_seed_set_is_the_selector_from_an_empty_labeled_set(digits):
+    from labelwise.strategies.typiclust import typiclust
+
+    X = digits.X_train
+    seed = initial_labeled_set(digits.y_train, 10, 10, "typiclust", random_state=3, X=X)
+    direct = typiclust(X, 10, None, np.random.default_rng(3))
+    np.testing.assert_array_equal(seed, np.sort(direct))
+
+
+def test_cold_start_seed_sets_need_the_features_and_known_kinds(digits):
+    from labelwise.validation import LabelwiseError
+
+    with pytest.raises(LabelwiseError, match="pass X"):
+        initial_labeled_set(digits.y_train, 10, 10, "typiclust")
+    with pytest.raises(LabelwiseError, match="rows"):
+        initial_labeled_set(digits.y_train, 10, 10, "probcover", X=digits.X_train[:50])
+    with pytest.raises(LabelwiseError, match="typiclust"):
+        initial_labeled_set(digits.y_train, 10, 10, "kmeans")
+
+
+def test_loop_with_a_probcover_seed_set(digits):
+    records = run_active_learning(digits.X_train, digits.y_train, digits.X_test, digits.y_test,
+                                  strategy="margin", seed_size=10, seed_set="probcover",
+                                  batch_size=10, rounds=1, random_state=0)
+    seed = initial_labeled_set(digits.y_train, 10, 10, "probcover", 0, X=digits.X_train)
+    assert [r.n_labeled for r in records] == [10, 20]
+    assert not set(records[0].picks.tolist()) & set(seed.tolist())
+
+
+def _ramp_pool(n=300):
+    """Two separable blobs on a line: a logistic regression is sure of its classes quickly."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    X = (np.where(y == 1, 4.0, -4.0) + rng.normal(0, 1, n))[:, None]
+    return X, y
+
+
+def test_the_stopping_monitor_is_fed_every_round():
+    X, y = _ramp_pool()
+    recs = run_active_learning(X, y, X[:100], y[:100], strategy="random", seed_size=4,
+                               batch_size=4, rounds=6, random_state=0, stop_set_size=50)
+    cols = recs[0].stopping
+    assert set(cols) == {f"{c}_{w}" for c in ("stabilizing_predictions", "overall_uncertainty",
+                                               "max_confidence", "accuracy_plateau")
+                         for w in ("value", "stop")}
+    kappa = [r.stopping["stabilizing_predictions_value"] for r in recs]
+    # kappa needs 3 pairs of successive models: rounds 0-2 have none yet
+    assert all(np.isnan(kappa[:3])) and all(np.isfinite(kappa[3:]))
+    # separable blobs: every model predicts the stop set the same way, so kappa = 1 and the
+    # criterion stops at the first round it can
+    assert kappa[3] == 1.0 and recs[3].stopping["stabilizing_predictions_stop"]
+    # max confidence reads the picks: none after the last round
+    assert np.isnan(recs[-1].stopping["max_confidence_value"])
+    assert all(np.isfinite(r.stopping["max_confidence_value"]) for r in recs[:-1])
+    # logreg needs no torch: the cross-validated accuracy feeds the plateau (needs > 3 rounds)
+    plateau = [r.stopping["accuracy_plateau_value"] for r in recs]
+    assert np.isnan(plateau[0]) and np.isfinite(plateau[-1])
+    assert all(r.stopping_seconds > 0 for r in recs)
+
+
+def test_overall_uncertainty_is_the_mean_entropy_on_the_unlabeled_stop_set():
+    from labelwise.stopping import StoppingMonitor
+    from labelwise.strategies.scores import entropy
+
+    X, y = _ramp_pool(120)
+    seen = []
+
+    class Spy(StoppingMonitor):
+        def update(self, **kw):
+            seen.append(kw)
+            return super().update(**kw)
+
+    recs = run_active_learning(X, y, X, y, strategy="margin", seed_size=4, batch_size=10,
+                               rounds=2, random_state=0, stop_set_size=1000, monitor=Spy(),
+                               stopping_cv=False)
+    # the pool has 120 items, 4 labeled at the start: the stop set is the other 116; after
+    # round 0's picks are labeled, round 1 reads the entropy of the stop-set items still
+    # unlabeled only
+    assert len(seen[0]["stop_set_pred"]) == 116 and len(seen[0]["pool_proba"]) == 116
+    assert len(seen[1]["pool_proba"]) == 106
+    value = recs[1].stopping["overall_uncertainty_value"]
+    assert value == pytest.approx(entropy(seen[1]["pool_proba"]).mean())
+    assert seen[0]["picks_proba"].shape == (10, 2) and seen[2]["picks_proba"] is None
+    assert all(kw["cv_accuracy"] is None for kw in seen)  # stopping_cv=False
+    assert np.isnan(recs[-1].stopping["accuracy_plateau_value"])
+
+
+def test_the_monitor_does_not_move_the_picks(digits):
+    # the stop set is drawn from a stream of its own: the picks of a seed are as before
+    def picks(size):
+        recs = run_active_learning(digits.X_train, digits.y_train, digits.X_test,
+                                   digits.y_test, strategy="random", rounds=2, random_state=5,
+                                   stop_set_size=size, stopping_cv=False)
+        return np.concatenate([r.picks for r in recs])
+
+    np.testing.assert_array_equal(picks(10), picks(500))

@@ -65,3 +65,67 @@ def test_describe_labels_saved_never_reached():
     assert describe_labels_saved([0.5], [False]) == "not reached (< 0.50x) in 1 seed"
     assert describe_labels_saved([2.0], [True]) == "2.00x (1 seed)"
     assert describe_labels_saved([], []) == "n/a"
+
+
+def _stopping_run(strategy, seed, accs, kappa_stop, plateau_value=None):
+    """A run whose stabilizing-predictions verdicts are ``kappa_stop`` (one per round)."""
+    rows = _curve(strategy, seed, accs)
+    for row, stop in zip(rows, kappa_stop, strict=True):
+        row.update({"stabilizing_predictions_value": 1.0 if stop else 0.5,
+                    "stabilizing_predictions_stop": stop,
+                    "accuracy_plateau_value": plateau_value, "accuracy_plateau_stop": False})
+    return rows
+
+
+def test_stopping_round_labels_and_cost_by_hand(tmp_path):
+    from labelwise.experiments.report import stopping_per_run, stopping_summary
+
+    rows = (_stopping_run("margin", 0, [0.5, 0.7, 0.8, 0.9], [False, True, True, False])
+            + _stopping_run("margin", 1, [0.5, 0.6, 0.8, 0.8], [False, False, True, True])
+            + _stopping_run("random", 0, [0.5, 0.6, 0.7, 0.8], [False] * 4))
+    df = pd.DataFrame(rows)
+    per_run = stopping_per_run(df).set_index(["strategy", "seed", "criterion"])
+    first = per_run.loc[("margin", 0, "stabilizing_predictions")]
+    # the first round that says stop (round 1, 20 labels), whatever comes after it
+    assert first["round"] == 1 and first["n_labeled"] == 20
+    assert first["cost"] == pytest.approx(0.9 - 0.7)
+    assert per_run.loc[("margin", 1, "stabilizing_predictions"), "cost"] == pytest.approx(0.0)
+    assert not per_run.loc[("random", 0, "stabilizing_predictions"), "fired"]
+    assert not per_run.loc[("random", 0, "accuracy_plateau"), "computed"]
+    summary = stopping_summary(df).set_index(["strategy", "criterion"])
+    sp = summary.loc[("margin", "stabilizing_predictions")]
+    assert (sp["runs"], sp["fired"]) == (2, 2)
+    assert sp["round"] == 1.5 and sp["n_labeled"] == 25 and sp["cost"] == pytest.approx(0.1)
+    # t(0.975, 1) * std(0.2, 0.0) / sqrt(2) = 12.706 * 0.1414 / 1.414 = 1.2706
+    assert sp["cost_ci"] == pytest.approx(1.2706, abs=1e-3)
+    assert summary.loc[("random", "stabilizing_predictions"), "fired"] == 0
+    pooled = stopping_summary(df, by=()).set_index("criterion")
+    assert pooled.loc["stabilizing_predictions", "runs"] == 3
+    assert pooled.loc["stabilizing_predictions", "fired"] == 2
+
+    write_summary(df, tmp_path / "summary.md")
+    text = (tmp_path / "summary.md").read_text().split("## When to stop")[1]
+    assert "| margin | round 1.5 (25 of 40 labels): +0.100 ± 1.271 (2/2) | no value |" in text
+    assert "| random | never (0/1) | no value |" in text
+    assert "Bloodgood & Vijay-Shanker 2009" in text
+
+
+def test_no_stopping_section_without_the_columns(tmp_path):
+    write_summary(pd.DataFrame(_curve("random", 0, [0.5, 0.6])), tmp_path / "summary.md")
+    assert "When to stop" not in (tmp_path / "summary.md").read_text()
+
+
+def test_seed_set_plot_only_for_several_kinds(tmp_path):
+    from labelwise.experiments.report import plot_seed_sets
+
+    rows = []
+    for kind, strategy in (("random", "random"), ("typiclust", "typiclust"),
+                           ("typiclust", "margin")):
+        for seed in (0, 1):
+            rows += [{**r, "seed_set": kind, "setting": f"toy {strategy}"}
+                     for r in _curve(strategy, seed, [0.5, 0.6])]
+    df = pd.DataFrame(rows)
+    assert plot_seed_sets(df, tmp_path / "s.png", "accuracy", "t") == tmp_path / "s.png"
+    assert (tmp_path / "s.png").stat().st_size > 0
+    one_kind = df[df.seed_set == "typiclust"]
+    assert plot_seed_sets(one_kind, tmp_path / "n.png", "accuracy", "t") is None

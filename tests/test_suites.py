@@ -94,7 +94,8 @@ def test_oversampling_and_clean_claims():
 
 def test_every_suite_has_specs_and_claims():
     assert set(S.SUITES) == {"pretrained", "uncertainty-vs-diversity", "heteroskedastic",
-                             "heteroskedastic-scratch", "low-budget", "sampling-bias"}
+                             "heteroskedastic-scratch", "low-budget", "sampling-bias",
+                             "cold-start"}
     for s in S.SUITES.values():
         quick, full = s.specs(True, 2), s.specs(False, 2)
         assert 0 < len(quick) <= len(full)
@@ -114,6 +115,11 @@ def test_seed_sets_as_each_paper_draws_them(quick):
     assert kinds("uncertainty-vs-diversity") == {
         ("gaussians", "balanced"), ("mnist5k low query", "random"),
         ("mnist5k high query", "random"), ("imbalanced binary", "random")}
+    # cold-start: each kind picks its own seed set; margin continues from each of them
+    cold = S.SUITES["cold-start"].specs(quick, 2)
+    assert {(sp.strategy, sp.seed_set) for sp in cold} == {
+        ("random", "random"), ("typiclust", "typiclust"), ("probcover", "probcover"),
+        ("margin", "random"), ("margin", "typiclust"), ("margin", "probcover")}
     assert all(s.seed_set for s in S.SUITES.values())  # each says why, in its report
 
 
@@ -188,13 +194,16 @@ def _fake_tables(specs, rng):
     rows, picks = [], []
     metrics = ("accuracy", "worst_group_accuracy", "minority_ap", "sampling_bias",
                "imbalance_ratio", "ece", "brier", "ood_auroc")
+    from labelwise.stopping import CRITERIA
     for sp in specs:
         keys = {"setting": sp.tag, "strategy": sp.strategy, "learner": sp.learner,
                 "seed": sp.seed}
         for r in range(sp.rounds + 1):
             rows.append({**keys, "round": r, "n_labeled": sp.seed_size + r * sp.batch_size,
-                         "query_seconds": rng.random(),
-                         **{m: rng.random() for m in metrics}})
+                         "query_seconds": rng.random(), "seed_set": sp.seed_set,
+                         **{m: rng.random() for m in metrics},
+                         **{f"{c}_value": rng.random() for c in CRITERIA},
+                         **{f"{c}_stop": bool(r >= 1) for c in CRITERIA}})
             picks += [{**keys, "round": r, "label": int(rng.integers(2)),
                        "group": int(rng.integers(4))} for _ in range(3)]
     return pd.DataFrame(rows), pd.DataFrame(picks)
@@ -242,3 +251,91 @@ def test_plot_settings_skips_settings_without_the_metric(tmp_path):
     assert C.plot_settings(t, tmp_path / "ap.png", "minority_ap", "x") == tmp_path / "ap.png"
     assert (tmp_path / "ap.png").stat().st_size > 0
     assert C.plot_settings(t, tmp_path / "no.png", "ece", "x") is None
+
+
+def test_cold_start_budgets_are_rounds_of_k_labels():
+    specs = S.SUITES["cold-start"].specs(False, 5)
+    cold = [sp for sp in specs if sp.strategy == sp.seed_set]
+    # K labels (one per class on average) a round: rounds 0, 1, 4 are 1, 2 and 5 per class
+    assert {(sp.tag, sp.seed_size, sp.batch_size, sp.rounds) for sp in cold} == {
+        ("mnist5k", 10, 10, 4), ("fashion-mnist", 10, 10, 4), ("bbc-news", 5, 5, 4)}
+    assert all(sp.learner == "logreg" for sp in specs)
+    assert len(specs) == 3 * 6 * 5
+
+
+def test_compare_at_round_by_hand():
+    t = _table({("t", 0): [0.6, 0.9], ("t", 1): [0.5, 0.9],
+                ("r", 0): [0.4, 0.9], ("r", 1): [0.4, 0.8]})
+    c = C.compare_at_round(t, "s", "t", "r", "accuracy", 0, "t beats r", "fig")
+    # at round 0 (10 labels): differences 0.2 and 0.1, mean +0.150; t 0.55, r 0.40
+    assert c.measured.startswith("accuracy at 10 labels: t 0.550 ± ")
+    assert "vs r 0.400 ± 0.000; difference +0.150 ± " in c.measured
+    assert c.verdict in ("holds", "direction only")
+    assert C.compare_at_round(t, "s", "t", "r", "accuracy", 5, "x", "f").verdict == "not run"
+    # b from another setting: the same strategy from another start
+    u = pd.concat([t, t[t.strategy == "r"].assign(setting="u", strategy="t")])
+    c = C.compare_at_round(u, "s", "t", "t", "accuracy", 0, "x", "f", setting_b="u")
+    assert "t (s) 0.550" in c.measured and "vs t (u) 0.400" in c.measured
+
+
+def test_seed_set_line_lists_every_kind_of_a_setting():
+    specs = S._grid([("toy", "gaussians", {}, {})], ["random"], 1, learner="logreg",
+                    seed_set="random", seed_size=4)
+    specs += S._grid([("toy", "gaussians", {}, {})], ["typiclust"], 1, learner="logreg",
+                     seed_set="typiclust", seed_size=4)
+    suite = S.Suite("tiny", "x", "tiny", lambda q, s: specs, lambda r, p: [], "toy")
+    assert C._seed_set_line(suite, True, 1).startswith(
+        "Seed sets: random, 4 labels / typiclust, 4 labels.")
+
+
+def _stop_table(stops_per_seed, accs):
+    t = _table({("m", seed): accs for seed in range(len(stops_per_seed))})
+    t["stabilizing_predictions_value"] = 0.5
+    t["stabilizing_predictions_stop"] = [s for stops in stops_per_seed for s in stops]
+    return t
+
+
+def test_stopping_claim_by_hand():
+    # both seeds stop at round 1 (20 labels): accuracy 0.80 there, 0.805 at the end
+    t = _stop_table([[False, True, False], [False, True, True]], [0.7, 0.8, 0.805])
+    c = C.stopping_claim(t, ["s"], "stabilizing_predictions", "little lost", "fig")
+    assert "fired in 2/2 runs, at round 1.0 (20 of 30 labels)" in c.measured
+    assert "+0.005" in c.measured
+    assert c.verdict == "holds"  # 0.01 - 0.005 > 0 on both seeds: p = 0
+    lossy = _stop_table([[False, True, False], [False, True, True]], [0.7, 0.8, 0.9])
+    assert C.stopping_claim(lossy, ["s"], "stabilizing_predictions", "x", "f").verdict == (
+        "does not hold")
+    # firing in fewer than half the runs is no stopping rule
+    rare = _stop_table([[False, False, True], [False, False, False], [False] * 3],
+                       [0.7, 0.8, 0.8])
+    c = C.stopping_claim(rare, ["s"], "stabilizing_predictions", "x", "f")
+    assert c.verdict == "does not hold" and "fired in 1/3 runs" in c.measured
+    never = _stop_table([[False] * 3], [0.7, 0.8, 0.8])
+    c = C.stopping_claim(never, ["s"], "stabilizing_predictions", "x", "f")
+    assert c.measured == "never fired within the budget (1 runs)"
+    assert C.stopping_claim(never, ["other"], "stabilizing_predictions", "x", "f").verdict == (
+        "not run")
+
+
+def test_suite_report_says_when_to_stop(tmp_path):
+    t = _stop_table([[False, True, False], [False, True, True]], [0.7, 0.8, 0.805])
+    suite = S.Suite("tiny", "x", "tiny", lambda q, s: [], lambda r, p: [], "toy")
+    C.write_suite_report(suite, t, pd.DataFrame(columns=["setting", "strategy", "label"]),
+                         tmp_path, skipped={}, seconds=1.0, quick=True, seeds=2,
+                         executor="local")
+    text = (tmp_path / "report.md").read_text().split("## When to stop")[1]
+    assert "| s | m | round 1.0 (20 of 30 labels): +0.005 ± 0.000 (2/2) |" in text
+
+
+def test_panels_wrap_four_to_a_row(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from labelwise.experiments.report import panels
+
+    fig, axes = panels(plt, 6)
+    assert len(axes) == 6 and fig.get_size_inches().tolist() == pytest.approx([16.8, 7.2])
+    assert sum(ax.get_visible() for ax in fig.axes) == 6  # the 2 spare panels are hidden
+    plt.close(fig)

@@ -235,6 +235,70 @@ def query_time_claim(results, setting, strategies, figure) -> Claim:
     return Claim(text, figure, f"query time / entropy's: {measured}", float("nan"), verdict)
 
 
+def _at_round(results, setting, strategy, metric, round_: int) -> pd.Series:
+    """Per seed: ``metric`` at round ``round_`` of ``strategy``'s runs in ``setting``."""
+    g = results[(results["setting"] == setting) & (results["strategy"] == strategy)
+                & (results["round"] == round_)]
+    if g.empty or metric not in g:
+        return pd.Series(dtype=float)
+    return g.groupby("seed")[metric].mean().dropna()
+
+
+def compare_at_round(results, setting, a, b, metric, round_: int, text, figure,
+                     setting_b: str | None = None) -> Claim:
+    """Claim: ``a`` > ``b`` on ``metric`` at round ``round_`` (0 = the seed set alone; e.g. a
+    budget of b labels per class in a cold-start grid), paired by seed; the measurement gives
+    each side's mean ± 95% interval. With ``setting_b``, ``b`` is taken from that setting."""
+    sa = _at_round(results, setting, a, metric, round_)
+    sb = _at_round(results, setting_b or setting, b, metric, round_)
+    seeds = sa.index.intersection(sb.index)
+    if len(seeds) == 0:
+        return _not_run(text, figure, f"needs {a} and {b} at round {round_}")
+    g = results[(results["setting"] == setting) & (results["round"] == round_)]
+    n = int(g["n_labeled"].median())
+    if setting_b:
+        a, b = f"{a} ({setting})", f"{b} ({setting_b})"
+    diff = (sa[seeds] - sb[seeds]).to_numpy()
+    m, h = mean_ci(diff)
+    (ma, ha), (mb, hb) = mean_ci(sa[seeds].to_numpy()), mean_ci(sb[seeds].to_numpy())
+    measured = (f"{metric} at {n} labels: {a} {_fmt(ma, ha).lstrip('+')} vs {b} "
+                f"{_fmt(mb, hb).lstrip('+')}; difference {_fmt(m, h)} ({len(seeds)} seeds)")
+    p = _paired(diff)
+    return Claim(text, figure, measured, p, _verdict(m, p))
+
+
+def stopping_claim(results, settings, criterion, text, figure, tolerance: float = 0.01,
+                   metric: str = "accuracy") -> Claim:
+    """Claim: ``criterion`` stops within the budget and little ``metric`` is lost by stopping
+    there: over every run of ``settings``, the cost (final − at the stopping round, see
+    :func:`labelwise.experiments.report.stopping_per_run`) is below ``tolerance``, tested as
+    tolerance − cost > 0 over the runs in which it fired. A criterion that fires in fewer than
+    half of the runs does not hold (it does not stop)."""
+    from labelwise.experiments.report import stopping_per_run
+
+    runs = stopping_per_run(results[results["setting"].isin(list(settings))], metric)
+    if runs.empty or criterion not in set(runs["criterion"]):
+        return _not_run(text, figure)
+    runs = runs[runs["criterion"] == criterion]
+    if not runs["computed"].any():
+        return _not_run(text, figure, f"{criterion} not computed for these runs")
+    fired = runs[runs["fired"]]
+    k, n = len(fired), len(runs)
+    if k == 0:
+        return Claim(text, figure, f"never fired within the budget ({n} runs)", float("nan"),
+                     "does not hold")
+    cost, cost_h = mean_ci(fired["cost"].to_numpy())
+    measured = (f"fired in {k}/{n} runs, at round {fired['round'].mean():.1f} "
+                f"({fired['n_labeled'].mean():.0f} of {runs['n_final'].mean():.0f} labels); "
+                f"{metric} still gained after it {_fmt(cost, cost_h)} (max "
+                f"{fired['cost'].max():+.3f}; tolerance {tolerance})")
+    if 2 * k < n:
+        return Claim(text, figure, measured, float("nan"), "does not hold")
+    margin = tolerance - fired["cost"].to_numpy()
+    p = _paired(margin)
+    return Claim(text, figure, measured, p, _verdict(float(np.mean(margin)), p))
+
+
 # ---------------------------------------------------------------- plots and report
 def plot_composition(picks: pd.DataFrame, path: Path, column: str, title: str) -> Path | None:
     """Stacked bars: share of each ``column`` value (group or label) among each strategy's picks,
@@ -244,16 +308,17 @@ def plot_composition(picks: pd.DataFrame, path: Path, column: str, title: str) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from labelwise.experiments.report import panels
+
     if picks.empty or column not in picks or picks[column].isna().all():
         return None
     settings = list(dict.fromkeys(picks["setting"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
-                             squeeze=False)
-    for ax, s in zip(axes[0], settings, strict=True):
+    fig, axes = panels(plt, len(settings))
+    for ax, s in zip(axes, settings, strict=True):
         g = picks[picks.setting == s]
         tab = pd.crosstab(g["strategy"], g[column], normalize="index")
         tab = tab.reindex(list(dict.fromkeys(g["strategy"])))
-        tab.plot(kind="bar", stacked=True, ax=ax, legend=ax is axes[0][0], width=0.8)
+        tab.plot(kind="bar", stacked=True, ax=ax, legend=ax is axes[0], width=0.8)
         ax.set_title(s, fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel(f"share of picks by {column}")
@@ -272,16 +337,15 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from labelwise.experiments.report import curve_band, strategy_styles
+    from labelwise.experiments.report import curve_band, panels, strategy_styles
 
     if metric not in results or results[metric].isna().all():
         return None
     # only the settings that have the metric (e.g. minority AP exists on the imbalanced task)
     settings = list(dict.fromkeys(results.loc[results[metric].notna(), "setting"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), dpi=100,
-                             squeeze=False)
+    fig, axes = panels(plt, len(settings))
     styles = strategy_styles(results["strategy"].unique())
-    for ax, s in zip(axes[0], settings, strict=True):
+    for ax, s in zip(axes, settings, strict=True):
         band = curve_band(results[(results.setting == s) & results[metric].notna()], metric)
         for strategy, g in band.groupby("strategy", sort=False):
             g = g.sort_values("n_labeled")
@@ -292,7 +356,7 @@ def plot_settings(results: pd.DataFrame, path: Path, metric: str, title: str) ->
         ax.set_xlabel("labeled examples")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, frameon=False)
+    axes[0].legend(fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
@@ -315,6 +379,13 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
                           f"{plural(seeds, 'seed')}")
         if p is not None:
             plots.append((label, p.name))
+    from labelwise.experiments.report import plot_seed_sets
+
+    p = plot_seed_sets(results, out / "seed_sets.png", "accuracy",
+                       f"{suite.name}: accuracy by seed set, mean and 95% interval over {seeds} "
+                       "seeds")
+    if p is not None:
+        plots.append(("accuracy by seed set", p.name))
     column = "group" if "group" in picks and picks["group"].notna().any() else "label"
     p = plot_composition(picks, out / "composition.png", column,
                          f"{suite.name}: composition of picks by {column}")
@@ -348,6 +419,15 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
         lines += [f"- {k}: {v}" for k, v in sorted(skipped.items())]
         lines.append("")
     lines += ["## Final round, mean over seeds", "", _final_table(results), ""]
+    from labelwise.experiments.report import (
+        has_stopping,
+        stopping_definition,
+        stopping_markdown,
+    )
+
+    if has_stopping(results):
+        lines += ["## When to stop", "", stopping_markdown(results, ("setting", "strategy")), "",
+                  stopping_definition(), ""]
     lines += ["## Plots", ""] + [f"![{label}]({name})" for label, name in plots] + [""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
@@ -356,7 +436,10 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
 
 def _seed_set_line(suite, quick: bool, seeds: int) -> str:
     """How the grid draws its seed sets (per setting where they differ) and the paper's reading."""
-    kinds = {sp.tag: f"{sp.seed_set}, {sp.seed_size} labels" for sp in suite.specs(quick, seeds)}
+    kinds: dict[str, dict[str, None]] = {}
+    for sp in suite.specs(quick, seeds):  # a setting may compare several kinds (cold start)
+        kinds.setdefault(sp.tag, {})[f"{sp.seed_set}, {sp.seed_size} labels"] = None
+    kinds = {tag: " / ".join(k) for tag, k in kinds.items()}
     drawn = (next(iter(kinds.values())) if len(set(kinds.values())) == 1
              else "; ".join(f"{tag}: {k}" for tag, k in kinds.items()))
     return f"Seed sets: {drawn}." + (f" Why: {suite.seed_set}." if suite.seed_set else "")

@@ -18,6 +18,7 @@ from labelwise.metrics import (
     labels_saved,
     mean_ci,
 )
+from labelwise.stopping import CRITERIA, first_stop_round
 from labelwise.validation import plural
 
 
@@ -70,6 +71,63 @@ def plot_learning_curves(results: pd.DataFrame, path: str | Path, metric: str = 
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+#: panels per row of a suite's figures (more settings wrap onto further rows)
+PANELS_PER_ROW = 4
+
+
+def panels(plt, n: int):
+    """(figure, list of n axes): one 4.2 x 3.6 in panel per setting, PANELS_PER_ROW to a row;
+    the unused panels of the last row are hidden."""
+    cols = min(n, PANELS_PER_ROW)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), dpi=100,
+                             squeeze=False)
+    axes = list(axes.flat)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def plot_seed_sets(results: pd.DataFrame, path: Path, metric: str, title: str) -> Path | None:
+    """``metric`` vs labels on a log scale (mean and 95% interval over seeds), one panel per
+    data set and one line per (seed set, strategy): solid where the strategy is the seed set's
+    own selector (a cold start all the way), dashed where another strategy continues from it.
+    None unless the table holds more than one seed-set kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "seed_set" not in results or results["seed_set"].nunique() < 2:
+        return None
+    kinds = list(dict.fromkeys(results["seed_set"]))
+    colors = {k: matplotlib.colormaps["tab10"](i) for i, k in enumerate(kinds)}
+    datasets = list(dict.fromkeys(results["dataset"]))
+    fig, axes = panels(plt, len(datasets))
+    for ax, d in zip(axes, datasets, strict=True):
+        sub = results[results["dataset"] == d]
+        for (kind, strategy), g in sub.groupby(["seed_set", "strategy"], sort=False):
+            band = curve_band(g, metric).sort_values("n_labeled")
+            own = strategy == kind
+            label = kind if own else f"{strategy} after a {kind} seed set"
+            ax.plot(band["n_labeled"], band["mean"], label=label, lw=1.5, color=colors[kind],
+                    linestyle="-" if own else "--", marker="o" if own else None, ms=3)
+            ax.fill_between(band["n_labeled"], band["low"], band["high"], color=colors[kind],
+                            alpha=0.1, lw=0)
+        ax.set_title(min(sub["setting"].unique(), key=len), fontsize=9)
+        ax.set_xscale("log")  # the low budgets, where seed sets differ, get room
+        ax.set_xlabel("labeled examples (log scale)")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
 
 
 def labels_saved_definition(baseline: str = "random", metric: str = "accuracy") -> str:
@@ -194,5 +252,116 @@ def write_summary(results: pd.DataFrame, path: str | Path, metric: str = "accura
         "![learning curves](curves.png)",
         "",
     ]
+    if has_stopping(results):
+        lines += ["## When to stop", "", stopping_markdown(results, ("strategy",), metric), "",
+                  stopping_definition(metric), ""]
     Path(path).write_text("\n".join(lines))
     return Path(path)
+
+
+# ---------------------------------------------------------------- stopping criteria
+#: the columns that name one run in a results table (those present are used)
+RUN_KEYS = ("setting", "strategy", "learner", "seed")
+STOPPING_NAMES = {"stabilizing_predictions": "stabilizing predictions",
+                  "overall_uncertainty": "overall uncertainty",
+                  "max_confidence": "max confidence", "accuracy_plateau": "accuracy plateau"}
+
+
+def has_stopping(results: pd.DataFrame) -> bool:
+    """Whether the table carries the stopping monitor's columns (``<criterion>_stop``)."""
+    return any(f"{c}_stop" in results for c in CRITERIA)
+
+
+def stopping_per_run(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """One row per run and criterion: whether the criterion was computed at all, the first
+    round it says stop (NaN when it never does within the budget), the labels and ``metric``
+    there, the final ``metric`` and labels, and the cost of stopping there = final − at stop
+    (what the remaining labels still gained)."""
+    keys = [k for k in RUN_KEYS if k in results]
+    rows = []
+    for key, run in results.groupby(keys, sort=False):
+        run = run.sort_values("round")
+        records = run.to_dict("records")
+        final, n_final = run[metric].iloc[-1], run["n_labeled"].iloc[-1]
+        for c in CRITERIA:
+            if f"{c}_stop" not in run:
+                continue
+            i = first_stop_round(records, c)
+            at = records[i] if i is not None else None
+            rows.append({**dict(zip(keys, key, strict=True)), "criterion": c,
+                         "computed": bool(run[f"{c}_value"].notna().any()),
+                         "fired": at is not None,
+                         "round": np.nan if at is None else at["round"],
+                         "n_labeled": np.nan if at is None else at["n_labeled"],
+                         "at_stop": np.nan if at is None else at[metric],
+                         "final": final, "n_final": n_final,
+                         "cost": np.nan if at is None else final - at[metric]})
+    return pd.DataFrame(rows)
+
+
+def stopping_summary(results: pd.DataFrame, by=("strategy",),
+                     metric: str = "accuracy") -> pd.DataFrame:
+    """Per group of ``by`` (e.g. strategy; () pools every run) and criterion: runs, runs in
+    which it fired, and over those the mean round, labels, final labels and cost (mean and 95%
+    half-width over runs; see :func:`stopping_per_run`)."""
+    per_run = stopping_per_run(results, metric)
+    out = []
+    for key, g in per_run.groupby([*by, "criterion"], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        fired = g[g["fired"]]
+        cost, cost_ci = mean_ci(fired["cost"].to_numpy())
+        out.append({**dict(zip([*by, "criterion"], key, strict=True)), "runs": len(g),
+                    "computed": bool(g["computed"].any()), "fired": len(fired),
+                    "round": fired["round"].mean(), "n_labeled": fired["n_labeled"].mean(),
+                    "n_final": g["n_final"].mean(), "cost": cost, "cost_ci": cost_ci,
+                    "max_cost": fired["cost"].max()})
+    return pd.DataFrame(out)
+
+
+def _stopping_cell(r) -> str:
+    if not r["computed"]:
+        return "no value"
+    if r["fired"] == 0:
+        return f"never (0/{r['runs']})"
+    cost = f"{r['cost']:+.3f}" + ("" if np.isnan(r["cost_ci"]) else f" ± {r['cost_ci']:.3f}")
+    return (f"round {r['round']:.1f} ({r['n_labeled']:.0f} of {r['n_final']:.0f} labels): "
+            f"{cost} ({r['fired']}/{r['runs']})")
+
+
+def stopping_markdown(results: pd.DataFrame, by=("strategy",), metric: str = "accuracy") -> str:
+    """A markdown table: one row per group of ``by``, one column per criterion, each cell
+    "round r (n of N labels): cost ± 95% half-width (fired/runs)" (:func:`stopping_summary`)."""
+    summary = stopping_summary(results, by, metric)
+    crits = [c for c in CRITERIA if c in set(summary["criterion"])]
+    head = "| " + " | ".join([*by, *(STOPPING_NAMES[c] for c in crits)]) + " |"
+    lines = [head, "|" + "---|" * (len(by) + len(crits))]
+    cells = {tuple(r[b] for b in by) + (r["criterion"],): _stopping_cell(r)
+             for _, r in summary.iterrows()}
+    for key in dict.fromkeys(tuple(r[b] for b in by) for _, r in summary.iterrows()):
+        lines.append("| " + " | ".join([*map(str, key),
+                                        *(cells.get(key + (c,), "") for c in crits)]) + " |")
+    return "\n".join(lines)
+
+
+def stopping_definition(metric: str = "accuracy") -> str:
+    """What the stopping table shows, printed under it."""
+    from labelwise import stopping as S
+
+    return (f"Each cell: the first round at which the criterion says stop, mean over the runs "
+            f"in which it fired (its labels, of the final budget), and the cost of stopping "
+            f"there: final {metric} − {metric} at that round, i.e. what the remaining labels "
+            f"still gained (mean ± 95% interval over those runs; (k/n) = fired in k of n runs, "
+            f"never = not within the budget). Criteria: *stabilizing predictions* (Bloodgood & "
+            f"Vijay-Shanker 2009) = mean Cohen's kappa of the last {S.KAPPA_WINDOW} pairs of "
+            f"successive models on a stop set of {S.STOP_SET_SIZE} unlabeled pool items drawn "
+            f"once per run, stop when > {S.KAPPA_THRESHOLD}; *overall uncertainty* (Zhu, Wang & "
+            f"Hovy 2008) = mean entropy over the stop-set items still unlabeled (a sample of the "
+            f"unlabeled pool), stop when < {S.OVERALL_UNCERTAINTY_THRESHOLD}; *max confidence* "
+            f"(same paper) = the largest entropy among the next batch's picks, stop when < "
+            f"{S.MAX_CONFIDENCE_THRESHOLD}; *accuracy plateau* = the 5-fold cross-validated "
+            f"accuracy on the labels (the labeling app's estimate) has not risen by more than "
+            f"{S.PLATEAU_EPS} over its best before the last {S.PLATEAU_WINDOW} rounds. "
+            "*No value* = "
+            "the criterion had no value in any run: fewer rounds than its window, or (accuracy "
+            "plateau) no cross-validated accuracy, which is computed for scikit-learn learners "
+            "only (a PyTorch learner's 5 extra trainings a round were not spent).")

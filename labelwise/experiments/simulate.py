@@ -48,6 +48,9 @@ class RunSpec:
     #: encoder of the raw images/texts (labelwise.encoders); None = the data set's default
     #: (its own features, pixels for images; "minilm" for texts)
     encoder: str | None = None
+    #: compute the cross-validated accuracy the accuracy-plateau stopping criterion reads (5 more
+    #: fits a round); None = for learners that need no PyTorch (see run_active_learning)
+    stopping_cv: bool | None = None
 
 
 @lru_cache(maxsize=4)
@@ -117,8 +120,10 @@ def _pseudo_label_columns(info: dict | None) -> dict:
 def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     """Execute one run; returns {"results": rows, "picks": pick rows} (lists of dicts).
 
-    Results: one row per round with every metric; picks: one row per picked item with its label
-    (and its group when the data set has groups).
+    Results: one row per round with every metric, how the seed set was drawn (``seed_set``) and
+    every stopping criterion's value and verdict (``<criterion>_value``, ``<criterion>_stop``,
+    see :mod:`labelwise.stopping`); picks: one row per picked item with its label (and its
+    group when the data set has groups).
     """
     from labelwise.loop import run_active_learning
 
@@ -132,15 +137,17 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
         seed_set=spec.seed_set, batch_size=spec.batch_size, rounds=spec.rounds,
         budget=spec.budget, pool_subsample=spec.pool_subsample, random_state=spec.seed,
         learner_params=learner_params or None,
-        evaluate=_round_evaluator(ds, spec),
+        evaluate=_round_evaluator(ds, spec), stopping_cv=spec.stopping_cv,
     )
     name = Path(spec.dataset).name if os.sep in spec.dataset else spec.dataset
     keys = {"dataset": name, "setting": spec.tag or name, "strategy": spec.strategy,
             "learner": spec.learner, "seed": spec.seed}
     rows, picks = [], []
     for rec in records:
-        rows.append({**keys, "round": rec.round, "n_labeled": rec.n_labeled, **rec.metrics,
+        rows.append({**keys, "seed_set": spec.seed_set, "round": rec.round,
+                     "n_labeled": rec.n_labeled, **rec.metrics,
                      "query_seconds": rec.query_seconds, "train_seconds": rec.train_seconds,
+                     **rec.stopping, "stopping_seconds": rec.stopping_seconds,
                      **_pseudo_label_columns(rec.pseudo_labels)})
         for order, idx in enumerate(rec.picks.tolist()):
             row = {**keys, "round": rec.round, "order": order, "pool_index": idx,
@@ -253,6 +260,7 @@ def simulate(
     if n_jobs is not None:
         check_positive_int(n_jobs, "n_jobs")
     encoder = _encoder_for(learner, encoder)
+    _check_seed_set(seed_set, encoder)
     if dataset not in DATASETS:
         load_dataset(dataset, encoder=encoder)  # a clear error for bad names/files before forking
     specs = [RunSpec(dataset, s, learner, seed, seed_size, batch_size, rounds, pool_subsample,
@@ -275,6 +283,17 @@ def simulate(
             write_outputs(results, picks, out, {**asdict(specs[0]), "strategies": strategies,
                                                 "seeds": seeds})
     return results
+
+
+def _check_seed_set(seed_set: str, encoder: str | None) -> None:
+    """A known seed-set kind, and features for the kinds that pick from them."""
+    from labelwise.loop import SEED_SETS
+
+    if seed_set not in SEED_SETS:
+        raise LabelwiseError(f"seed set must be one of {', '.join(SEED_SETS)}; got {seed_set!r}")
+    if encoder == "items" and seed_set in ("typiclust", "probcover"):
+        raise LabelwiseError(f"a {seed_set} seed set is picked from features, and the finetune-* "
+                             "learners read raw items; use --seed-set random or balanced")
 
 
 def _encoder_for(learner: str, encoder: str | None) -> str | None:
