@@ -228,3 +228,24 @@ def test_plot_settings_skips_settings_without_the_metric(tmp_path):
     assert C.plot_settings(t, tmp_path / "ap.png", "minority_ap", "x") == tmp_path / "ap.png"
     assert (tmp_path / "ap.png").stat().st_size > 0
     assert C.plot_settings(t, tmp_path / "no.png", "ece", "x") is None
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_pretrained_claims_find_their_settings(quick):
+    # a results/picks table with every (setting, strategy, seed) of the grid: no claim may read
+    # "not run" (a tag that a claim looks for and the grid does not make, or the reverse)
+    specs = S.SUITES["pretrained"].specs(quick, 2)
+    rows, picks = [], []
+    for sp in specs:
+        for r in range(3):
+            rows.append({"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "round": r,
+                         "n_labeled": 10 * (r + 1), "accuracy": 0.5 + 0.1 * r + 0.01 * sp.seed,
+                         "worst_group_accuracy": 0.2 + 0.1 * r})
+        picks += [{"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "group": g,
+                   "label": g // 2} for g in (0, 1, 2, 3)]
+    claims = S.SUITES["pretrained"].claims(pd.DataFrame(rows), pd.DataFrame(picks))
+    assert len(claims) == 10 and not [c.text for c in claims if c.verdict == "not run"]
+    tags = {sp.tag for sp in specs}
+    assert {"image random-init agreement=0.95", "text random-init agreement=0.95"} <= tags
+    agreements = {t.split("=")[1] for t in tags if t.startswith("image agreement=")}
+    assert agreements == ({"0.5", "0.95"} if quick else {"0.5", "0.7", "0.8", "0.9", "0.95"})

