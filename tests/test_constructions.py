@@ -193,8 +193,8 @@ def test_stripes_split_agreement_groups_and_seed(images, agreement):
 
 def test_inject_text_cue():
     out = C.inject_text_cue(["Great film.", "Dull."], np.array([0, 1]), repeats=2)
-    assert out == ["Great film. Reviewed in Boston. Reviewed in Boston.",
-                   "Dull. Reviewed in Denver. Reviewed in Denver."]
+    assert out == ["Great film. Posted from Boston. Posted from Boston.",
+                   "Dull. Posted from Denver. Posted from Denver."]
     with pytest.raises(LabelwiseError, match="2 texts but 1"):
         C.inject_text_cue(["a", "b"], np.array([0]))
 

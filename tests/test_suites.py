@@ -93,8 +93,8 @@ def test_oversampling_and_clean_claims():
 
 
 def test_every_suite_has_specs_and_claims():
-    assert set(S.SUITES) == {"pretrained", "uncertainty-vs-diversity", "heteroskedastic",
-                             "low-budget", "sampling-bias"}
+    assert set(S.SUITES) == {"pretrained", "pretrained-finetune", "uncertainty-vs-diversity",
+                             "heteroskedastic", "low-budget", "sampling-bias"}
     for s in S.SUITES.values():
         quick, full = s.specs(True, 2), s.specs(False, 2)
         assert 0 < len(quick) <= len(full)
@@ -111,6 +111,7 @@ def test_seed_sets_as_each_paper_draws_them(quick):
     for name in ("heteroskedastic", "low-budget", "sampling-bias"):
         assert {k for _, k in kinds(name)} == {"random"}, name
     assert {k for _, k in kinds("pretrained")} == {"balanced"}
+    assert {k for _, k in kinds("pretrained-finetune")} == {"balanced"}
     assert kinds("uncertainty-vs-diversity") == {
         ("gaussians", "balanced"), ("mnist5k low query", "random"),
         ("mnist5k high query", "random"), ("imbalanced binary", "random")}
@@ -231,21 +232,29 @@ def test_plot_settings_skips_settings_without_the_metric(tmp_path):
 
 
 @pytest.mark.parametrize("quick", [True, False])
-def test_pretrained_claims_find_their_settings(quick):
+@pytest.mark.parametrize("name", ["pretrained", "pretrained-finetune"])
+def test_pretrained_claims_find_their_settings(name, quick):
     # a results/picks table with every (setting, strategy, seed) of the grid: no claim may read
     # "not run" (a tag that a claim looks for and the grid does not make, or the reverse)
-    specs = S.SUITES["pretrained"].specs(quick, 2)
+    specs = S.SUITES[name].specs(quick, 2)
     rows, picks = [], []
     for sp in specs:
         for r in range(3):
             rows.append({"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "round": r,
                          "n_labeled": 10 * (r + 1), "accuracy": 0.5 + 0.1 * r + 0.01 * sp.seed,
-                         "worst_group_accuracy": 0.2 + 0.1 * r})
+                         "worst_group_accuracy": 0.2 + 0.1 * r + 0.001 * len(sp.tag) * (
+                             sp.strategy == "random")})
         picks += [{"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "group": g,
                    "label": g // 2} for g in (0, 1, 2, 3)]
-    claims = S.SUITES["pretrained"].claims(pd.DataFrame(rows), pd.DataFrame(picks))
-    assert len(claims) == 10 and not [c.text for c in claims if c.verdict == "not run"]
+    claims = S.SUITES[name].claims(pd.DataFrame(rows), pd.DataFrame(picks))
+    assert claims and not [c.text for c in claims if c.verdict == "not run"]
     tags = {sp.tag for sp in specs}
+    if name == "pretrained-finetune":  # both networks fine-tuned, on the raw items
+        assert {dict(sp.learner_params)["pretrained"] for sp in specs} == {True, False}
+        assert {sp.learner for sp in specs} == {"finetune-image", "finetune-text"}
+        assert {dict(sp.dataset_params)["encoder"] for sp in specs} == {"items"}
+        return
+    assert len(claims) == 10
     assert {"image random-init agreement=0.95", "text random-init agreement=0.95"} <= tags
     agreements = {t.split("=")[1] for t in tags if t.startswith("image agreement=")}
     assert agreements == ({"0.5", "0.95"} if quick else {"0.5", "0.7", "0.8", "0.9", "0.95"})

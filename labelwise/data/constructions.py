@@ -376,9 +376,9 @@ def paint_cue(images: np.ndarray, attribute: np.ndarray, cue: str = "tint",
     return paint_background(images, attribute, tints=tints)
 
 
-#: the injected phrases of :func:`inject_text_cue` (attribute 0, attribute 1): neutral about
-#: the sentiment of a review, so they carry no core signal of their own
-TEXT_CUES = ("Reviewed in Boston.", "Reviewed in Denver.")
+#: the injected phrases of :func:`inject_text_cue` (attribute 0, attribute 1): a place line,
+#: neutral about a news topic or a review's sentiment, so it carries no core signal of its own
+TEXT_CUES = ("Posted from Boston.", "Posted from Denver.")
 
 
 def inject_text_cue(texts, attribute: np.ndarray, cues=TEXT_CUES, repeats: int = 1) -> list[str]:

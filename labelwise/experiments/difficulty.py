@@ -123,45 +123,53 @@ def feature_spread(X: np.ndarray, sample: int = 1000, random_state=0) -> dict[st
     return {"mean_cosine": mean_cosine_similarity(X), "effective_rank": effective_rank(X)}
 
 
-#: the constructions the ``pretrained`` suite runs, with the cue strengths checked around its own
-#: (name, bench data set, params); the suite's own settings come from :mod:`.suites`
-def _checks(quick: bool) -> list[tuple[str, str, dict]]:
+def _checks(quick: bool) -> list[tuple[str, str, dict, bool]]:
+    """(label, bench data set, params at pool agreement 0.95, with the random-init control) of
+    the ``pretrained`` suite's constructions; without ``quick``, also the weaker image cues that
+    show how its strength was chosen."""
     from labelwise.experiments.suites import PRETRAINED_DATA
 
     image, text = PRETRAINED_DATA["image"], PRETRAINED_DATA["text"]
-    out = [("image, " + ("stripes" if image["cue"] == "stripes" else image["cue"])
-            + f" strength {image['strength']}", "spurious", image),
-           (f"text, phrase x{text['repeats']}", "spurious-text", text)]
-    if not quick:  # how the cue's strength was chosen: weaker cues, and the earlier tint
-        out[1:1] = [(f"image, stripes strength {s}", "spurious", {**image, "strength": s})
-                    for s in (0.5,) if s != image["strength"]]
+    out = [(f"image, {image['cue']} strength {image['strength']}", "spurious", image, True),
+           (f"text ({text['source']}), phrase x{text['repeats']}", "spurious-text", text, True)]
+    if not quick:
         out[1:1] = [("image, tint strength 1.0 (the earlier cue)", "spurious",
-                     {**image, "cue": "tint", "strength": 1.0})]
+                     {**image, "cue": "tint", "strength": 1.0}, False),
+                    ("image, stripes strength 0.5", "spurious", {**image, "strength": 0.5},
+                     False)]
     return out
 
 
 def report(quick: bool = False, seeds: int = 5) -> str:
     """A markdown table: for each construction of the ``pretrained`` suite (pool agreement 0.95,
-    test 0.5), random sampling's average and worst-group accuracy at the quick and full budgets,
-    and the spread of its pretrained and random-init features."""
+    test 0.5), random sampling's average and worst-group accuracy at the quick and full budgets
+    on the features the suite uses, and the spread of the raw and the suite's features."""
     from labelwise.experiments.benchdata import build_bench_dataset
-    from labelwise.experiments.suites import PRETRAINED_BUDGETS, RANDOM_INIT
+    from labelwise.experiments.suites import PRETRAINED_ROUNDS, RANDOM_INIT
 
     lines = ["| construction | encoder | budget | random: accuracy | worst group | gap | "
-             "mean cosine | effective rank |", "|---|---|---|---|---|---|---|---|"]
-    for label, name, params in _checks(quick):
-        encoders = [params["encoder"]] + ([RANDOM_INIT[params["encoder"]]]
-                                          if "strength 0.5" not in label
-                                          and "earlier" not in label else [])
-        for enc in encoders:
-            ds = build_bench_dataset(name, **{**params, "encoder": enc, "agreement": 0.95})
-            spread = feature_spread(np.concatenate([ds.X_train, ds.X_test]))
-            for budget in PRETRAINED_BUDGETS:
-                g = random_sampling_gap(ds.X_train, ds.y_train, ds.X_test, ds.y_test,
-                                        ds.groups_test, budget, seeds)
+             "pool agreement 0.5: accuracy | worst group | raw: mean cosine | raw: effective "
+             "rank | as used: mean cosine | as used: effective rank |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, name, params, control in _checks(quick):
+        for enc in [params["encoder"]] + ([RANDOM_INIT[params["encoder"]]] if control else []):
+            used = {**params, "encoder": enc, "agreement": 0.95}
+            raw = build_bench_dataset(name, **{**used, "standardized": False})
+            ds = build_bench_dataset(name, **used)
+            # the same images or texts with a cue that says nothing: do the features carry the
+            # core at all?
+            even = build_bench_dataset(name, **{**used, "agreement": 0.5})
+            spread = [feature_spread(np.concatenate([d.X_train, d.X_test])) for d in (raw, ds)]
+            cells = " | ".join(f"{sp['mean_cosine']:.3f} | {sp['effective_rank']:.0f}"
+                               for sp in spread)
+            for seed_size, rounds in PRETRAINED_ROUNDS.values():
+                budget = seed_size + 10 * rounds
+                g, e = (random_sampling_gap(d.X_train, d.y_train, d.X_test, d.y_test,
+                                            d.groups_test, budget, seeds, seed_size=seed_size)
+                        for d in (ds, even))
                 lines.append(f"| {label} | {enc} | {budget} | {g.accuracy.mean():.3f} | "
                              f"{g.worst_group.mean():.3f} | {g.gap:+.3f} | "
-                             f"{spread['mean_cosine']:.3f} | {spread['effective_rank']:.1f} |")
+                             f"{e.accuracy.mean():.3f} | {e.worst_group.mean():.3f} | {cells} |")
     return "\n".join(lines)
 
 
