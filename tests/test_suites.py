@@ -93,9 +93,9 @@ def test_oversampling_and_clean_claims():
 
 
 def test_every_suite_has_specs_and_claims():
-    assert set(S.SUITES) == {"pretrained", "uncertainty-vs-diversity", "heteroskedastic",
-                             "heteroskedastic-scratch", "low-budget", "sampling-bias",
-                             "cold-start"}
+    assert set(S.SUITES) == {"pretrained", "pretrained-finetune", "uncertainty-vs-diversity",
+                             "heteroskedastic", "heteroskedastic-scratch", "low-budget",
+                             "sampling-bias", "cold-start"}
     for s in S.SUITES.values():
         quick, full = s.specs(True, 2), s.specs(False, 2)
         assert 0 < len(quick) <= len(full)
@@ -112,6 +112,7 @@ def test_seed_sets_as_each_paper_draws_them(quick):
     for name in ("heteroskedastic", "heteroskedastic-scratch", "low-budget", "sampling-bias"):
         assert {k for _, k in kinds(name)} == {"random"}, name
     assert {k for _, k in kinds("pretrained")} == {"balanced"}
+    assert {k for _, k in kinds("pretrained-finetune")} == {"balanced"}
     assert kinds("uncertainty-vs-diversity") == {
         ("gaussians", "balanced"), ("mnist5k low query", "random"),
         ("mnist5k high query", "random"), ("imbalanced binary", "random")}
@@ -339,3 +340,32 @@ def test_panels_wrap_four_to_a_row(tmp_path):
     assert len(axes) == 6 and fig.get_size_inches().tolist() == pytest.approx([16.8, 7.2])
     assert sum(ax.get_visible() for ax in fig.axes) == 6  # the 2 spare panels are hidden
     plt.close(fig)
+
+
+@pytest.mark.parametrize("quick", [True, False])
+@pytest.mark.parametrize("name", ["pretrained", "pretrained-finetune"])
+def test_pretrained_claims_find_their_settings(name, quick):
+    # a results/picks table with every (setting, strategy, seed) of the grid: no claim may read
+    # "not run" (a tag that a claim looks for and the grid does not make, or the reverse)
+    specs = S.SUITES[name].specs(quick, 2)
+    rows, picks = [], []
+    for sp in specs:
+        for r in range(3):
+            rows.append({"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "round": r,
+                         "n_labeled": 10 * (r + 1), "accuracy": 0.5 + 0.1 * r + 0.01 * sp.seed,
+                         "worst_group_accuracy": 0.2 + 0.1 * r + 0.001 * len(sp.tag) * (
+                             sp.strategy == "random")})
+        picks += [{"setting": sp.tag, "strategy": sp.strategy, "seed": sp.seed, "group": g,
+                   "label": g // 2} for g in (0, 1, 2, 3)]
+    claims = S.SUITES[name].claims(pd.DataFrame(rows), pd.DataFrame(picks))
+    assert claims and not [c.text for c in claims if c.verdict == "not run"]
+    tags = {sp.tag for sp in specs}
+    if name == "pretrained-finetune":  # both networks fine-tuned, on the raw items
+        assert {dict(sp.learner_params)["pretrained"] for sp in specs} == {True, False}
+        assert {sp.learner for sp in specs} == {"finetune-image", "finetune-text"}
+        assert {dict(sp.dataset_params)["encoder"] for sp in specs} == {"items"}
+        return
+    assert len(claims) == 10
+    assert {"image random-init agreement=0.95", "text random-init agreement=0.95"} <= tags
+    agreements = {t.split("=")[1] for t in tags if t.startswith("image agreement=")}
+    assert agreements == ({"0.5", "0.95"} if quick else {"0.5", "0.7", "0.8", "0.9", "0.95"})

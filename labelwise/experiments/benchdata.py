@@ -157,21 +157,150 @@ def half_classes(source: str = "fashion-mnist", encoder: str = "identity",
                    groups_test=np.isin(yt, reduced).astype(np.int64), info={"encoder": encoder})
 
 
+def _both_cues(encoder: str, images: np.ndarray, cue: str, strength: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Features (n, d) of every image painted with attribute 0 and (n, d) with attribute 1.
+
+    A split at any agreement then takes its rows from one or the other (:func:`_by_attribute`),
+    so a dose-response sweep encodes each image twice however many agreement levels it runs."""
+    n = len(images)
+    return tuple(_encode(encoder, C.paint_cue(images, np.full(n, a), cue, strength))[0]
+                 for a in (0, 1))
+
+
+def standardize(X: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool and test features z-scored per dimension with the pool's mean and std (float32).
+
+    Seeded random networks map every input near one common vector (mean pairwise cosine 0.96-0.99
+    on the spurious tasks, against 0.2-0.45 pretrained), so an L2-regularised linear head on
+    their raw features barely moves from the prior; z-scoring gives both encoders the same
+    footing. Dimensions constant over the pool (up to rounding) are only centred."""
+    X, X_test = np.asarray(X, np.float64), np.asarray(X_test, np.float64)
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 1e-6 * np.maximum(1.0, np.abs(mu)), sd, 1.0)
+    return ((X - mu) / sd).astype(np.float32), ((X_test - mu) / sd).astype(np.float32)
+
+
+def _items(name: str, raw, y, raw_test, y_test, classes, groups: dict) -> Dataset:
+    """``encoder="items"``: X = index columns into the raw items (pool then test), which a
+    ``finetune-*`` learner fine-tunes on (see :func:`balanced`)."""
+    empty = np.zeros((len(y), 0), np.float32), np.zeros((len(y_test), 0), np.float32)
+    return encode_dataset(Dataset(name, empty[0], y, empty[1], y_test, classes, raw_train=raw,
+                                  raw_test=raw_test, **groups), ITEMS)
+
+
+def _by_attribute(features: tuple[np.ndarray, np.ndarray], attribute: np.ndarray) -> np.ndarray:
+    """Row i of features[attribute[i]]: (n, d)."""
+    return np.where(np.asarray(attribute)[:, None] == 1, features[1], features[0])
+
+
 @bench_dataset("spurious")
 def spurious(source: str = "fashion-mnist", encoder: str = "efficientnet-lite0",
              agreement: float = 0.95, test_agreement: float = 0.5, pool: int | None = 3000,
-             test: int | None = 1000, seed: int = 0) -> Dataset:
-    """Paper 000's Waterbirds stand-in: core = tops vs the rest of Fashion-MNIST, spurious
-    attribute = a warm or cool background tint agreeing with the core on ``agreement`` of the
-    pool and ``test_agreement`` of the test set; groups 2 * core + attribute."""
+             test: int | None = 1000, seed: int = 0, cue: str = "tint",
+             strength: float = 1.0, standardized: bool = False) -> Dataset:
+    """The Waterbirds stand-in of "Pretrained Models Are Good Active Learners" (2023): core =
+    tops vs the rest of Fashion-MNIST, spurious attribute = a background cue agreeing with the
+    core on ``agreement`` of the pool and ``test_agreement`` of the test set; groups
+    2 * core + attribute.
+
+    ``cue``/``strength``: see :func:`labelwise.data.constructions.paint_cue` (``"tint"``: warm or
+    cool background; ``"stripes"``: striped coloured background and a colour cast, easier than
+    the garment's shape for ImageNet features); ``standardized``: z-score the features
+    (:func:`standardize`); ``encoder="items"``: the painted images, for ``finetune-image``."""
     X, y, Xt, yt, _ = _source(source, pool, test)
     core, core_t = (~np.isin(y, FMNIST_TOPS)).astype(np.int64), (~np.isin(yt, FMNIST_TOPS)
                                                                   ).astype(np.int64)
-    Xs, _, g = C.spurious_correlation(X, core, agreement, seed)
-    Xst, _, gt = C.spurious_correlation(Xt, core_t, test_agreement, seed + 1)
-    F, Ft = _encode(encoder, Xs, Xst)
-    return Dataset(f"{source}-spurious-{agreement}", F, core, Ft, core_t, ["tops", "other"],
-                   groups_train=g, groups_test=gt, info={"encoder": encoder})
+    attr = C.spurious_attribute(core, agreement, seed)
+    attr_t = C.spurious_attribute(core_t, test_agreement, seed + 1)
+    name = f"{source}-spurious-{agreement}" + ("" if cue == "tint" else f"-{cue}")
+    groups = {"groups_train": C.group_of(core, attr), "groups_test": C.group_of(core_t, attr_t)}
+    if encoder == ITEMS:  # the painted images themselves, for the fine-tuning learners
+        return _items(name, C.paint_cue(X, attr, cue, strength), core,
+                      C.paint_cue(Xt, attr_t, cue, strength), core_t, ["tops", "other"], groups)
+    F = _by_attribute(_both_cues(encoder, X, cue, strength), attr)
+    Ft = _by_attribute(_both_cues(encoder, Xt, cue, strength), attr_t)
+    if standardized:
+        F, Ft = standardize(F, Ft)
+    return Dataset(name, F, core, Ft, core_t, ["tops", "other"], **groups,
+                   info={"encoder": encoder, "cue": cue, "strength": strength,
+                         "standardized": standardized})
+
+
+#: BBC News topics that form core class 1 of the text spurious task (the rest: business,
+#: politics, tech, are core 0)
+BBC_CORE1 = ("entertainment", "sports")
+#: Rotten Tomatoes classes of the text spurious task: core 0 = fresh, core 1 = rotten
+ROTTEN_CORE = ("fresh", "rotten")
+TEXT_SOURCES = ("bbc-news", "rotten-tomatoes")
+
+
+def headline(article: str) -> str:
+    """The first non-empty line of a BBC News article: its headline."""
+    return next((line.strip() for line in article.splitlines() if line.strip()), "")
+
+
+def _text_source(source: str, pool: int | None, test: int | None
+                 ) -> tuple[list, np.ndarray, list, np.ndarray, list[str]]:
+    """(pool texts, core, test texts, core, core names) of a text spurious task.
+
+    ``"bbc-news"``: headlines of BBC News, core 1 = entertainment or sports; ``"rotten-tomatoes"``:
+    fresh (0) vs rotten (1) snippets, the "plot" ones dropped. ``pool``/``test``: a fixed
+    class-stratified subset of each split (None: all of it)."""
+    from sklearn.model_selection import train_test_split
+
+    from labelwise.data.text_corpora import load_bbc_news, load_rotten_tomatoes
+
+    if source not in TEXT_SOURCES:
+        raise unknown_name_error("text source", source, TEXT_SOURCES)
+    if source == "bbc-news":
+        ds = load_bbc_news()
+        ones, names = [ds.classes.index(c) for c in BBC_CORE1], ["other news", "+".join(BBC_CORE1)]
+        keep_of = [np.arange(len(y)) for y in (ds.y_train, ds.y_test)]
+        text_of = headline
+    else:
+        ds = load_rotten_tomatoes()
+        codes = [ds.classes.index(c) for c in ROTTEN_CORE]
+        ones, names = codes[1:], list(ROTTEN_CORE)
+        keep_of = [np.flatnonzero(np.isin(y, codes)) for y in (ds.y_train, ds.y_test)]
+        text_of = str
+    out = []
+    for texts, y, keep, size in ((ds.raw_train, ds.y_train, keep_of[0], pool),
+                                 (ds.raw_test, ds.y_test, keep_of[1], test)):
+        if size is not None and size < len(keep):
+            keep, _ = train_test_split(keep, train_size=size, stratify=y[keep], random_state=0)
+            keep = np.sort(keep)
+        out += [[text_of(texts[i]) for i in keep], np.isin(y[keep], ones).astype(np.int64)]
+    return (*out, names)
+
+
+@bench_dataset("spurious-text")
+def spurious_text(source: str = "bbc-news", encoder: str = "minilm", agreement: float = 0.95,
+                  test_agreement: float = 0.5, pool: int | None = None, test: int | None = None,
+                  repeats: int = 1, seed: int = 0, standardized: bool = False) -> Dataset:
+    """The text counterpart of ``spurious``: a binary topic (BBC News headlines, entertainment or
+    sports vs business, politics or tech) or sentiment (Rotten Tomatoes) core, and an injected
+    phrase ("Posted from Boston." / "... Denver.", ``repeats`` times) agreeing with the core on
+    ``agreement`` of the pool and ``test_agreement`` of the test set (CivilComments-style
+    spurious tokens); groups 2 * core + attribute. Each text is encoded with both phrases once;
+    ``standardized``: z-score the features (:func:`standardize`); ``encoder="items"``: the texts
+    with their phrase, for ``finetune-text``."""
+    X, y, Xt, yt, names = _text_source(source, pool, test)
+    attr = C.spurious_attribute(y, agreement, seed)
+    attr_t = C.spurious_attribute(yt, test_agreement, seed + 1)
+    groups = {"groups_train": C.group_of(y, attr), "groups_test": C.group_of(yt, attr_t)}
+    if encoder == ITEMS:  # the texts with their phrase, for the fine-tuning learners
+        return _items(f"{source}-spurious-{agreement}", C.inject_text_cue(X, attr, repeats=repeats),
+                      y, C.inject_text_cue(Xt, attr_t, repeats=repeats), yt, names, groups)
+    feats = []
+    for texts, a in ((X, attr), (Xt, attr_t)):
+        both = [_encode(encoder, C.inject_text_cue(texts, np.full(len(texts), k),
+                                                   repeats=repeats))[0] for k in (0, 1)]
+        feats.append(_by_attribute(both, a))
+    if standardized:
+        feats = standardize(*feats)
+    return Dataset(f"{source}-spurious-{agreement}", feats[0], y, feats[1], yt, names, **groups,
+                   info={"encoder": encoder, "repeats": repeats, "standardized": standardized})
 
 
 @bench_dataset("with-ood")
