@@ -1,6 +1,6 @@
 """alamp on the round where the SVM switches from softmax to Platt probabilities.
 
-alamp (Aggarwal, Popescu & Hudelot 2022) scores a candidate by (m_prev - m_cur) / (m_prev + m_cur),
+alamp (Aggarwal et al. 2022 scores a candidate by (m_prev - m_cur) / (m_prev + m_cur),
 the margins of last round's and this round's models. ``SVMLearner(probability="auto")`` maps its
 decision values to probabilities by a softmax until every class has 5 labels and by Platt scaling
 from then on, so on that round the two margins come from two different scales. This script runs

@@ -229,9 +229,9 @@ def run_active_learning(
     Each round retrains the learner from scratch on the labeled set, evaluates it on the test
     split, and (except after the last round) asks the strategy for ``batch_size`` picks, which the
     oracle labels. With ``pool_subsample`` = m, the strategy chooses among m unlabeled items drawn
-    afresh at random each round (METHODS.md "The loop"). For a "+ft" strategy the model is
-    fine-tuned on confident pseudo-labels of the unlabeled pool right after ``fit`` (counted in
-    ``train_seconds``), before evaluation and selection.
+    afresh at random each round (docs/methods.md, section "The loop"). For a "+ft" strategy the
+    model is fine-tuned on confident pseudo-labels of the unlabeled pool right after ``fit``
+    (counted in ``train_seconds``), before evaluation and selection.
 
     Args:
         X_pool, y_pool: (n, d) features and (n,) class indices in range(K) of the pool.

@@ -1,4 +1,4 @@
-"""Metrics of METHODS.md "Metrics": pure functions of arrays.
+"""Metrics of docs/methods.md, section "Metrics": pure functions of arrays.
 
 Learning-curve metrics take ``n_labeled`` (r,) increasing label counts and the metric at each.
 """
@@ -11,7 +11,8 @@ from labelwise.validation import LabelwiseError
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Accuracy, balanced accuracy and macro-F1 of argmax predictions, plus ECE and Brier (004).
+    """Accuracy, balanced accuracy and macro-F1 of argmax predictions, plus ECE and Brier (Krishnan
+    et al. 2021).
 
     Args:
         y_true: (n,) class indices.
@@ -65,7 +66,7 @@ LABELS_SAVED_READINGS = {
     "full-budget": "B / n_s: random's labels are the full budget B, where it has T by definition "
                    "(the reading of \"required Nx fewer labels than random sampling to achieve "
                    "random sampling's final accuracy\", Pretrained Models Are Good Active "
-                   "Learners, 2023)",
+                   "Learners, 2021)",
     "first-crossing": "n_r / n_s, with n_r the first label count at which random's own "
                       "interpolated curve reaches T; n_r <= B, so this reading is at most the "
                       "full-budget one, and lower wherever random's noisy curve touches T before "
@@ -142,7 +143,7 @@ def _onehot(y_true: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
-    """ECE with ``n_bins`` equal-width confidence bins (paper 004, eq. 6).
+    """ECE with ``n_bins`` equal-width confidence bins (Krishnan et al. 2021, eq. 6).
 
     sum_b |B_b|/n * |acc(B_b) - conf(B_b)|, confidence = max_c p_c, bins (0, 1/M], ..., ((M-1)/M, 1]
     (a confidence of exactly 0 goes to the first bin).
@@ -163,7 +164,8 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, n_bins: in
 
 
 def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Multi-class Brier score (004): mean over examples of sum_c (p_c - 1[y = c])^2, in [0, 2].
+    """Multi-class Brier score (Krishnan et al. 2021): mean over examples of sum_c (p_c - 1[y =
+    c])^2, in [0, 2].
 
     Equals scikit-learn's ``brier_score_loss(y, proba, labels=range(K), scale_by_half=False)``
     (tested); that call is not used here because it rejects a probability a hair above 1 and
@@ -178,14 +180,16 @@ def brier_score(y_true: np.ndarray, proba: np.ndarray) -> float:
 
 
 def calibration_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """ECE (15 bins) and Brier score of ``proba`` (n, K) against ``y_true`` (n,) (paper 004)."""
+    """ECE (15 bins) and Brier score of ``proba`` (n, K) against ``y_true`` (n,) (Krishnan et al.
+    2021)."""
     return {"ece": expected_calibration_error(y_true, proba),
             "brier": brier_score(y_true, proba)}
 
 
 def per_group_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
                        ) -> dict[int, float]:
-    """Accuracy within each group (paper 000: the four bird/background groups of Waterbirds).
+    """Accuracy within each group (Pretrained Models Are Good Active Learners, 2021: the four
+    bird/background groups of Waterbirds).
 
     Args:
         y_true, y_pred, groups: (n,) arrays; groups are any hashable ids.
@@ -200,12 +204,14 @@ def per_group_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarra
 
 
 def worst_group_accuracy(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray) -> float:
-    """The lowest per-group accuracy (paper 000), see :func:`per_group_accuracy`."""
+    """The lowest per-group accuracy (Pretrained Models Are Good Active Learners, 2021), see
+    :func:`per_group_accuracy`."""
     return float(min(per_group_accuracy(y_true, y_pred, groups).values()))
 
 
 def minority_average_precision(y_true: np.ndarray, proba: np.ndarray, minority: int = 1) -> float:
-    """Average precision of the minority class (paper 001, imbalanced binary 1:19).
+    """Average precision of the minority class (An Empirical Study of Deep Active Learning, 2021,
+    imbalanced binary 1:19).
 
     Ranks the test examples by p_minority and scores that ranking with scikit-learn's
     ``average_precision_score`` against y == minority.
@@ -221,7 +227,7 @@ def minority_average_precision(y_true: np.ndarray, proba: np.ndarray, minority: 
 
 
 def clean_pick_fraction(picked_is_noisy: np.ndarray) -> float:
-    """Share of picks that are clean (paper 002, Tables 3-4: "% clean picks"), in [0, 1].
+    """Share of picks that are clean (Khosla et al. 2022, Tables 3-4: "% clean picks"), in [0, 1].
 
     Args:
         picked_is_noisy: (b,) bool, True where the picked example is one of the noisy ones.
@@ -231,8 +237,9 @@ def clean_pick_fraction(picked_is_noisy: np.ndarray) -> float:
 
 
 def group_oversampling(pick_groups: np.ndarray, pool_groups: np.ndarray) -> dict[int, float]:
-    """Per-group oversampling (paper 000, Fig. 4): share of a group among the picks divided by its
-    share in the pool the picks were drawn from, minus 1. 0 = as random; 1 = picked twice as often.
+    """Per-group oversampling (Pretrained Models Are Good Active Learners, 2021, Fig. 4): share of a
+    group among the picks divided by its share in the pool the picks were drawn from, minus 1. 0 =
+    as random; 1 = picked twice as often.
 
     Args:
         pick_groups: (b,) group of each pick.
@@ -256,13 +263,14 @@ def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def imbalance_profile(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Imbalance profile of a labeled set (paper 003, Fig. 4): per-class counts, sorted
+    """Imbalance profile of a labeled set (Aggarwal et al. 2022, Fig. 4): per-class counts, sorted
     largest first, (K,) int."""
     return np.sort(class_counts(labels, n_classes))[::-1]
 
 
 def imbalance_ratio(counts: np.ndarray) -> float:
-    """Imbalance ratio ir = sigma / mu of per-class counts (paper 003, Table 2; population std).
+    """Imbalance ratio ir = sigma / mu of per-class counts (Aggarwal et al. 2022, Table 2;
+    population std).
 
     0 for a balanced set. Args: counts (K,) per-class counts.
     """
@@ -271,7 +279,8 @@ def imbalance_ratio(counts: np.ndarray) -> float:
 
 
 def sampling_bias(labels: np.ndarray, n_classes: int) -> float:
-    """Sampling bias of a labeled set (paper 004, eq. 4-5): 1 - H(class distribution) / log K.
+    """Sampling bias of a labeled set (Krishnan et al. 2021, eq. 4-5): 1 - H(class distribution) /
+    log K.
 
     0 when the labeled set is perfectly balanced, 1 when it holds a single class.
 
@@ -285,14 +294,15 @@ def sampling_bias(labels: np.ndarray, n_classes: int) -> float:
 
 
 def relative_query_time(seconds: float, entropy_seconds: float) -> float:
-    """Query time relative to entropy sampling's in the same setting (paper 004, Table 1)."""
+    """Query time relative to entropy sampling's in the same setting (Krishnan et al. 2021, Table
+    1)."""
     return float(seconds) / float(entropy_seconds) if entropy_seconds > 0 else float("nan")
 
 
 def ood_auroc(scores_in: np.ndarray, scores_out: np.ndarray, higher_means_ood: bool = True
               ) -> float:
     """AUROC of separating out-of-distribution from in-distribution inputs by a strategy's own
-    acquisition score (paper 004, Fig. 4a).
+    acquisition score (Krishnan et al. 2021, Fig. 4a).
 
     Args:
         scores_in: (n_in,) scores of in-distribution test inputs.

@@ -9,7 +9,7 @@ list of ``docs/methods.md`` is this table written out (a test keeps the two in s
 ``CITED`` the other works the code builds on. Short citations follow author-year style: one or
 two authors by surname ("Sener & Savarese 2018"), three or more as "First et al." (APA 7). A work
 whose text is anonymous is cited by its title instead: "Pretrained Models Are Good Active Learners
-(2023)" in running text, "Pretrained Models Are Good Active Learners, 2023" inside parentheses or
+(2021)" in running text, "Pretrained Models Are Good Active Learners, 2021" inside parentheses or
 a list (:func:`cite` with ``parenthetical=True``, and :func:`cite_many`).
 """
 
@@ -44,7 +44,7 @@ class Work:
 
     def cite(self, parenthetical: bool = False) -> str:
         """The short citation: "Khosla et al. 2022", "Sener & Savarese 2018", or for an anonymous
-        work its short title with the year, "(2023)" in running text and ", 2023" inside
+        work its short title with the year, "(2021)" in running text and ", 2021" inside
         parentheses (``parenthetical=True``)."""
         if not self.authors:
             title = self.short_title or self.title
@@ -75,7 +75,7 @@ def _works(*works: Work) -> dict[str, Work]:
 
 #: The five papers the package implements, in the order of their benchmark suites.
 PAPERS: dict[str, Work] = _works(
-    Work("pretrained", (), 2023, "Pretrained Models Are Good Active Learners",
+    Work("pretrained", (), 2021, "Pretrained Models Are Good Active Learners",
          "Paper under double-blind review",
          note="Uncertainty sampling on fine-tuned pretrained models; spurious-correlation, "
               "minority-group and dose-response benchmarks; labels saved; group oversampling."),
@@ -173,8 +173,8 @@ def work(key: str) -> Work:
 def cite(key: str, parenthetical: bool = False) -> str:
     """The short citation of ``key``: ``cite("khosla2022")`` -> ``"Khosla et al. 2022"``.
 
-    An anonymous work gives its title and year, "Title (2023)", or with ``parenthetical`` (for
-    use inside parentheses) "Title, 2023"; for authored works both forms are the same.
+    An anonymous work gives its title and year, "Title (2021)", or with ``parenthetical`` (for
+    use inside parentheses) "Title, 2021"; for authored works both forms are the same.
     """
     return work(key).cite(parenthetical)
 

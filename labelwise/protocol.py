@@ -78,7 +78,7 @@ def shared_proba_mapping(previous: Any, current: Any) -> str | None:
     """The probability mapping under which last round's and this round's models compare, or
     None when their ``predict_proba`` outputs are already on one scale.
 
-    A strategy that compares two rounds' probabilities (alamp, Aggarwal, Popescu & Hudelot 2022:
+    A strategy that compares two rounds' probabilities (alamp, Aggarwal et al. 2022:
     margin of the previous model over the current one) must read both on one scale. When both
     learners name their mapping (``proba_mapping_``) and the names differ (the SVM switches from
     the softmax of its decision values to Platt scaling once every class has 5 labels, and the

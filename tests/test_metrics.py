@@ -1,4 +1,4 @@
-"""Every metric of METHODS.md "Metrics" on hand-computed tiny inputs."""
+"""Every metric of docs/methods.md, section "Metrics" on hand-computed tiny inputs."""
 
 import numpy as np
 import pytest

@@ -18,9 +18,9 @@ def test_short_citations_of_the_five_papers():
     assert papers.cite("aggarwal2022") == "Aggarwal et al. 2022"
     assert papers.cite("krishnan2021") == "Krishnan et al. 2021"
     # anonymous works are cited by title: "(year)" in running text, ", year" inside parentheses
-    assert papers.cite("pretrained") == "Pretrained Models Are Good Active Learners (2023)"
+    assert papers.cite("pretrained") == "Pretrained Models Are Good Active Learners (2021)"
     assert (papers.cite("pretrained", parenthetical=True)
-            == "Pretrained Models Are Good Active Learners, 2023")
+            == "Pretrained Models Are Good Active Learners, 2021")
     assert papers.cite("deep-al-study") == "An Empirical Study of Deep Active Learning (2021)"
 
 
@@ -39,7 +39,7 @@ def test_reference_lists_every_author_title_and_venue():
                           "Kawaguchi and Alex Lamb (2022). Neural Active Learning on "
                           "Heteroskedastic Distributions. arXiv:2211.00928.")
     assert papers.reference("pretrained").startswith(
-        "Anonymous (2023). Pretrained Models Are Good Active Learners.")
+        "Anonymous (2021). Pretrained Models Are Good Active Learners.")
     assert papers.reference("yoo2019") == ("Donggeun Yoo and In So Kweon (2019). Learning Loss "
                                            "for Active Learning. Proceedings of CVPR 2019. "
                                            "The Learning Loss baseline.")
@@ -49,7 +49,7 @@ def test_cite_many_keeps_order_and_checks_every_key():
     assert (papers.cite_many("khosla2022, aggarwal2022")
             == "Khosla et al. 2022; Aggarwal et al. 2022")
     assert (papers.cite_many(" pretrained,krishnan2021 ")
-            == "Pretrained Models Are Good Active Learners, 2023; Krishnan et al. 2021")
+            == "Pretrained Models Are Good Active Learners, 2021; Krishnan et al. 2021")
     assert papers.split_keys("ash2020, khosla2022") == ["ash2020", "khosla2022"]
     with pytest.raises(LabelwiseError, match="unknown paper key 'khosla2023'.*khosla2022"):
         papers.cite_many("khosla2022, khosla2023")
@@ -88,3 +88,24 @@ def test_methods_md_cites_only_known_works():
     found = set(re.findall(r"[A-Z][a-z]+(?: et al\.| & [A-Z][A-Za-z-]+)? (?:19|20)\d\d", body))
     assert found, "no citations found"
     assert found <= known, found - known
+
+
+def test_registry_and_suites_cite_known_keys(capsys):
+    """Every strategy and benchmark suite names its papers by keys of the table, and
+    ``labelwise strategies`` prints them as short citations."""
+    from labelwise.cli import main
+    from labelwise.experiments.suites import SUITES
+    from labelwise.strategies import STRATEGIES
+
+    for name, strategy in STRATEGIES.items():
+        assert papers.split_keys(strategy.paper), name
+    for name, suite in SUITES.items():
+        assert papers.split_keys(suite.paper), name
+    from labelwise.strategies import get_strategy
+
+    assert get_strategy("margin+ft").paper == "khosla2022, aggarwal2022"
+    assert get_strategy("lhd+ft").paper == "khosla2022"
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    lhd = next(line for line in out.splitlines() if line.startswith("lhd "))
+    assert lhd.endswith("[needs: ema; Khosla et al. 2022]")

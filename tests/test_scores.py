@@ -31,7 +31,8 @@ def test_entropy_of_a_one_hot_row_is_zero_not_nan():
 
 
 def test_binary_scores_give_the_same_order():
-    # footnote of paper 000: for two classes least confidence, margin and entropy coincide in order
+    # footnote of Pretrained Models Are Good Active Learners (2021): for two classes least
+    # confidence, margin and entropy coincide in order
     rng = np.random.default_rng(0)
     p1 = rng.uniform(size=200)
     p = np.column_stack([p1, 1 - p1])

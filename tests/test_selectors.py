@@ -9,7 +9,7 @@ from labelwise.strategies import selectors as S
 
 
 def diversify_loop(order, groups, k):
-    """Aggarwal, Popescu & Hudelot 2022, Algorithm 1, literally."""
+    """Aggarwal et al. 2022, Algorithm 1, literally."""
     taken = []
     while len(taken) < min(k, len(order)):
         seen = set()

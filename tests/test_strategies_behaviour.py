@@ -1,4 +1,5 @@
-"""Small-scale behaviour the papers report (002 Figure 1; 001 imbalanced binary)."""
+"""Small-scale behaviour the papers report (Khosla et al. 2022, Figure 1; An Empirical Study of Deep
+Active Learning (2021) imbalanced binary)."""
 
 import warnings
 
@@ -27,7 +28,7 @@ def noisy_share(strategy: str, seeds=(0, 1)) -> float:
 @pytest.mark.slow
 def test_four_moons_least_confidence_chases_the_noisy_moon_others_do_not():
     pytest.importorskip("torch")
-    # paper 002, Figure 1: one moon (25% of the pool) has uniformly random labels
+    # Khosla et al. 2022, Figure 1: one moon (25% of the pool) has uniformly random labels
     lc = noisy_share("least_confidence")
     assert lc > 0.5, lc
     for strategy in ("coreset", "badge", "lhd"):
@@ -37,7 +38,8 @@ def test_four_moons_least_confidence_chases_the_noisy_moon_others_do_not():
 
 
 def test_imbalanced_binary_uncertainty_picks_more_minority_than_random():
-    # paper 001: binary task at 1:19; uncertainty sampling over-samples the minority class
+    # An Empirical Study of Deep Active Learning (2021): binary task at 1:19; uncertainty sampling
+    # over-samples the minority class
     from sklearn.datasets import load_digits
 
     X, labels = load_digits(return_X_y=True)

@@ -156,7 +156,8 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
                 C.labels_saved_claim(results, "gaussians", "margin", "random", "saves", "f"),
                 C.labels_saved_claim(results, "gaussians", "margin", "random", "again", "f")]
 
-    monkeypatch.setitem(S.SUITES, "tiny", S.Suite("tiny", "001", "tiny", specs, claims, "toy"))
+    monkeypatch.setitem(S.SUITES, "tiny", S.Suite("tiny", "deep-al-study", "tiny", specs, claims,
+                                                  "toy"))
     out = S.run_suite("tiny", seeds=2, out=tmp_path, n_jobs=1, progress=False)
     res = pd.read_csv(out / "results.csv")
     assert len(res) == 2 * 2 * 4 and set(res.strategy) == {"random", "margin"}
@@ -165,7 +166,7 @@ def test_tiny_suite_end_to_end(tmp_path, monkeypatch):
     # the definition of labels saved is printed once under the table, however many claims use it
     assert report.count("*Full budget* (the paper's reading) = B / n_s") == 1
     assert "\nSeed sets: balanced, 4 labels.\n" in report
-    assert "run_seconds" in report.split("## Final round")[1]  # time per run (002)
+    assert "run_seconds" in report.split("## Final round")[1]  # time per run (Khosla et al. 2022)
     assert "no_such_strategy" in report.split("## Not run here")[1]
     assert (out / "accuracy.png").exists() and (out / "composition.png").exists()
     assert len(list((out / "runs").glob("*.json"))) == 4
@@ -320,7 +321,7 @@ def test_stopping_claim_by_hand():
 
 def test_suite_report_says_when_to_stop(tmp_path):
     t = _stop_table([[False, True, False], [False, True, True]], [0.7, 0.8, 0.805])
-    suite = S.Suite("tiny", "x", "tiny", lambda q, s: [], lambda r, p: [], "toy")
+    suite = S.Suite("tiny", "hacohen2022", "tiny", lambda q, s: [], lambda r, p: [], "toy")
     C.write_suite_report(suite, t, pd.DataFrame(columns=["setting", "strategy", "label"]),
                          tmp_path, skipped={}, seconds=1.0, quick=True, seeds=2,
                          executor="local")

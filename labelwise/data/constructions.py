@@ -1,9 +1,10 @@
-"""Benchmark constructions of METHODS.md "Benchmark constructions": seeded functions of arrays.
+"""Benchmark constructions of docs/methods.md, section "Benchmark constructions": seeded functions
+of arrays.
 
 The papers' own data sets (Waterbirds, CIFAR, ...) are not available offline, so their settings are
 built from the real data that is (Fashion-MNIST, MNIST, text corpora): heteroskedastic noise
 (Khosla et al. 2022), class imbalance, spurious correlation on images and texts and its
-dose-response sweep ("Pretrained Models Are Good Active Learners", 2023), and two toy sets (the
+dose-response sweep ("Pretrained Models Are Good Active Learners", 2021), and two toy sets (the
 deep active learning thesis' 2-D Gaussians, Khosla et al.'s Four-Moons). Image constructions
 work on raw uint8 images, before any encoder sees them, as the papers do. Every function takes
 ``random_state`` and returns new arrays (inputs are never modified).
@@ -54,18 +55,19 @@ def heteroskedastic(
     n_types: int | None = None,
     random_state=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Append N noisy examples with random labels to a clean pool (paper 002, section 3).
+    """Append N noisy examples with random labels to a clean pool (Khosla et al. 2022, section 3).
 
-    N is chosen so that noisy examples make up ``noise_fraction`` of the result (002: 80% noisy,
-    20% clean). The noisy examples come from a narrow distribution that a model can recognise:
+    N is chosen so that noisy examples make up ``noise_fraction`` of the result (Khosla et al. 2022:
+    80% noisy, 20% clean). The noisy examples come from a narrow distribution that a model can
+    recognise:
 
     - ``"blank"`` (Noisy-Blank): all-black images (K=1 unique input), each with a label drawn
       uniformly from the K classes.
     - ``"diverse"`` (Noisy-Diverse): ``n_types`` (default 100) random solid colours; each colour
       has 3 allowed labels of its own and every copy draws its label among them. The output is RGB.
     - ``"class"`` (Noisy-Class): ``n_types`` (default 100) images of class ``noisy_class`` each get
-      one uniformly random label, and are repeated at random to give N examples. Deviation from
-      METHODS.md: following the paper's wording, the clean examples of that class keep their labels.
+      one uniformly random label, and are repeated at random to give N examples. Following the
+      paper's wording, the clean examples of that class keep their labels.
 
     Args:
         images: (n, H, W) or (n, H, W, 3) uint8 clean images.
@@ -124,7 +126,8 @@ def heteroskedastic(
 def imbalanced_binary(
     labels: np.ndarray, minority_classes, ratio: float = 1 / 19, random_state=None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A binary minority task (paper 001): ``minority_classes`` vs the rest at ``ratio``.
+    """A binary minority task (An Empirical Study of Deep Active Learning, 2021):
+    ``minority_classes`` vs the rest at ``ratio``.
 
     The minority examples are down-sampled (without replacement) so that there are
     round(ratio * n_majority) of them; every majority example is kept.
@@ -132,7 +135,8 @@ def imbalanced_binary(
     Args:
         labels: (n,) class indices.
         minority_classes: the classes that form the positive (minority) class 1.
-        ratio: minority / majority count (001: 1/19, i.e. 5% of the result).
+        ratio: minority / majority count (An Empirical Study of Deep Active Learning, 2021: 1/19,
+            i.e. 5% of the result).
 
     Returns:
         (idx, y_binary): sorted (m,) indices into ``labels`` and (m,) 0/1 labels (1 = minority).
@@ -156,7 +160,7 @@ def subsample_classes(
     labels: np.ndarray, fraction: float = 0.1, classes=None, random_state=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Keep ``fraction`` of the examples of half of the classes ("Pretrained Models Are Good
-    Active Learners", 2023, appendix I).
+    Active Learners", 2021, appendix I).
 
     Args:
         labels: (n,) class indices.
@@ -182,11 +186,12 @@ def subsample_classes(
 
 
 def imbalance_counts(n_max: int, n_classes: int, imbalance_ratio: float) -> np.ndarray:
-    """Per-class counts of an exponential long tail whose std/mean is ``imbalance_ratio`` (003).
+    """Per-class counts of an exponential long tail whose std/mean is ``imbalance_ratio`` (Aggarwal
+    et al. 2022).
 
     Counts are round(n_max * q ** (i / (K - 1))), i = 0..K-1, with q in (0, 1] found by bisection so
-    that the imbalance ratio std/mean (003, Table 2; population std) is as close as possible to
-    the target. Returns (K,) int counts, largest first, each >= 1.
+    that the imbalance ratio std/mean (Aggarwal et al. 2022, Table 2; population std) is as close as
+    possible to the target. Returns (K,) int counts, largest first, each >= 1.
     """
     from labelwise.metrics import imbalance_ratio as ir_of
 
@@ -215,11 +220,12 @@ def imbalance_counts(n_max: int, n_classes: int, imbalance_ratio: float) -> np.n
 def long_tailed(
     labels: np.ndarray, imbalance_ratio: float = 0.75, random_state=None
 ) -> np.ndarray:
-    """Sub-sample a balanced pool into a long tail with a target imbalance ratio std/mean (003).
+    """Sub-sample a balanced pool into a long tail with a target imbalance ratio std/mean (Aggarwal
+    et al. 2022).
 
     The classes are ranked in a seeded random order; the i-th keeps
-    :func:`imbalance_counts`\\ (n_min_class, K, ratio)[i] examples (003 induces ir ~ 0.74-0.79 on
-    CIFAR-100 and Food-101). Returns sorted kept indices into ``labels``.
+    :func:`imbalance_counts`\\ (n_min_class, K, ratio)[i] examples (Aggarwal et al. 2022 induces ir
+    ~ 0.74-0.79 on CIFAR-100 and Food-101). Returns sorted kept indices into ``labels``.
     """
     labels = np.asarray(labels)
     rng = _rng(random_state)
@@ -258,7 +264,7 @@ def group_of(core: np.ndarray, attribute: np.ndarray) -> np.ndarray:
     """The four groups of a spurious-correlation task: 2 * core + attribute, in 0..3.
 
     Groups 0 and 3 are where core and attribute agree (the majority in training); 1 and 2 are the
-    minority, "disambiguating" groups that "Pretrained Models Are Good Active Learners" (2023,
+    minority, "disambiguating" groups that "Pretrained Models Are Good Active Learners" (2021,
     Fig. 4) finds uncertainty sampling oversamples.
     """
     return 2 * np.asarray(core, dtype=np.int64) + np.asarray(attribute, dtype=np.int64)
@@ -291,7 +297,7 @@ def spurious_correlation(
     cue: str = "tint",
     strength: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A Waterbirds-like split ("Pretrained Models Are Good Active Learners", 2023): a binary
+    """A Waterbirds-like split ("Pretrained Models Are Good Active Learners", 2021): a binary
     core label and a spurious cue that agree on ``agreement`` of the examples (Waterbirds: 0.95
     for the pool, 0.5 for the test set).
 
@@ -330,7 +336,7 @@ def paint_stripes(images: np.ndarray, attribute: np.ndarray, strength: float = 1
     between 35% and 100% of the tint, and the object's gray levels are cast in the tint's hue.
     ImageNet-trained networks lean on texture and colour (Geirhos et al. 2019), so striped,
     coloured backgrounds are what their pooled features separate first: in "Pretrained Models
-    Are Good Active Learners" (2023), Waterbirds' backgrounds play this role.
+    Are Good Active Learners" (2021), Waterbirds' backgrounds play this role.
 
     ``strength`` in [0, 1] scales the cue: background = strength x stripes, object channel c =
     gray x (1 - strength x (1 - tint_c / max(tint))). 0 gives the grayscale image in RGB (no cue),
@@ -418,7 +424,7 @@ def spurious_text(texts, core: np.ndarray, agreement: float = 0.95, random_state
 
 
 def dose_response(agreements=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95)) -> list[float]:
-    """The dose-response sweep of "Pretrained Models Are Good Active Learners" (2023, section
+    """The dose-response sweep of "Pretrained Models Are Good Active Learners" (2021, section
     5.4, Fig. 10): pool agreements to run, test
     fixed at 0.5. Validates and returns the sorted agreements; run :func:`spurious_correlation`
     once per value."""
@@ -430,7 +436,8 @@ def dose_response(agreements=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95)) -> list[float]:
 
 def two_gaussians(n: int = 5000, distance: float = 3.0, random_state=None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Two equal-variance 2-D Gaussian blobs, one per class (paper 001, Fig. 3.1: 5,000 points).
+    """Two equal-variance 2-D Gaussian blobs, one per class (An Empirical Study of Deep Active
+    Learning, 2021, Fig. 3.1: 5,000 points).
 
     Means at (-distance/2, 0) and (+distance/2, 0), identity covariance; n // 2 points per class
     (the first class gets the odd one). Returns X (n, 2) float32, y (n,) int64.
@@ -446,7 +453,8 @@ def two_gaussians(n: int = 5000, distance: float = 3.0, random_state=None
 
 def four_moons(n: int = 2000, noisy_moon: int = 3, noise: float = 0.1, random_state=None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Four interleaved moons, one class each, one moon with uniformly random labels (002, Fig. 1).
+    """Four interleaved moons, one class each, one moon with uniformly random labels (Khosla et al.
+    2022, Fig. 1).
 
     Two scikit-learn ``make_moons`` pairs side by side: moons 0 (upper) and 1 (lower) on the left,
     2 (upper) and 3 (lower) shifted right by 3. Points of ``noisy_moon`` get a label drawn

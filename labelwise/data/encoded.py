@@ -84,7 +84,8 @@ ITEMS = "items"
 
 
 def _as_item_indices(ds: Dataset) -> Dataset:
-    """``encoder="items"``: no encoding, for the fine-tuning learners (papers 000, 003).
+    """``encoder="items"``: no encoding, for the fine-tuning learners (Pretrained Models Are Good
+    Active Learners, 2021; Aggarwal et al. 2022).
 
     ``X_train`` (n, 1) and ``X_test`` (m, 1) become index columns into ``info["items"]`` (the
     pool's raw items, then the test split's), which the simulation hands to a ``finetune-*``

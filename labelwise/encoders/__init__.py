@@ -7,7 +7,7 @@ with the disk cache (a second call with the same encoder, settings and items rea
 |---|---|---|
 | ``identity`` | any | features as they are; images flattened to pixels in [0, 1] |
 | ``efficientnet-lite0`` | image | ImageNet EfficientNet-Lite0 pooled features (1280), onnxruntime |
-| ``efficientnet-lite0-random`` | image | the same network, seeded random weights (paper 000) |
+| ``efficientnet-lite0-random`` | image | the same network, seeded random weights (control) |
 | ``minilm`` | text | all-MiniLM-L6-v2 sentence embeddings (384, L2-normalised) |
 | ``minilm-random`` | text | the same architecture with seeded random weights (control) |
 
@@ -87,7 +87,8 @@ register_encoder("efficientnet-lite0", _image_encoder(True), "image",
                  "EfficientNet-Lite0, ImageNet weights, 1280-d pooled features (onnxruntime)",
                  extra="encoders")
 register_encoder("efficientnet-lite0-random", _image_encoder(False), "image",
-                 "EfficientNet-Lite0, seeded random weights: the unpretrained control (paper 000)",
+                 "EfficientNet-Lite0, seeded random weights: the unpretrained control (Pretrained "
+                 "Models Are Good Active Learners, 2021)",
                  extra="encoders")
 register_encoder("minilm", _text_encoder(True), "text",
                  "all-MiniLM-L6-v2 sentence embeddings, 384-d, L2-normalised",

@@ -1,9 +1,10 @@
 """The :class:`Encoder` interface: raw images or texts in, (n, d) float32 features out.
 
 An encoder turns the raw items of a pool into the fixed features that learners and strategies
-work on (paper 003: "frozen features + shallow classifier"; paper 000: pretrained representations
-are what make active learning work). Subclasses implement ``_encode_batch``; this module holds
-the input checks, the batching and the progress bar that every encoder shares.
+work on (Aggarwal et al. 2022: "frozen features + shallow classifier"; Pretrained Models Are Good
+Active Learners, 2021: pretrained representations are what make active learning work). Subclasses
+implement ``_encode_batch``; this module holds the input checks, the batching and the progress bar
+that every encoder shares.
 """
 
 from __future__ import annotations

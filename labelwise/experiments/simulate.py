@@ -26,8 +26,8 @@ class RunSpec:
     """One simulated run: everything needed to reproduce it.
 
     ``dataset_params`` and ``learner_params`` are tuples of (name, value) pairs (hashable, so a
-    spec can key the results store); ``budget`` overrides ``rounds`` (METHODS.md "The loop");
-    ``tag`` names the setting in the results (column ``setting``; default: the data set).
+    spec can key the results store); ``budget`` overrides ``rounds`` (docs/methods.md, section "The
+    loop"); ``tag`` names the setting in the results (column ``setting``; default: the data set).
     A ``dataset`` named in :data:`labelwise.experiments.benchdata.BENCH_DATASETS` is a benchmark
     construction built from ``dataset_params``; any other name goes to ``load_dataset``.
     """
@@ -65,12 +65,14 @@ def _cached_dataset(name: str, params: tuple = (), encoder: str | None = None):
 
 
 def _round_evaluator(ds, spec: RunSpec):
-    """Extra per-round metrics for what the data set carries (METHODS.md "Metrics").
+    """Extra per-round metrics for what the data set carries (docs/methods.md, section "Metrics").
 
-    Always: sampling bias and imbalance ratio of the labeled set (004, 003). With test groups:
-    per-group and worst-group accuracy (000). With ``info["minority"]``: the minority class's
-    average precision (001). With ``info["X_ood"]``: on the last round, the AUROC of the
-    strategy's own score for telling OOD inputs from the test set (004).
+    Always: sampling bias and imbalance ratio of the labeled set (Krishnan et al. 2021; Aggarwal et
+    al. 2022). With test groups: per-group and worst-group accuracy (Pretrained Models Are Good
+    Active Learners, 2021). With ``info["minority"]``: the minority class's average precision (An
+    Empirical Study of Deep Active Learning, 2021). With ``info["X_ood"]``: on the last round, the
+    AUROC of the strategy's own score for telling OOD inputs from the test set (Krishnan et al.
+    2021).
     """
     from labelwise import metrics as M
 

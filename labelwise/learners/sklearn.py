@@ -1,5 +1,5 @@
 """scikit-learn classifiers behind the learner protocol: logistic regression, the SVM of
-Aggarwal, Popescu & Hudelot (2022), and any scikit-learn classifier (``SklearnClassifierLearner``).
+Aggarwal et al. 2022, and any scikit-learn classifier (``SklearnClassifierLearner``).
 
 Their "embedding" is the input features themselves: on frozen pretrained features the
 representation a diversity strategy such as Coreset works on is the encoder's output.
@@ -75,7 +75,7 @@ class SklearnLearner(BaseLearner):
         ``mapping`` is the learner's own ``proba_mapping_`` (then this is ``predict_proba``) or
         ``"softmax"``, the softmax of the decision values, which every fitted estimator with a
         ``decision_function`` gives (the SVM, logistic regression). Two rounds' models whose
-        mappings differ are compared on that scale: alamp (Aggarwal, Popescu & Hudelot 2022)
+        mappings differ are compared on that scale: alamp (Aggarwal et al. 2022
         divides margins of the previous and the current model, and the SVM switches from softmax
         to Platt scaling once every class has 5 labels, while the previous model has no Platt fit.
 
@@ -125,7 +125,7 @@ class LogisticRegressionLearner(SklearnLearner):
 
 class SVMLearner(SklearnLearner):
     """RBF support-vector machine with probability outputs, the shallow classifier on frozen
-    features of Aggarwal, Popescu & Hudelot (2022).
+    features of Aggarwal et al. 2022.
 
     ``C`` is chosen by 3-fold stratified cross-validation on the labeled set over ``C_grid`` when
     every present class has at least 3 examples; otherwise ``C``. ``probability`` picks how the

@@ -1,7 +1,7 @@
 """Supervised contrastive training with a linear classifier on the features (SCAL in Krishnan et
 al. 2021, "Mitigating Sampling Bias and Improving Robustness in Active Learning").
 
-The loss is Khosla et al. (2020)'s L_out (Krishnan et al. 2021, eq. 1) on L2-normalised
+The loss is Khosla et al. 2020's L_out (Krishnan et al. 2021, eq. 1) on L2-normalised
 projections with temperature 0.07. Training follows Khosla et al.'s two stages: the encoder and a
 projection head learn with the contrastive loss on two augmented views of every example, then a
 linear classifier learns on the frozen encoder features with cross-entropy.

@@ -55,7 +55,7 @@ class TorchLearner(BaseLearner):
         batch_size: mini-batch size.
         max_epochs: cap on training epochs.
         stop_ratio: the relative loss at which training stops ("Pretrained Models Are Good
-            Active Learners", 2023: 0.001).
+            Active Learners", 2021: 0.001).
         train_stop: ``"loss"`` (the relative-loss rule above) or ``"accuracy"`` (Khosla et al.'s
             public code: train until the main model's train accuracy reaches 0.99 and the EMA's
             0.80, at most ``max_epochs``; the public code caps at 500).

@@ -2,7 +2,7 @@
 
 :class:`Trainer` trains a network in place: Adam on seeded mini-batches until the epoch's mean loss
 falls below ``stop_ratio`` x the loss of the first step ("Pretrained Models Are Good Active
-Learners", 2023: 0.001), or ``max_epochs``. What a learner adds to training (an EMA of the
+Learners", 2021: 0.001), or ``max_epochs``. What a learner adds to training (an EMA of the
 weights, LHD's snapshot, a stop on train accuracy) comes in as *hooks*: objects with
 ``after_step(net)`` and/or ``after_epoch(net, epoch, Xt, yt) -> bool`` (True stops training).
 

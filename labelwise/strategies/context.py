@@ -36,8 +36,9 @@ class SelectionContext:
     Lazily computed attributes: ``proba`` (n, K), ``embedding`` (n, d'), ``labeled_embedding``
     (m, d'), ``labeled_class_idx`` (m,) class indices, ``previous_proba`` (n, K) or None,
     ``samples`` (T, n, K) stochastic predictions, ``ema_outputs`` (dict of main/EMA proba and
-    embeddings, paper 002), ``predicted_loss`` (n,). Any of them may be set directly (e.g. by a
-    benchmark or a test that feeds arrays instead of a learner): an assigned value is used as is.
+    embeddings, Khosla et al. 2022), ``predicted_loss`` (n,). Any of them may be set directly (e.g.
+    by a benchmark or a test that feeds arrays instead of a learner): an assigned value is used as
+    is.
     """
 
     def __init__(self, learner, X_candidates, X_labeled, y_labeled, previous_learner=None,
@@ -153,7 +154,8 @@ class SelectionContext:
 
     @cached_property
     def ema_outputs(self) -> dict:
-        """Main and EMA model outputs at the LHD snapshot (``learner.ema_outputs``, paper 002)."""
+        """Main and EMA model outputs at the LHD snapshot (``learner.ema_outputs``, Khosla et al.
+        2022)."""
         return self.learner.ema_outputs(self.X_candidates)
 
     @cached_property

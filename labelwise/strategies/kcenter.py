@@ -1,8 +1,8 @@
 """k-center greedy, the Coreset selector (Sener & Savarese 2018, "Active Learning for
 Convolutional Neural Networks: A Core-Set Approach").
 
-Used by "An empirical study of deep active learning" (thesis, 2021), Khosla et al. 2022 ("Neural
-Active Learning on Heteroskedastic Distributions") and Aggarwal, Popescu & Hudelot 2022
+Used by An Empirical Study of Deep Active Learning (2021), Khosla et al. 2022 ("Neural
+Active Learning on Heteroskedastic Distributions") and Aggarwal et al. 2022
 ("Optimizing Active Learning for Low Annotation Budgets").
 
 Definition: the labeled points are the initial centres (if there are none, the first centre is a

@@ -241,7 +241,8 @@ def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
                                 ctx.rng)
 
 
-register("random", _random, description="uniform at random (the baseline)", paper="all",
+register("random", _random, description="uniform at random (the baseline)",
+         paper="pretrained, deep-al-study, khosla2022, aggarwal2022, krishnan2021",
          score=_random_score)
 register("least_confidence", needs={PROBA}, description="highest 1 - max_c p_c",
          paper="pretrained, khosla2022", score=on_proba(scores.least_confidence))

@@ -12,12 +12,14 @@ EPS = 1e-12
 
 
 def least_confidence(p: np.ndarray) -> np.ndarray:
-    """1 - max_c p_c (papers 000; 002 "CONF"). Shape (n, K) -> (n,)."""
+    """1 - max_c p_c (Pretrained Models Are Good Active Learners, 2021; Khosla et al. 2022 "CONF").
+    Shape (n, K) -> (n,)."""
     return 1.0 - p.max(axis=1)
 
 
 def margin(p: np.ndarray) -> np.ndarray:
-    """p_(1) - p_(2), the gap between the two most likely classes (002 "MARG", 003).
+    """p_(1) - p_(2), the gap between the two most likely classes (Khosla et al. 2022 "MARG",
+    Aggarwal et al. 2022).
 
     Pick the SMALLEST. Shape (n, K) -> (n,).
     """
@@ -26,7 +28,8 @@ def margin(p: np.ndarray) -> np.ndarray:
 
 
 def entropy(p: np.ndarray) -> np.ndarray:
-    """-sum_c p_c log p_c, natural log, p clipped at 1e-12 (papers 000, 004). (n, K) -> (n,)."""
+    """-sum_c p_c log p_c, natural log, p clipped at 1e-12 (Pretrained Models Are Good Active
+    Learners, 2021; Krishnan et al. 2021). (n, K) -> (n,)."""
     pc = np.clip(p, EPS, 1.0)
     return -(p * np.log(pc)).sum(axis=1)
 
@@ -52,7 +55,8 @@ def mean_proba(samples: np.ndarray) -> np.ndarray:
 
 
 def bald(samples: np.ndarray, block_rows: int = 32768) -> np.ndarray:
-    """BALD mutual information I = H[mean_t p_t] - mean_t H[p_t] (papers 002, 004; Gal et al. 2017).
+    """BALD mutual information I = H[mean_t p_t] - mean_t H[p_t] (Khosla et al. 2022; Krishnan et
+    al. 2021; Gal et al. 2017).
 
     ``samples`` (T, n, K): T stochastic predictions (MC dropout or ensemble members). Natural log,
     p clipped at 1e-12 inside the log. One vectorised pass over blocks of rows, in the input's
@@ -84,7 +88,8 @@ def bald(samples: np.ndarray, block_rows: int = 32768) -> np.ndarray:
 
 
 def variation_ratio(samples: np.ndarray) -> np.ndarray:
-    """Variation ratio 1 - (votes for the modal class) / T ("Ensembles", paper 001; Beluch et al.).
+    """Variation ratio 1 - (votes for the modal class) / T ("Ensembles", An Empirical Study of Deep
+    Active Learning, 2021; Beluch et al.).
 
     ``samples`` (T, n, K): the predictions of T ensemble members (or MC-dropout passes). Each member
     votes for its argmax class (ties to the lower class index). Returns (n,) in [0, 1 - 1/T];
@@ -101,7 +106,8 @@ def variation_ratio(samples: np.ndarray) -> np.ndarray:
 
 
 def alamp(p_prev: np.ndarray | None, p_cur: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """alamp (paper 003, eq. 3): (m_prev - m_cur) / (m_prev + m_cur + eps), m = :func:`margin`.
+    """alamp (Aggarwal et al. 2022, eq. 3): (m_prev - m_cur) / (m_prev + m_cur + eps), m =
+    :func:`margin`.
 
     ``p_prev`` (n, K) is the previous round's model on the current candidates, ``p_cur`` (n, K) this
     round's. Higher = a larger shift from certainty to uncertainty = pick first. In the first
@@ -139,8 +145,8 @@ def feature_similarity(
     labeled_class: np.ndarray,
     block_rows: int = 8192,
 ) -> np.ndarray:
-    """SCAL / FeatureSim score (paper 004, eq. 2): max cosine similarity to labeled items of the
-    predicted class.
+    """SCAL / FeatureSim score (Krishnan et al. 2021, eq. 2): max cosine similarity to labeled items
+    of the predicted class.
 
     s(x) = max over labeled l with class c(x) of cos(z_l, z_x), where c(x) = ``pred_class`` (n,),
     ``z`` (n, d) the candidates' features, ``z_labeled`` (m, d) and ``labeled_class`` (m,) the
@@ -187,7 +193,8 @@ def dfm(
     variance: float = 0.97,
     block_rows: int = 16384,
 ) -> np.ndarray:
-    """Deep Feature Modeling score (paper 004, eq. 3): class-conditional PCA reconstruction error.
+    """Deep Feature Modeling score (Krishnan et al. 2021, eq. 3): class-conditional PCA
+    reconstruction error.
 
     For each class c, PCA (centred at the class mean) on the labeled embeddings of class c, keeping
     the fewest components whose explained variance reaches ``variance`` (at least 1, at most
@@ -228,7 +235,8 @@ def dfm(
 
 
 def badge_residual(p: np.ndarray) -> np.ndarray:
-    """BADGE's per-class factor r = p - onehot(argmax p), (n, K) -> (n, K) (Ash et al., in 002).
+    """BADGE's per-class factor r = p - onehot(argmax p), (n, K) -> (n, K) (Ash et al., in Khosla et
+    al. 2022).
 
     The gradient embedding of the last layer is g = r (x) h (an outer product, K*d values); its
     inner products factorise as <g_i, g_j> = <r_i, r_j> <h_i, h_j>, so it is never built.
@@ -239,7 +247,8 @@ def badge_residual(p: np.ndarray) -> np.ndarray:
 
 
 def lhd_embedding(outputs: dict) -> np.ndarray:
-    """LHD state difference (paper 002, Algorithm 1): lh = |l_ema - l_main| * (h_ema - h_main).
+    """LHD state difference (Khosla et al. 2022, Algorithm 1): lh = |l_ema - l_main| * (h_ema -
+    h_main).
 
     ``outputs`` holds ``proba_main``, ``proba_ema`` (n, K) and ``embed_main``, ``embed_ema`` (n, d)
     from the main and EMA models at the LHD snapshot. y_hat = argmax p_ema; l = cross-entropy

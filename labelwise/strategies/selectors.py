@@ -67,7 +67,7 @@ def top_k_lex(score: np.ndarray, tiebreak: np.ndarray, k: int, largest: bool = T
 
 
 def diversify(order: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
-    """Diversification by group (Aggarwal, Popescu & Hudelot 2022, Algorithm 1).
+    """Diversification by group (Aggarwal et al. 2022, Algorithm 1).
 
     ``order`` (n,) lists positions best first (by any score); ``groups`` (n_total,) gives each
     position's group (a predicted class). The algorithm sweeps the order repeatedly, taking at most
