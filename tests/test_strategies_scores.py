@@ -1,5 +1,6 @@
-"""Hand-computed values for the uncertainty, diversity and bias-aware scores (An Empirical Study of Deep Active Learning, 2021;
-Khosla et al. 2022; Aggarwal et al. 2022; Krishnan et al. 2021)."""
+"""Hand-computed values for the uncertainty, diversity and bias-aware scores (An Empirical
+Study of Deep Active Learning, 2021; Khosla et al. 2022; Aggarwal et al. 2022; Krishnan et al.
+2021)."""
 
 import math
 
