@@ -16,7 +16,7 @@ from labelwise.experiments.simulate import RunSpec, run_grid, run_one
 from labelwise.experiments.suites import run_suite
 from labelwise.validation import LabelwiseError
 
-TIMING = ["query_seconds", "train_seconds"]
+TIMING = ["query_seconds", "train_seconds", "stopping_seconds"]
 
 SPECS = [RunSpec("gaussians", s, "logreg", seed, seed_size=4, batch_size=4, rounds=2,
                  dataset_params=(("n", 400), ("n_test", 200)))

@@ -145,6 +145,9 @@ class CNNLearner(TorchLearner):
     def __init__(self, classes, random_state=None, image_shape: tuple | None = None,
                  channels: tuple = (16, 32, 64), hidden: int = 128, dropout: float = 0.3,
                  padding: int = 2, ft_ops: int = 4, **torch_params):
+        from labelwise.learners.base import check_torch_available
+
+        check_torch_available(type(self))  # PyTorch first: without it, kornia cannot help
         if importlib.util.find_spec("kornia") is None:
             raise LabelwiseError("learner 'cnn' needs kornia: pip install \"labelwise[vision]\"")
         check_positive_int(hidden, "hidden")

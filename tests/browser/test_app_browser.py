@@ -247,7 +247,7 @@ def test_browser_keys_past_nine_classes_are_letters(tmp_path):
             assert "".join(keys) == "123456789abc"
             assert page.locator("#suggestion").is_hidden()  # cold start: no model, no guess
             assert page.locator("#why").inner_text() == \
-                "why this item: picked at random to get started"
+                "why this item: typical of a dense region not yet labeled (to get started)"
             first = page.locator("#item").get_attribute("data-idx")
             page.keyboard.press("Enter")  # nothing to accept: nothing happens
             page.keyboard.press("b")
