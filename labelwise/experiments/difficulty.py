@@ -126,7 +126,7 @@ def feature_spread(X: np.ndarray, sample: int = 1000, random_state=0) -> dict[st
 def _checks(quick: bool) -> list[tuple[str, str, dict, bool]]:
     """(label, bench data set, params at pool agreement 0.95, with the random-init control) of
     the ``pretrained`` suite's constructions; without ``quick``, also the weaker image cues that
-    show how its strength was chosen."""
+    show how its strength was chosen, and the sentiment corpus tried first for texts."""
     from labelwise.experiments.suites import PRETRAINED_DATA
 
     image, text = PRETRAINED_DATA["image"], PRETRAINED_DATA["text"]
@@ -137,6 +137,8 @@ def _checks(quick: bool) -> list[tuple[str, str, dict, bool]]:
                      {**image, "cue": "tint", "strength": 1.0}, False),
                     ("image, stripes strength 0.5", "spurious", {**image, "strength": 0.5},
                      False)]
+        out.append(("text (rotten-tomatoes sentiment), phrase x1", "spurious-text",
+                    {**text, "source": "rotten-tomatoes", "pool": 2000, "test": 800}, False))
     return out
 
 

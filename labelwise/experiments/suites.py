@@ -72,13 +72,13 @@ def _grid(settings, strategies, seeds, **common) -> list[RunSpec]:
 
 # ---------------------------------------------------------------- pretrained models
 #: the two constructions of the ``pretrained`` suite at pool agreement 0.95 (the suite varies
-#: ``agreement`` and ``encoder``). Image: Fashion-MNIST tops vs the rest with a striped, coloured
-#: background cue at full strength (random sampling's worst group is 0.28 below its average at
-#: 210 labels; the earlier plain tint left 0.05, see ``python -m
+#: ``agreement`` and ``encoder``), features z-scored. Image: Fashion-MNIST tops vs the rest with
+#: a striped, coloured background cue at full strength (random sampling's worst group is 0.38
+#: below its average at 360 labels; the earlier plain tint left 0.07: ``python -m
 #: labelwise.experiments.difficulty``). Text: BBC News headlines, entertainment or sports vs the
-#: other topics, with one injected place line (random sampling's worst group 0.45 below its
-#: average; on Rotten Tomatoes sentiment the core is too weak for all-MiniLM-L6-v2). Pool and
-#: test sizes are the same in the quick and full grids, so they share the embedding cache.
+#: other topics, with one appended place line (0.34 below; Rotten Tomatoes sentiment has the gap
+#: too, but all-MiniLM-L6-v2 features reach only 0.68 on it without the cue). Pool and test
+#: sizes are the same in the quick and full grids, so they share the embedding cache.
 PRETRAINED_DATA = {
     "image": {"encoder": "efficientnet-lite0", "cue": "stripes", "strength": 1.0, "pool": 3000,
               "test": 1000, "standardized": True},
@@ -140,7 +140,7 @@ def _pretrained_claims(results, picks) -> list:
     return out
 
 
-@suite("pretrained", "Pretrained Models Are Good Active Learners (2023)",
+@suite("pretrained", "Pretrained Models Are Good Active Learners, 2023",
        "spurious correlation on images (Fashion-MNIST, striped coloured background) and texts "
        "(BBC News headlines, injected place line): least confidence vs random, pretrained vs "
        "random-init encoder (EfficientNet-Lite0, all-MiniLM-L6-v2) with a logistic-regression "
@@ -210,7 +210,7 @@ def _pretrained_finetune_claims(results, picks) -> list:
     return out
 
 
-@suite("pretrained-finetune", "Pretrained Models Are Good Active Learners (2023)",
+@suite("pretrained-finetune", "Pretrained Models Are Good Active Learners, 2023",
        "the pretrained suite's image and text constructions (pool agreement 0.95) with both "
        "networks fine-tuned end to end (finetune-image, finetune-text; pretrained and "
        "random-init), least confidence vs random; sized for a GPU (hours on a CPU)",
