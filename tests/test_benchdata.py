@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labelwise.data import constructions as C
+from labelwise.data import spurious as SP
 from labelwise.experiments import benchdata as B
 
 
@@ -30,9 +30,9 @@ def test_image_features_equal_encoding_the_painted_split(tiny_images):
     attr = ds.groups_train % 2
     for c in (0, 1):  # exact agreement within each core class
         assert (attr[core == c] == c).sum() == round(0.9 * 100)
-    np.testing.assert_array_equal(attr, C.spurious_attribute(core, 0.9, 3))
+    np.testing.assert_array_equal(attr, SP.spurious_attribute(core, 0.9, 3))
     # encoding each image under both cues and picking rows = encoding the painted split
-    painted = C.paint_cue(imgs, attr, "stripes").reshape(200, -1) / np.float32(255)
+    painted = SP.paint_cue(imgs, attr, "stripes").reshape(200, -1) / np.float32(255)
     np.testing.assert_allclose(ds.X_train, painted, atol=1e-6)
     assert sorted(np.bincount(ds.groups_test)) == [25, 25, 25, 25]
 
@@ -78,5 +78,5 @@ def test_items_are_the_painted_images_for_fine_tuning(tiny_images):
     imgs = B._source("", 60, 40)[0]
     attr = ds.groups_train % 2
     np.testing.assert_array_equal(np.stack(ds.info["items"][:60]),
-                                  C.paint_cue(imgs, attr, "stripes"))
+                                  SP.paint_cue(imgs, attr, "stripes"))
     assert len(ds.info["items"]) == 100 and ds.groups_test is not None

@@ -4,7 +4,7 @@ spread of a feature set."""
 import numpy as np
 import pytest
 
-from labelwise.data import constructions as C
+from labelwise.data import spurious as C
 from labelwise.experiments.difficulty import (
     effective_rank,
     feature_spread,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from labelwise.data import constructions as C
+from labelwise.data import spurious as SP
 from labelwise.data.dataset import Dataset
 from labelwise.data.encoded import ITEMS, encode_dataset
 from labelwise.validation import unknown_name_error
@@ -169,14 +170,14 @@ def _both_cues(encoder: str, images: np.ndarray, cue: str, strength: float
     A split at any agreement then takes its rows from one or the other (:func:`_by_attribute`),
     so a dose-response sweep encodes each image twice however many agreement levels it runs."""
     n = len(images)
-    return tuple(_encode(encoder, C.paint_cue(images, np.full(n, a), cue, strength))[0]
+    return tuple(_encode(encoder, SP.paint_cue(images, np.full(n, a), cue, strength))[0]
                  for a in (0, 1))
 
 
 def standardize(X: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pool and test features z-scored per dimension with the pool's mean and std (float32).
 
-    Seeded random networks map every input near one common vector (mean pairwise cosine 0.96-0.99
+    Seeded random networks map every input near one common vector (mean pairwise cosine 0.95-0.99
     on the spurious tasks, against 0.2-0.45 pretrained), so an L2-regularised linear head on
     their raw features barely moves from the prior; z-scoring gives both encoders the same
     footing. Dimensions constant over the pool (up to rounding) are only centred."""
@@ -209,20 +210,20 @@ def spurious(source: str = "fashion-mnist", encoder: str = "efficientnet-lite0",
     core on ``agreement`` of the pool and ``test_agreement`` of the test set; groups
     2 * core + attribute.
 
-    ``cue``/``strength``: see :func:`labelwise.data.constructions.paint_cue` (``"tint"``: warm or
+    ``cue``/``strength``: see :func:`labelwise.data.spurious.paint_cue` (``"tint"``: warm or
     cool background; ``"stripes"``: striped coloured background and a colour cast, easier than
     the garment's shape for ImageNet features); ``standardized``: z-score the features
     (:func:`standardize`); ``encoder="items"``: the painted images, for ``finetune-image``."""
     X, y, Xt, yt, _ = _source(source, pool, test)
     core, core_t = (~np.isin(y, FMNIST_TOPS)).astype(np.int64), (~np.isin(yt, FMNIST_TOPS)
                                                                   ).astype(np.int64)
-    attr = C.spurious_attribute(core, agreement, seed)
-    attr_t = C.spurious_attribute(core_t, test_agreement, seed + 1)
+    attr = SP.spurious_attribute(core, agreement, seed)
+    attr_t = SP.spurious_attribute(core_t, test_agreement, seed + 1)
     name = f"{source}-spurious-{agreement}" + ("" if cue == "tint" else f"-{cue}")
-    groups = {"groups_train": C.group_of(core, attr), "groups_test": C.group_of(core_t, attr_t)}
+    groups = {"groups_train": SP.group_of(core, attr), "groups_test": SP.group_of(core_t, attr_t)}
     if encoder == ITEMS:  # the painted images themselves, for the fine-tuning learners
-        return _items(name, C.paint_cue(X, attr, cue, strength), core,
-                      C.paint_cue(Xt, attr_t, cue, strength), core_t, ["tops", "other"], groups)
+        return _items(name, SP.paint_cue(X, attr, cue, strength), core,
+                      SP.paint_cue(Xt, attr_t, cue, strength), core_t, ["tops", "other"], groups)
     F = _by_attribute(_both_cues(encoder, X, cue, strength), attr)
     Ft = _by_attribute(_both_cues(encoder, Xt, cue, strength), attr_t)
     if standardized:
@@ -291,15 +292,16 @@ def spurious_text(source: str = "bbc-news", encoder: str = "minilm", agreement: 
     ``standardized``: z-score the features (:func:`standardize`); ``encoder="items"``: the texts
     with their phrase, for ``finetune-text``."""
     X, y, Xt, yt, names = _text_source(source, pool, test)
-    attr = C.spurious_attribute(y, agreement, seed)
-    attr_t = C.spurious_attribute(yt, test_agreement, seed + 1)
-    groups = {"groups_train": C.group_of(y, attr), "groups_test": C.group_of(yt, attr_t)}
+    attr = SP.spurious_attribute(y, agreement, seed)
+    attr_t = SP.spurious_attribute(yt, test_agreement, seed + 1)
+    groups = {"groups_train": SP.group_of(y, attr), "groups_test": SP.group_of(yt, attr_t)}
     if encoder == ITEMS:  # the texts with their phrase, for the fine-tuning learners
-        return _items(f"{source}-spurious-{agreement}", C.inject_text_cue(X, attr, repeats=repeats),
-                      y, C.inject_text_cue(Xt, attr_t, repeats=repeats), yt, names, groups)
+        return _items(f"{source}-spurious-{agreement}",
+                      SP.inject_text_cue(X, attr, repeats=repeats), y,
+                      SP.inject_text_cue(Xt, attr_t, repeats=repeats), yt, names, groups)
     feats = []
     for texts, a in ((X, attr), (Xt, attr_t)):
-        both = [_encode(encoder, C.inject_text_cue(texts, np.full(len(texts), k),
+        both = [_encode(encoder, SP.inject_text_cue(texts, np.full(len(texts), k),
                                                    repeats=repeats))[0] for k in (0, 1)]
         feats.append(_by_attribute(both, a))
     if standardized:

@@ -126,8 +126,8 @@ def feature_spread(X: np.ndarray, sample: int = 1000, random_state=0) -> dict[st
 def _checks(quick: bool) -> list[tuple[str, str, dict, bool]]:
     """(label, bench data set, params at pool agreement 0.95, with the random-init control) of
     the ``pretrained`` suite's constructions; without ``quick``, also the weaker image cues that
-    show how its strength was chosen."""
-    from labelwise.experiments.suites import PRETRAINED_DATA
+    show how its strength was chosen, and the sentiment corpus tried first for texts."""
+    from labelwise.experiments.pretrained_suite import PRETRAINED_DATA
 
     image, text = PRETRAINED_DATA["image"], PRETRAINED_DATA["text"]
     out = [(f"image, {image['cue']} strength {image['strength']}", "spurious", image, True),
@@ -137,6 +137,8 @@ def _checks(quick: bool) -> list[tuple[str, str, dict, bool]]:
                      {**image, "cue": "tint", "strength": 1.0}, False),
                     ("image, stripes strength 0.5", "spurious", {**image, "strength": 0.5},
                      False)]
+        out.append(("text (rotten-tomatoes sentiment), phrase x1", "spurious-text",
+                    {**text, "source": "rotten-tomatoes", "pool": 2000, "test": 800}, False))
     return out
 
 
@@ -145,7 +147,7 @@ def report(quick: bool = False, seeds: int = 5) -> str:
     test 0.5), random sampling's average and worst-group accuracy at the quick and full budgets
     on the features the suite uses, and the spread of the raw and the suite's features."""
     from labelwise.experiments.benchdata import build_bench_dataset
-    from labelwise.experiments.suites import PRETRAINED_ROUNDS, RANDOM_INIT
+    from labelwise.experiments.pretrained_suite import PRETRAINED_ROUNDS, RANDOM_INIT
 
     lines = ["| construction | encoder | budget | random: accuracy | worst group | gap | "
              "pool agreement 0.5: accuracy | worst group | raw: mean cosine | raw: effective "
