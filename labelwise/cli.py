@@ -392,8 +392,10 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
 
 @app.command("bench")
 def bench(
-    suite: str = typer.Argument(..., help="pretrained, uncertainty-vs-diversity, heteroskedastic, "
-                                "heteroskedastic-scratch, low-budget or sampling-bias"),
+    suite: str = typer.Argument(..., help="pretrained, pretrained-finetune, "
+                                "uncertainty-vs-diversity, heteroskedastic, "
+                                "heteroskedastic-scratch, low-budget, sampling-bias or "
+                                "cold-start"),
     seeds: int = typer.Option(3, help="seeds per strategy and setting"),
     out: Path = typer.Option(None, help="output folder (default: runs/bench-<suite>[-quick]); "
                              "finished runs stored there are not redone"),
