@@ -7,7 +7,8 @@ Khosla et al. 2022, Algorithm 2) followed by ``query`` (the strategy picks among
 reading this round's model and last round's). The simulated loop
 (:func:`labelwise.loop.run_active_learning`), the benchmark grids and the labeling app's worker all
 go through it, so a strategy behaves the same everywhere: the same labels and seed give the same
-picks.
+picks (the one exception is state a learner carries across rounds on purpose: LHD's EMA in its
+public-code mode counts optimiser steps since the engine's first round).
 
 Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
 ``query`` falls back to the ``cold_start`` strategy, one that needs no model.
