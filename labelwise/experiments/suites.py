@@ -183,6 +183,12 @@ def _hetero_claims(results, picks) -> list:
     return out
 
 
+_HETERO_BASE = ["random", "least_confidence", "margin", "bald", "coreset", "badge", "lhd"]
+#: both heteroskedastic suites: the paper's six strategies and random, each with and without +ft
+HETERO_STRATEGIES = _HETERO_BASE + [f"{s}+ft" for s in _HETERO_BASE if s != "random"]
+HETERO_QUICK = ["random", "least_confidence", "coreset", "lhd", "least_confidence+ft", "lhd+ft"]
+
+
 @suite("heteroskedastic", "khosla2022",
        "Noisy-Blank/Diverse/Class Fashion-MNIST (80% noisy) on frozen EfficientNet-Lite0 "
        "features, MLP head: conf, margin, bald, coreset, badge, lhd, each with and without +ft",
@@ -191,13 +197,8 @@ def _hetero_claims(results, picks) -> list:
        seed_set="Khosla et al. 2022 (Algorithm 1) start from \"M examples drawn uniformly at "
                 "random from U\", noisy images included")
 def _hetero():
-    base = ["random", "least_confidence", "margin", "bald", "coreset", "badge", "lhd"]
-
     def specs(quick: bool, seeds: int) -> list[RunSpec]:
-        strategies = base + [f"{s}+ft" for s in base if s != "random"]
-        if quick:
-            strategies = ["random", "least_confidence", "coreset", "lhd", "least_confidence+ft",
-                          "lhd+ft"]
+        strategies = HETERO_QUICK if quick else HETERO_STRATEGIES
         pool = 300 if quick else 1000
         settings = [(f"noisy-{k}", "heteroskedastic",
                      {"kind": k, "encoder": "efficientnet-lite0", "pool": pool, "test": 1000},
@@ -230,15 +231,10 @@ QUICK_SCRATCH_CNN = (("batch_size", 32), ("ft_epochs", 2), ("ft_lr_factor", 10.0
        seed_set="Khosla et al. 2022 (Algorithm 1) start from \"M examples drawn uniformly at "
                 "random from U\", noisy images included")
 def _hetero_scratch():
-    base = ["random", "least_confidence", "margin", "bald", "coreset", "badge", "lhd"]
-
     def specs(quick: bool, seeds: int) -> list[RunSpec]:
         # full: 200 clean + 800 noisy images, 40 seed labels + 4 rounds of 40 (200 labels);
         # quick: 100 + 400, 20 + 3 rounds of 20 (80 labels)
-        strategies = base + [f"{s}+ft" for s in base if s != "random"]
-        if quick:
-            strategies = ["random", "least_confidence", "coreset", "lhd", "least_confidence+ft",
-                          "lhd+ft"]
+        strategies = HETERO_QUICK if quick else HETERO_STRATEGIES
         pool, test = (100, 500) if quick else (200, 1000)
         settings = [(f"noisy-{k}", "heteroskedastic",
                      {"kind": k, "encoder": "identity", "pool": pool, "test": test}, {})
