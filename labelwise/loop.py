@@ -364,7 +364,7 @@ class _Stopper:
             picks_proba = engine.model.predict_proba(engine.X_pool[picks]) if len(picks) else None
             cv = None
             if self.cv:
-                from labelwise.app.model_step import cross_validated_accuracy
+                from labelwise.stopping import cross_validated_accuracy
 
                 cv = cross_validated_accuracy(engine.template, engine.X_pool[engine.labeled_idx],
                                               engine.labels, random_state=self.seed)

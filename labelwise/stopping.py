@@ -117,6 +117,53 @@ def accuracy_plateau(accuracies: Iterable[float | None], window: int = PLATEAU_W
     return _row(value, value <= eps)
 
 
+def cross_validated_accuracy(learner, X: np.ndarray, y: np.ndarray,
+                             random_state: int = 0, n_splits: int = 5,
+                             before_fold=None) -> float | None:
+    """Stratified k-fold accuracy of ``learner`` on the labels so far: scikit-learn's
+    ``cross_val_score`` with accuracy (each fold fits a clone), written out so that the worker
+    can give way to batch preparation between folds.
+
+    The folds are fixed by ``random_state`` (the project's seed, not the round's), so the estimate
+    does not jump between rounds when the labels did not change.
+
+    Args:
+        learner: an unfitted or fitted learner (cloned per fold).
+        X: (m, d) features of the labeled items; y: (m,) their labels.
+        n_splits: at most this many folds (fewer when no class has that many labels).
+        before_fold: called before each fold's fit (the worker waits there while a batch is
+            being prepared, so the estimate gives way to it).
+
+    Returns:
+        The mean accuracy over the folds that could be fitted (a fold whose training part lacks
+        two classes is left out), or None with fewer than 4 labels or 2 classes.
+    """
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    _, counts = np.unique(y, return_counts=True)
+    if len(counts) < 2 or len(y) < 4:
+        return None
+    k = int(min(n_splits, counts.max()))
+    if k < 2:
+        return None
+    folds = StratifiedKFold(k, shuffle=True, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # small classes; folds left out when they cannot fit
+        scores = []
+        for train, test in folds.split(X, y):
+            if before_fold is not None:
+                before_fold()
+            try:
+                model = clone(learner).fit(X[train], y[train])
+            except (LabelwiseError, ValueError):  # a training part of one class
+                continue
+            scores.append(model.score(X[test], y[test]))
+    return float(np.mean(scores)) if scores else None
+
+
 class StoppingMonitor:
     """Feed once per round what the model said; get every criterion's value and verdict.
 
