@@ -234,6 +234,13 @@ def test_full_low_budget_grid_fine_tunes_on_raw_images():
     assert {s.tag for s in ft} == {"balanced fine-tuned"}
 
 
+def test_low_budget_fine_tuning_runs_stop_at_their_seed_cap():
+    specs = S.SUITES["low-budget"].specs(False, 5)
+    ft_seeds = {s.seed for s in specs if s.learner == "finetune-image"}
+    svm_seeds = {s.seed for s in specs if s.learner == "svm"}
+    assert ft_seeds == set(range(S.FINETUNE_SEEDS)) and svm_seeds == set(range(5))
+
+
 def test_balanced_items_dataset_indexes_raw_images(monkeypatch):
     from labelwise.experiments import benchdata
 
