@@ -129,3 +129,8 @@ def test_seed_set_plot_only_for_several_kinds(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
     one_kind = df[df.seed_set == "typiclust"]
     assert plot_seed_sets(one_kind, tmp_path / "n.png", "accuracy", "t") is None
+    # two data sets, each started from one kind of seed set only: nothing to compare
+    per_data = df[df.seed_set != "typiclust"].copy()
+    other = df[df.seed_set == "typiclust"].assign(dataset="other")
+    assert plot_seed_sets(pd.concat([per_data, other]), tmp_path / "d.png", "accuracy",
+                          "t") is None

@@ -94,17 +94,22 @@ def plot_seed_sets(results: pd.DataFrame, path: Path, metric: str, title: str) -
     """``metric`` vs labels on a log scale (mean and 95% interval over seeds), one panel per
     data set and one line per (seed set, strategy): solid where the strategy is the seed set's
     own selector (a cold start all the way), dashed where another strategy continues from it.
-    None unless the table holds more than one seed-set kind."""
+    Only data sets whose runs start from more than one seed-set kind get a panel (elsewhere the
+    plot would repeat the learning curves); None when there is none."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if "seed_set" not in results or results["seed_set"].nunique() < 2:
+    if "seed_set" not in results:
         return None
+    kinds_per = results.groupby("dataset", sort=False)["seed_set"].nunique()
+    datasets = [d for d, n in kinds_per.items() if n >= 2]
+    if not datasets:
+        return None
+    results = results[results["dataset"].isin(datasets)]
     kinds = list(dict.fromkeys(results["seed_set"]))
     colors = {k: matplotlib.colormaps["tab10"](i) for i, k in enumerate(kinds)}
-    datasets = list(dict.fromkeys(results["dataset"]))
     fig, axes = panels(plt, len(datasets))
     for ax, d in zip(axes, datasets, strict=True):
         sub = results[results["dataset"] == d]
@@ -127,7 +132,6 @@ def plot_seed_sets(results: pd.DataFrame, path: Path, metric: str, title: str) -
     fig.savefig(path)
     plt.close(fig)
     return path
-
 
 
 def labels_saved_definition(baseline: str = "random", metric: str = "accuracy") -> str:
