@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -145,3 +146,13 @@ def fill_disk():
             os.close(fd)
 
     return fill
+
+
+@pytest.fixture
+def images():
+    """200 8x8 grey images (a bright object on a dark background), 20 of each of 10 classes:
+    (images, labels) for the construction tests."""
+    rng = np.random.default_rng(0)
+    imgs = np.zeros((200, 8, 8), np.uint8)
+    imgs[:, 2:6, 2:6] = rng.integers(100, 256, (200, 4, 4))  # bright object, dark background
+    return imgs, np.repeat(np.arange(10), 20)

@@ -8,14 +8,6 @@ from labelwise.metrics import imbalance_ratio
 from labelwise.validation import LabelwiseError
 
 
-@pytest.fixture
-def images():
-    rng = np.random.default_rng(0)
-    imgs = np.zeros((200, 8, 8), np.uint8)
-    imgs[:, 2:6, 2:6] = rng.integers(100, 256, (200, 4, 4))  # bright object, dark background
-    return imgs, np.repeat(np.arange(10), 20)
-
-
 @pytest.mark.parametrize("kind", C.HETEROSKEDASTIC_KINDS)
 def test_heteroskedastic_noise_rate_and_layout(images, kind):
     imgs, y = images

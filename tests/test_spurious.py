@@ -9,14 +9,6 @@ from labelwise.data import spurious as S
 from labelwise.validation import LabelwiseError
 
 
-@pytest.fixture
-def images():
-    rng = np.random.default_rng(0)
-    imgs = np.zeros((200, 8, 8), np.uint8)
-    imgs[:, 2:6, 2:6] = rng.integers(100, 256, (200, 4, 4))  # bright object, dark background
-    return imgs, np.repeat(np.arange(10), 20)
-
-
 @pytest.mark.parametrize("agreement", [0.5, 0.95])
 def test_spurious_correlation_agreement_and_groups(images, agreement):
     imgs, y = images
