@@ -64,8 +64,9 @@ def pretrained_specs(quick: bool, seeds: int) -> list[RunSpec]:
 def pretrained_claims(results, picks) -> list:
     """The claims of Pretrained Models Are Good Active Learners (2021) on each construction."""
     from labelwise.experiments import claims as C
+    from labelwise.papers import work
 
-    paper = "Pretrained Models Are Good Active Learners"
+    paper = work("pretrained").title
     out = []
     for m in PRETRAINED_DATA:
         pre, rnd = f"{m} agreement=0.95", f"{m} random-init agreement=0.95"
@@ -122,8 +123,9 @@ def finetune_claims(results, picks) -> list:
     """The claims that need the fine-tuned networks: worst group, oversampling, and the gain of
     the pretrained network over the random-init one, per construction."""
     from labelwise.experiments import claims as C
+    from labelwise.papers import work
 
-    paper = "Pretrained Models Are Good Active Learners"
+    paper = work("pretrained").title
     out = []
     for m in PRETRAINED_DATA:
         pre, rnd = f"{m} pretrained fine-tuned", f"{m} random-init fine-tuned"
