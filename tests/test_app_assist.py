@@ -73,3 +73,16 @@ def test_item_assist_reads_the_projects_model_and_the_stored_pick(project):
 def test_an_item_outside_the_queue_has_no_reason(project):
     out = item_assist(project, 0)  # labeled at creation, never queued
     assert out["why"] is None and out["picked_by"] is None
+
+
+def test_the_reason_comes_from_the_strategys_registration(monkeypatch):
+    from labelwise.strategies import STRATEGIES, register, strategy_names
+
+    assert all(STRATEGIES[n].family and STRATEGIES[n].reason for n in strategy_names())
+    monkeypatch.setitem(STRATEGIES, "mine", None)  # restored after the test
+    register("mine", needs={"proba"}, score=lambda ctx: ctx.proba[:, 0], family="odd",
+             reason="odd one out", score_reason="odd by {pct:.0f} points")
+    assert why_picked("mine", False) == "odd one out"
+    assert why_picked("mine+ft", True) == "odd one out (to get started)"
+    assert why_picked("mine", False, 0.25) == "odd by 25 points"
+    assert family("mine+ft") == "odd"

@@ -49,6 +49,12 @@ class Strategy:
         compares_rounds: the strategy reads last round's model (``ctx.previous_proba``).
         finetune: the "+ft" variant (Khosla et al. 2022, Algorithm 2): the engine fine-tunes the
             learner on confident pseudo-labels right after ``fit``, before evaluation and selection.
+        family: the kind of reason it picks by, for the labeling app: "uncertain", "disagree"
+            and "shift" (the model's uncertainty: the page names the two most likely classes),
+            "random", or any other word (empty: unknown).
+        reason: one sentence saying why it picked an item, as the labeling app shows it.
+        score_reason: the sentence when the pick's score is known, a ``str.format`` template
+            with ``score``, ``pct`` (100 score) and ``rest_pct`` (100 (1 - score)); empty: none.
     """
 
     name: str
@@ -60,6 +66,9 @@ class Strategy:
     largest: bool = True
     compares_rounds: bool = False
     finetune: bool = False
+    family: str = ""
+    reason: str = ""
+    score_reason: str = ""
 
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -68,12 +77,15 @@ FT_SUFFIX = "+ft"
 
 def register(name: str, select: SelectFn | None = None, needs=(), description: str = "",
              paper: str = "", score: ScoreFn | None = None, largest: bool = True,
-             compares_rounds: bool = False) -> Strategy:
+             compares_rounds: bool = False, family: str = "", reason: str = "",
+             score_reason: str = "") -> Strategy:
     """Add a strategy to the registry and return it.
 
     Give ``score`` alone for a strategy that takes the top k of a per-item score, ``select`` alone
     for a batch selector, or both (the score then explains the picks and feeds OOD AUROC). The
-    "+ft" variant of every registered name exists at lookup (:func:`get_strategy`).
+    "+ft" variant of every registered name exists at lookup (:func:`get_strategy`). ``family``,
+    ``reason`` and ``score_reason`` explain its picks on the labeling app's page (see
+    :class:`Strategy`).
     """
     if not name or not isinstance(name, str) or name.endswith(FT_SUFFIX):
         raise LabelwiseError(f"a strategy name must be a non-empty string not ending in "
@@ -82,9 +94,15 @@ def register(name: str, select: SelectFn | None = None, needs=(), description: s
         if score is None:
             raise LabelwiseError(f"strategy {name!r} needs a score or a select function")
         select = top_of_score(score, largest)
-    STRATEGIES[name] = Strategy(name, select, frozenset(needs), description, paper, score,
-                                largest, compares_rounds)
+    STRATEGIES[name] = Strategy(name, _none_for_zero(select), frozenset(needs), description,
+                                paper, score, largest, compares_rounds, family=family,
+                                reason=reason, score_reason=score_reason)
     return STRATEGIES[name]
+
+
+def _none_for_zero(select: SelectFn) -> SelectFn:
+    """``select`` that answers k = 0 with no picks (some selectors reject k < 1 outright)."""
+    return lambda ctx, k: np.zeros(0, np.int64) if k == 0 else select(ctx, k)
 
 
 def top_of_score(score: ScoreFn, largest: bool = True) -> SelectFn:
@@ -241,53 +259,78 @@ def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
                                 ctx.rng)
 
 
+# what the labeling app says about a pick, where several strategies say the same
+_MARGIN_POINTS = "the model was unsure: its two most likely classes were {pct:.0f} points apart"
+_SAMPLES_DISAGREE = "the model's samples disagreed about it"
+_CHANGED_MIND = "the model changed its mind about it most since last round"
+_UNLIKE = "unlike the labeled items of the class the model predicts for it"
+_TYPICAL = "typical of a dense region not yet labeled"
+
 register("random", _random, description="uniform at random (the baseline)",
          paper="pretrained, deep-al-study, khosla2022, aggarwal2022, krishnan2021",
-         score=_random_score)
+         score=_random_score, family="random", reason="picked at random")
 register("least_confidence", needs={PROBA}, description="highest 1 - max_c p_c",
-         paper="pretrained, khosla2022", score=on_proba(scores.least_confidence))
+         paper="pretrained, khosla2022", score=on_proba(scores.least_confidence),
+         family="uncertain", reason="the model was unsure of it",
+         score_reason="the model's best guess had only {rest_pct:.0f}% confidence")
 register("margin", needs={PROBA}, description="smallest gap between the two most likely classes",
-         paper="khosla2022, aggarwal2022", score=on_proba(scores.margin), largest=False)
+         paper="khosla2022, aggarwal2022", score=on_proba(scores.margin), largest=False,
+         family="uncertain", reason="the model was unsure of it", score_reason=_MARGIN_POINTS)
 register("entropy", needs={PROBA}, description="highest predictive entropy",
-         paper="pretrained, krishnan2021", score=on_proba(scores.entropy))
+         paper="pretrained, krishnan2021", score=on_proba(scores.entropy),
+         family="uncertain", reason="the model was unsure of it")
 register("coreset", _coreset, {EMBEDDING},
          "k-center greedy on the embedding, labeled points as centres",
-         "deep-al-study, khosla2022, aggarwal2022", score=_coreset_score)
+         "deep-al-study, khosla2022, aggarwal2022", score=_coreset_score, family="far",
+         reason="far from everything labeled so far")
 register("bald", needs={SAMPLES},
          description="highest mutual information H[mean p] - mean H[p] over T stochastic "
-         "predictions", paper="khosla2022, krishnan2021", score=_bald_score)
+         "predictions", paper="khosla2022, krishnan2021", score=_bald_score, family="disagree",
+         reason=_SAMPLES_DISAGREE)
 register("variation_ratio", _variation_ratio, {SAMPLES},
          "highest 1 - modal votes / N over ensemble members, ties by entropy of the mean",
-         "deep-al-study", score=_variation_ratio_score)
+         "deep-al-study", score=_variation_ratio_score, family="disagree",
+         reason=_SAMPLES_DISAGREE)
 register("badge", _badge, {PROBA, EMBEDDING},
          "k-means++ seeding on the gradient embedding (p - onehot) x h, never materialised",
-         "khosla2022, ash2020")
+         "khosla2022, ash2020", family="badge",
+         reason="the model is unsure of it and it is unlike the rest of this batch")
 register("lhd", _lhd, {EMA}, "k-means++ seeding on |l_ema - l_main| * (h_ema - h_main)",
-         "khosla2022")
+         "khosla2022", family="lhd",
+         reason="the model and its running average disagree most about it")
 register("alamp", needs={PROBA},
          description="largest relative shift of margin towards uncertainty since last round",
-         paper="aggarwal2022", score=_alamp_score, compares_rounds=True)
+         paper="aggarwal2022", score=_alamp_score, compares_rounds=True, family="shift",
+         reason=_CHANGED_MIND)
 register("alamp_div", _alamp_div, {PROBA}, "alamp order diversified by last round's predicted "
-         "class", "aggarwal2022", score=_alamp_score, compares_rounds=True)
+         "class", "aggarwal2022", score=_alamp_score, compares_rounds=True, family="shift",
+         reason=_CHANGED_MIND)
 register("rand_div", _rand_div, {PROBA}, "random order diversified by the predicted class",
-         "aggarwal2022")
+         "aggarwal2022", family="random",
+         reason="picked at random among the classes the model predicts")
 register("marg_div", _marg_div, {PROBA}, "margin order diversified by the predicted class",
-         "aggarwal2022", score=on_proba(scores.margin), largest=False)
+         "aggarwal2022", score=on_proba(scores.margin), largest=False,
+         family="uncertain", reason="the model was unsure of it", score_reason=_MARGIN_POINTS)
 register("scal", _feature_similarity, {PROBA, EMBEDDING, CONTRASTIVE},
          "per-class quota of lowest cosine similarity to labeled items, contrastive features",
-         "krishnan2021", score=_feature_similarity_score, largest=False)
+         "krishnan2021", score=_feature_similarity_score, largest=False, family="unlike",
+         reason=_UNLIKE)
 register("featuresim", _feature_similarity, {PROBA, EMBEDDING},
          "per-class quota of lowest cosine similarity to labeled items of the predicted class",
-         "krishnan2021", score=_feature_similarity_score, largest=False)
+         "krishnan2021", score=_feature_similarity_score, largest=False, family="unlike",
+         reason=_UNLIKE)
 register("dfm", needs={PROBA, EMBEDDING},
          description="largest class-conditional PCA reconstruction error (97% variance)",
-         paper="krishnan2021", score=_dfm_score)
+         paper="krishnan2021", score=_dfm_score, family="reconstruction",
+         reason="poorly explained by the labeled items of the class the model predicts")
 register("learning_loss", needs={LOSS_PREDICTION},
          description="largest loss predicted by the Learning Loss module",
-         paper="krishnan2021, yoo2019", score=_learning_loss_score)
+         paper="krishnan2021, yoo2019", score=_learning_loss_score, family="loss",
+         reason="the model expects to be most wrong about it")
 register("typiclust", _typiclust, (),
          "cold start without a model: the most typical point of the largest cluster holding the "
-         "fewest labels (k-means on the features)", "hacohen2022")
+         "fewest labels (k-means on the features)", "hacohen2022", family="typical",
+         reason=_TYPICAL)
 register("probcover", _probcover, (),
          "cold start without a model: greedy maximum coverage of delta-balls on the features, "
-         "delta from 95% ball purity", "yehuda2022")
+         "delta from 95% ball purity", "yehuda2022", family="typical", reason=_TYPICAL)

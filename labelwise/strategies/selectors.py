@@ -33,6 +33,8 @@ def top_k(score: np.ndarray, k: int, largest: bool = True) -> np.ndarray:
     """
     s = -score if largest else score
     n = len(s)
+    if k <= 0:  # np.partition(s, -1) below would pick the worst item, not none
+        return np.zeros(0, np.int64)
     if k >= n:
         return np.lexsort((np.arange(n), s))[:k].astype(np.int64)
     kth = np.partition(s, k - 1)[k - 1]
