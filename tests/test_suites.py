@@ -6,6 +6,7 @@ import pytest
 
 from labelwise.experiments import claims as C
 from labelwise.experiments import suites as S
+from labelwise.experiments.low_budget_suite import FINETUNE_SEEDS
 from labelwise.validation import LabelwiseError
 
 
@@ -238,7 +239,7 @@ def test_low_budget_fine_tuning_runs_stop_at_their_seed_cap():
     specs = S.SUITES["low-budget"].specs(False, 5)
     ft_seeds = {s.seed for s in specs if s.learner == "finetune-image"}
     svm_seeds = {s.seed for s in specs if s.learner == "svm"}
-    assert ft_seeds == set(range(S.FINETUNE_SEEDS)) and svm_seeds == set(range(5))
+    assert ft_seeds == set(range(FINETUNE_SEEDS)) and svm_seeds == set(range(5))
 
 
 def test_balanced_items_dataset_indexes_raw_images(monkeypatch):

@@ -17,11 +17,20 @@ libraries (torch, onnxruntime, transformers) are imported only when an encoder f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from labelwise.encoders.base import Encoder, items_modality, progress_bar, to_rgb_uint8
-from labelwise.encoders.cache import cache_path, default_cache_dir, embed, hash_items
+import numpy as np
+
+from labelwise.encoders.base import (
+    Encoder,
+    items_modality,
+    progress_bar,
+    to_rgb_uint8,
+    unwrap_items,
+)
+from labelwise.encoders.cache import cache_path, default_cache_dir, hash_items
 from labelwise.encoders.identity import IdentityEncoder
 from labelwise.validation import LabelwiseError, unknown_name_error
 
@@ -61,6 +70,37 @@ def get_encoder(name: str, **settings) -> Encoder:
         return ENCODERS[name].factory(**settings)
     except TypeError as exc:
         raise LabelwiseError(f"bad settings for encoder {name!r}: {exc}") from None
+
+
+def embed(encoder: str | Encoder, items, cache_dir: str | os.PathLike | None = None,
+          progress: bool = True, batch_size: int | None = None) -> np.ndarray:
+    """Features of ``items`` under ``encoder``, computed once and cached on disk.
+
+    Args:
+        encoder: a registry name (see ``labelwise.encoders.ENCODERS``) or an :class:`Encoder`.
+        items: texts or images (see :meth:`Encoder.encode`; a ``RawData`` gives its items), or
+            (n, d) features for ``"identity"``.
+        cache_dir: where to cache (default ``$LABELWISE_CACHE`` or ``~/.cache/labelwise``).
+        progress: show a progress bar (items/s) while embedding.
+        batch_size: items per forward pass (not part of the key: it does not change the output).
+
+    Returns:
+        (n, d) float32 features, row i for item i.
+    """
+    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+    items = unwrap_items(items)
+    path = cache_path(enc, items, cache_dir)
+    if path.exists():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):  # a truncated or corrupt entry: recompute it
+            pass
+    feats = enc.encode(items, batch_size=batch_size, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, feats)
+    os.replace(tmp, path)  # atomic: a parallel reader never sees a half-written file
+    return feats
 
 
 def _image_encoder(pretrained: bool):

