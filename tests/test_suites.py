@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from labelwise.experiments import claims as C
+from labelwise.experiments import suite_report as R
 from labelwise.experiments import suites as S
 from labelwise.experiments.low_budget_suite import FINETUNE_SEEDS
 from labelwise.validation import LabelwiseError
@@ -258,9 +259,9 @@ def test_balanced_items_dataset_indexes_raw_images(monkeypatch):
 def test_plot_settings_skips_settings_without_the_metric(tmp_path):
     t = pd.concat([_table({("a", 0): [0.5, 0.6]}).assign(minority_ap=0.3),
                    _table({("a", 0): [0.5, 0.7]}).assign(setting="t")])  # no minority_ap
-    assert C.plot_settings(t, tmp_path / "ap.png", "minority_ap", "x") == tmp_path / "ap.png"
+    assert R.plot_settings(t, tmp_path / "ap.png", "minority_ap", "x") == tmp_path / "ap.png"
     assert (tmp_path / "ap.png").stat().st_size > 0
-    assert C.plot_settings(t, tmp_path / "no.png", "ece", "x") is None
+    assert R.plot_settings(t, tmp_path / "no.png", "ece", "x") is None
 
 
 def test_cold_start_budgets_are_rounds_of_k_labels():
@@ -294,7 +295,7 @@ def test_seed_set_line_lists_every_kind_of_a_setting():
     specs += S._grid([("toy", "gaussians", {}, {})], ["typiclust"], 1, learner="logreg",
                      seed_set="typiclust", seed_size=4)
     suite = S.Suite("tiny", "x", "tiny", lambda q, s: specs, lambda r, p: [], "toy")
-    assert C._seed_set_line(suite, True, 1).startswith(
+    assert R._seed_set_line(suite, True, 1).startswith(
         "Seed sets: random, 4 labels / typiclust, 4 labels.")
 
 
@@ -330,7 +331,7 @@ def test_stopping_claim_by_hand():
 def test_suite_report_says_when_to_stop(tmp_path):
     t = _stop_table([[False, True, False], [False, True, True]], [0.7, 0.8, 0.805])
     suite = S.Suite("tiny", "hacohen2022", "tiny", lambda q, s: [], lambda r, p: [], "toy")
-    C.write_suite_report(suite, t, pd.DataFrame(columns=["setting", "strategy", "label"]),
+    R.write_suite_report(suite, t, pd.DataFrame(columns=["setting", "strategy", "label"]),
                          tmp_path, skipped={}, seconds=1.0, quick=True, seeds=2,
                          executor="local")
     text = (tmp_path / "report.md").read_text().split("## When to stop")[1]

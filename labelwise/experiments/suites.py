@@ -84,8 +84,8 @@ def run_suite(name: str, seeds: int = 3, out: str | Path | None = None, executor
     ``report_only``, nothing runs: the report is written from the runs finished so far (e.g.
     of a grid still running or interrupted), and says how many are missing.
     """
-    from labelwise.experiments.claims import write_suite_report
     from labelwise.experiments.simulate import run_grid
+    from labelwise.experiments.suite_report import write_suite_report
 
     if name not in SUITES:
         raise unknown_name_error("suite", name, SUITES)
