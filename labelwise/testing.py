@@ -390,7 +390,9 @@ def check_learner(learner, *, params: dict | None = None, X=None, y=None,
     run("get_params and clone", params_round_trip)
 
     def refit():
-        other = np.arange(n) % 2 == 0  # the first fit sees half the items
+        # the first fit sees half of each class's items
+        other = np.concatenate([np.flatnonzero(y == c)[: max(2, (y == c).sum() // 2)]
+                                for c in classes])
         again = model.clone().fit(X[other], y[other]).fit(X, y)
         P = np.asarray(again.predict_proba(X))
         gap = np.abs(state["P"] - P).max()

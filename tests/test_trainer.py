@@ -116,3 +116,17 @@ def test_forward_and_accuracy_helpers():
     assert train_accuracy(net, torch.tensor(X, dtype=torch.float32), torch.tensor(Y)) == 1.0
     assert train_accuracy(net, torch.tensor(X, dtype=torch.float32), torch.tensor(1 - Y)) == 0.0
     assert net.training  # as found during training
+
+
+def test_step_cap_own_optimizer_and_train_mode():
+    # 10 items in batches of 4: 3 steps per epoch, so a cap of 5 steps ends inside epoch 2
+    net = seeded_network(Tiny, 0, "cpu").eval()
+    modes = []
+    frozen = torch.optim.SGD(net.parameters(), lr=0.0)  # steps that change nothing
+    before = [p.detach().clone() for p in net.parameters()]
+    log = trainer().fit(net, X, Y, 0, optimizer=frozen, max_steps=5,
+                        train_mode=lambda n: modes.append(n.training))
+    assert (log["steps"], log["epochs"], log["stopped"]) == (5, 2, "max_steps")
+    assert modes == [False, False]  # our train_mode ran instead of net.train()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert trainer().fit(seeded_network(Tiny, 0, "cpu"), X, Y, 0)["steps"] > 0

@@ -43,7 +43,7 @@ import numpy as np
 
 from labelwise.learners.base import EMBEDDING, PROBA, SAMPLES, BaseLearner
 from labelwise.learners.mc_dropout import mc_dropout_layers
-from labelwise.learners.trainer import resolve_device
+from labelwise.learners.trainer import Trainer, resolve_device
 from labelwise.validation import LabelwiseError, check_positive_int
 
 #: pretrained backbones kept in memory per process, so each round's reset is a copy, not a load
@@ -236,44 +236,27 @@ class FineTuneLearner(BaseLearner):
         self.device_ = resolve_device(p["device"])
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed())
+            torch.manual_seed(self._seed())  # a random-init backbone's weights
             net, _ = self._build()
-            lr = p["lr"] if p["lr"] is not None else self._BACKBONE_LR[p["backbone"]]
-            opt = torch.optim.AdamW(
-                [{"params": net.backbone.parameters(), "lr": lr},
-                 {"params": net.head.parameters(), "lr": p["head_lr"]}],
-                weight_decay=p["weight_decay"],
-            )
-            yt = torch.as_tensor(y_idx, dtype=torch.long, device=self.device_)
-            gen = np.random.default_rng(self._seed())
-            n, bs = len(idx), p["batch_size"]
-            first_loss, epoch_loss, steps, epochs = None, float("nan"), 0, 0
-            self._train_mode(net)
-            while steps < p["max_steps"]:
-                order = gen.permutation(n)
-                total, seen = 0.0, 0
-                for start in range(0, n, bs):
-                    b = order[start:start + bs]
-                    loss = F.cross_entropy(net(self._tokenize(idx[b])), yt[b])
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    steps += 1
-                    if first_loss is None:
-                        first_loss = loss.item()
-                    total += loss.item() * len(b)
-                    seen += len(b)
-                    if steps >= p["max_steps"]:
-                        break
-                epochs += 1
-                epoch_loss = total / seen
-                if epoch_loss < p["stop_ratio"] * first_loss:
-                    break
-        net.eval()
+        lr = p["lr"] if p["lr"] is not None else self._BACKBONE_LR[p["backbone"]]
+        opt = torch.optim.AdamW(
+            [{"params": net.backbone.parameters(), "lr": lr},
+             {"params": net.head.parameters(), "lr": p["head_lr"]}],
+            weight_decay=p["weight_decay"],
+        )
+        # the one training loop, on item indices: each batch is tokenized (or loaded) on the way
+        trainer = Trainer(lr, p["weight_decay"], p["batch_size"], max_epochs=p["max_steps"],
+                          stop_ratio=p["stop_ratio"], threads=None, device=self.device_)
+        log = trainer.fit(
+            net, idx[:, None].astype(np.float32), y_idx, self._seed(), optimizer=opt,
+            max_steps=p["max_steps"], train_mode=self._train_mode,
+            transform=lambda xb: self._tokenize(xb[:, 0].long().cpu().numpy()),
+            loss_fn=lambda net, xb, yb, epoch: F.cross_entropy(net(xb), yb))
         self.net_ = net
         self._features = {}  # item index -> pooled features of this fit
-        self.train_log_ = {"steps": steps, "epochs": epochs, "first_loss": first_loss,
-                           "final_loss": epoch_loss, "stopped_early": steps < p["max_steps"],
+        self.train_log_ = {"steps": log["steps"], "epochs": log["epochs"],
+                           "first_loss": log["first_loss"], "final_loss": log["final_loss"],
+                           "stopped_early": log["steps"] < p["max_steps"],
                            "seconds": time.perf_counter() - started}
 
     # ------------------------------------------------------------------ scoring the pool

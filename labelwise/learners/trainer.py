@@ -181,7 +181,8 @@ class Trainer:
             loss_fn: Callable | None = None, parameters=None, lr: float | None = None,
             max_epochs: int | None = None, batch_size: int | None = None,
             stop_rule: bool = True, transform: Callable | None = None,
-            hooks: Sequence = ()) -> dict:
+            hooks: Sequence = (), optimizer=None, max_steps: int | None = None,
+            train_mode: Callable | None = None) -> dict:
         """Train ``net`` in place on X (n, d) and class indices y_idx (n,); returns a log.
 
         Args:
@@ -194,31 +195,40 @@ class Trainer:
             transform: applied to every input batch (e.g. a :class:`FeatureAugment`).
             hooks: ``after_step(net)`` after every optimiser step; ``after_epoch(net, epoch,
                 Xt, yt) -> bool`` after every epoch, on the whole (unaugmented) training set.
+            optimizer: a built torch optimiser to step instead of Adam on ``parameters`` (e.g.
+                AdamW with one learning rate for a pretrained backbone and one for the head).
+            max_steps: a cap on optimiser steps, which may end training inside an epoch (the
+                fine-tuning learners count steps, not epochs).
+            train_mode: ``(net) -> None`` puts the network in training mode each epoch (default
+                ``net.train()``; fine-tuning keeps batch norm frozen).
 
         Returns:
-            ``{"epochs", "first_loss", "final_loss", "stopped"}`` with ``stopped`` one of
-            ``"loss"``, ``"hook"``, ``"max_epochs"``.
+            ``{"epochs", "steps", "first_loss", "final_loss", "stopped"}`` with ``stopped`` one
+            of ``"loss"``, ``"hook"``, ``"max_epochs"``, ``"max_steps"``.
         """
         import torch
 
         loss_fn = loss_fn or cross_entropy_loss
         Xt = torch.as_tensor(X, dtype=torch.float32, device=self.device)
         yt = torch.as_tensor(y_idx, dtype=torch.long, device=self.device)
-        params = list(net.parameters() if parameters is None else parameters)
-        opt = torch.optim.Adam(params, lr=self.lr if lr is None else lr,
-                               weight_decay=self.weight_decay)
+        opt = optimizer
+        if opt is None:
+            params = list(net.parameters() if parameters is None else parameters)
+            opt = torch.optim.Adam(params, lr=self.lr if lr is None else lr,
+                                   weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(seed)
         max_epochs = self.max_epochs if max_epochs is None else max_epochs
         bs = self.batch_size if batch_size is None else batch_size
         steppers = [h for h in hooks if hasattr(h, "after_step")]
         watchers = [h for h in hooks if hasattr(h, "after_epoch")]
         n, first_loss, epoch_loss, epochs, stopped = len(Xt), None, float("nan"), 0, "max_epochs"
+        steps = 0
         with torch.random.fork_rng(devices=rng_devices(self.device)), torch_threads(self.threads):
             torch.manual_seed(seed)
             for epochs in range(1, max_epochs + 1):
-                net.train()
+                net.train() if train_mode is None else train_mode(net)
                 order = torch.randperm(n, generator=gen).to(self.device)
-                total = 0.0
+                total, seen = 0.0, 0
                 for start in range(0, n, bs):
                     idx = order[start:start + bs]
                     xb = Xt[idx] if transform is None else transform(Xt[idx])
@@ -229,10 +239,14 @@ class Trainer:
                     opt.step()
                     for h in steppers:
                         h.after_step(net)
+                    steps += 1
                     if first_loss is None:
                         first_loss = monitor.item()
                     total += monitor.item() * len(idx)
-                epoch_loss = total / n
+                    seen += len(idx)
+                    if max_steps is not None and steps >= max_steps:
+                        break
+                epoch_loss = total / seen
                 # every watcher sees every epoch (no short-circuit: LHD's gaps must stay whole)
                 asks = [h.after_epoch(net, epochs, Xt, yt) for h in watchers]
                 if any(asks):
@@ -241,6 +255,9 @@ class Trainer:
                 if stop_rule and epoch_loss < self.stop_ratio * first_loss:
                     stopped = "loss"
                     break
+                if max_steps is not None and steps >= max_steps:
+                    stopped = "max_steps"
+                    break
         net.eval()
-        return {"epochs": epochs, "first_loss": first_loss, "final_loss": epoch_loss,
-                "stopped": stopped}
+        return {"epochs": epochs, "steps": steps, "first_loss": first_loss,
+                "final_loss": epoch_loss, "stopped": stopped}
