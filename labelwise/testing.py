@@ -56,15 +56,43 @@ class ContractError(AssertionError):
         self.subject, self.check, self.problem = subject, check, problem
 
 
+def gaussian_blobs(centres, n: int, scale: float = 1.0, labels: str = "cycle", seed: int = 0,
+                   dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic classes: item i is ``centres[y[i]]`` plus Gaussian noise of sd ``scale``.
+
+    Args:
+        centres: (K, d) one centre per class.
+        n: the number of items.
+        labels: how y (n,) of class indices is laid out: ``"cycle"`` (0, 1, ..., K-1, 0, ...),
+            ``"block"`` (the first n // K items are class 0, the next class 1, ..., the last class
+            takes the remainder) or ``"random"`` (drawn uniformly, before the noise).
+        seed: seeds the labels (``"random"``) and the noise.
+        dtype: the dtype of X (default float64).
+
+    Returns: X (n, d) and y (n,) int64.
+    """
+    centres = np.asarray(centres, dtype=float)
+    K = len(centres)
+    rng = np.random.default_rng(seed)
+    if labels == "cycle":
+        y = np.arange(n) % K
+    elif labels == "block":
+        y = np.minimum(np.arange(n) // max(n // K, 1), K - 1)
+    elif labels == "random":
+        y = rng.integers(0, K, n)
+    else:
+        raise LabelwiseError(f"labels must be cycle, block or random, got {labels!r}")
+    X = centres[y] + rng.normal(0, scale, (n, centres.shape[1]))
+    return (X if dtype is None else X.astype(dtype)), y.astype(np.int64)
+
+
 def toy_data(n: int = 60, n_classes: int = 3, d: int = 4, seed: int = 0,
              dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """``n_classes`` well-separated Gaussian blobs: X (n, d) of ``dtype``, y (n,) strings "c0"...
     (string labels, so a learner must map labels to columns itself)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=4.0, size=(n_classes, d))
-    y_idx = np.arange(n) % n_classes
-    X = centres[y_idx] + rng.normal(size=(n, d))
-    return X.astype(dtype), np.array([f"c{i}" for i in y_idx])
+    centres = np.random.default_rng(seed).normal(scale=4.0, size=(n_classes, d))
+    X, y_idx = gaussian_blobs(centres, n, seed=seed + 1, dtype=dtype)
+    return X, np.array([f"c{i}" for i in y_idx])
 
 
 class _Runner:
@@ -402,4 +430,4 @@ def check_learner(learner, *, params: dict | None = None, X=None, y=None,
 
 
 __all__ = ["QUICK_PARAMS", "TOY_LEARNERS", "ContractError", "check_learner", "check_strategy",
-           "quick_learner", "toy_data"]
+           "gaussian_blobs", "quick_learner", "toy_data"]

@@ -40,6 +40,17 @@ def hash_text_encoder(monkeypatch):
     return "test-hash"
 
 
+@pytest.fixture(scope="session")
+def make_blobs():
+    """The one generator of synthetic Gaussian classes for the tests:
+    ``make_blobs(centres, n, scale=1.0, labels="cycle", seed=0, dtype=None) -> (X, y)``, see
+    :func:`labelwise.testing.gaussian_blobs` (also for the plain helpers of test files whose
+    tests call ``blobs(n, seed)`` directly)."""
+    from labelwise.testing import gaussian_blobs
+
+    return gaussian_blobs
+
+
 @pytest.fixture
 def blobs_24d():
     """A factory ``(dtype, clustered) -> (3000, 24)`` array: Gaussian noise, or 12 clusters of

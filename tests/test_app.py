@@ -21,14 +21,14 @@ from labelwise.app.db import connect  # noqa: E402
 from labelwise.app.model_step import cross_validated_accuracy  # noqa: E402
 from labelwise.app.project import DB_NAME, Conflict, ItemNotFound, Project  # noqa: E402
 from labelwise.app.server import create_app, is_loopback, resolve_token  # noqa: E402
+from labelwise.testing import gaussian_blobs  # noqa: E402
 from labelwise.validation import LabelwiseError  # noqa: E402
 
 
 def blobs(n=60, seed=0):
     """Two well separated Gaussian blobs: items < n/2 are 'a', the rest 'b'."""
-    rng = np.random.default_rng(seed)
-    half = n // 2
-    return np.r_[rng.normal(0, 1, (half, 3)), rng.normal(6, 1, (n - half, 3))].astype(np.float32)
+    return gaussian_blobs(((0.0,) * 3, (6.0,) * 3), n, labels="block", seed=seed,
+                          dtype=np.float32)[0]
 
 
 def truth(idx, n=60):

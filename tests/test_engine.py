@@ -12,15 +12,14 @@ import pytest
 
 from labelwise import ActiveLearner, LabelwiseError, run_active_learning
 from labelwise.strategies import get_strategy
+from labelwise.testing import gaussian_blobs
 
 CLASSES = ["a", "b", "c"]
 
 
 def blobs(n=90, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.repeat(np.arange(3), n // 3)
-    X = rng.normal(size=(n, 4)) + 3.0 * np.eye(4)[y]
-    return X.astype(np.float32), y
+    """Three classes in 4-d (centres 3 e_c), n // 3 each in blocks; float32 features."""
+    return gaussian_blobs(3.0 * np.eye(4)[:3], n, labels="block", seed=seed, dtype=np.float32)
 
 
 def seed_labels(y, per_class=2):

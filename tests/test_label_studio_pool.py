@@ -13,14 +13,15 @@ from labelwise.integrations.label_studio_pool import (
 )
 from labelwise.learners import LEARNERS
 from labelwise.strategies import get_strategy, strategy_names
+from labelwise.testing import gaussian_blobs
 from labelwise.validation import LabelwiseError
 
 CONFIG = parse_label_config(label_config(["a", "b"], "text"))
 
 
 def blobs(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    return np.r_[rng.normal(0, 1, (n // 2, 3)), rng.normal(2.5, 1, (n - n // 2, 3))]
+    """Two 3-d Gaussian blobs: items < n/2 around 0, the rest around 2.5."""
+    return gaussian_blobs(((0.0,) * 3, (2.5,) * 3), n, labels="block", seed=seed)[0]
 
 
 def annotation(aid, label, cancelled=False):

@@ -9,12 +9,9 @@ from labelwise.validation import LabelwiseError
 
 
 @pytest.fixture(scope="module")
-def blobs():
+def blobs(make_blobs):
     """Three separated 2-D Gaussian classes, 90 points."""
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
-    y = np.repeat([0, 1, 2], 30)
-    return centres[y] + rng.normal(0, 0.8, (90, 2)), y
+    return make_blobs(((0.0, 0.0), (4.0, 0.0), (0.0, 4.0)), 90, 0.8, labels="block")
 
 
 # ---- scikit-learn's estimator protocol --------------------------------------------------------

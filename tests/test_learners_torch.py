@@ -30,12 +30,9 @@ SMALL = {"hidden": 32, "lr": 0.01, "max_epochs": 60, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
-def blobs():
+def blobs(make_blobs):
     """Three well-separated 2-D Gaussian classes: 30 labeled, 150 pool, 150 test points."""
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
-    y = rng.integers(0, 3, 330)
-    X = centres[y] + rng.normal(0, 0.7, (330, 2))
+    X, y = make_blobs(((0.0, 0.0), (4.0, 0.0), (0.0, 4.0)), 330, 0.7, labels="random")
     return X[:30], y[:30], X[30:180], y[30:180], X[180:], y[180:]
 
 

@@ -15,11 +15,8 @@ SMALL = {"hidden": 16, "lr": 0.01, "max_epochs": 40, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
-    y = np.arange(150) % 3
-    X = centres[y] + rng.normal(0, 0.7, (150, 2))
+def blobs(make_blobs):
+    X, y = make_blobs(((0.0, 0.0), (4.0, 0.0), (0.0, 4.0)), 150, 0.7)
     return X[:30], y[:30], X[30:]
 
 

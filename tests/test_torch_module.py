@@ -36,12 +36,9 @@ class Renamed(nn.Module):
 
 
 @pytest.fixture(scope="module")
-def blobs():
+def blobs(make_blobs):
     """Three 2-D Gaussian classes: 24 labeled and 60 pool points."""
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
-    y = np.arange(84) % 3
-    X = centres[y] + rng.normal(0, 0.8, (84, 2))
+    X, y = make_blobs(((0.0, 0.0), (3.0, 0.0), (0.0, 3.0)), 84, 0.8)
     return X[:24], y[:24], X[24:]
 
 
