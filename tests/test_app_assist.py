@@ -45,9 +45,8 @@ def test_diversity_cold_start_and_unknown_strategies():
 
 
 @pytest.fixture
-def project(tmp_path):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (30, 3)), rng.normal(6, 1, (30, 3))].astype(np.float32)
+def project(tmp_path, make_blobs):
+    X, _ = make_blobs(((0.0,) * 3, (6.0,) * 3), 60, labels="block", dtype=np.float32)
     labels = ["a" if i in (0, 1) else "b" if i in (58, 59) else None for i in range(60)]
     return create_project(tmp_path / "p", [f"i{i}" for i in range(60)], X, ["a", "b"],
                           labels=labels, batch_size=4)

@@ -1,4 +1,4 @@
-"""The embedding cache: ``embed(encoder, items)`` computes features once and reads them back after.
+"""The embedding cache: where ``labelwise.encoders.embed`` keeps the features of a set of items.
 
 Entries are .npy files under ``<cache_dir>/embeddings/<encoder name>/<key>.npy``, where the key
 is a SHA-256 of the encoder's name, its ``settings()`` and a hash of the items (each text's UTF-8
