@@ -126,3 +126,63 @@ def test_short_finetuning_round_on_texts():
     # a second fit on the same data is identical (fresh copy + seeds)
     again = learner.clone().fit(X_pool, Y)
     np.testing.assert_allclose(again.predict_proba(X_test), p, atol=1e-5)
+
+
+def _tiny_text_backbone(self):
+    """A stand-in for MiniLM (an embedding of hashed words), so the training path runs in
+    milliseconds: the tokenizer and model interfaces the learner uses, nothing more."""
+    from types import SimpleNamespace
+
+    import torch
+    import torch.nn as nn
+
+    class Tokenizer:
+        def __call__(self, batch, padding, truncation, max_length, return_tensors):
+            ids = [[sum(map(ord, w)) % 50 for w in t.split()][:max_length] for t in batch]
+            width = max(map(len, ids))
+            mask = [[1] * len(r) + [0] * (width - len(r)) for r in ids]
+            ids = [r + [0] * (width - len(r)) for r in ids]
+            return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+
+    class Backbone(nn.Module):
+        config = SimpleNamespace(hidden_size=8)
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.emb = nn.Embedding(50, 8)
+
+        def forward(self, input_ids, attention_mask):
+            return SimpleNamespace(last_hidden_state=self.emb(input_ids))
+
+    return Tokenizer(), Backbone()
+
+
+def test_fine_tuning_runs_through_the_one_trainer_seeded(monkeypatch):
+    pytest.importorskip("torch")
+    from labelwise.learners import trainer
+
+    monkeypatch.setattr(FineTuneTextLearner, "_load_backbone", _tiny_text_backbone)
+    calls = []
+    real_fit = trainer.Trainer.fit
+
+    def counting_fit(self, net, X, y_idx, seed, **kw):
+        calls.append((seed, kw["max_steps"]))
+        return real_fit(self, net, X, y_idx, seed, **kw)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", counting_fit)
+    X = item_index_column(len(TRAIN))
+
+    def fit(seed):
+        return make_learner("finetune-text", 2, random_state=seed, items=TRAIN, max_steps=5,
+                            batch_size=2, device="cpu").fit(X, Y)
+
+    a, b, c = fit(3), fit(3), fit(4)
+    assert calls == [(3, 5), (3, 5), (4, 5)]  # every fit is one Trainer.fit, seeded by the learner
+    # 6 items in batches of 2: 3 steps an epoch, so the cap of 5 ends inside the second epoch
+    assert (a.train_log_["steps"], a.train_log_["epochs"]) == (5, 2)
+    assert not a.train_log_["stopped_early"]
+    pa, pb, pc = (m.predict_proba(X) for m in (a, b, c))
+    np.testing.assert_array_equal(pa, pb)  # the same seed gives the same model
+    assert not np.array_equal(pa, pc)
+    assert a.train_log_["final_loss"] < a.train_log_["first_loss"]
