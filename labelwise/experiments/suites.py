@@ -16,15 +16,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-# each suite module registers its suites in SUITES when imported
-from labelwise.experiments import (  # noqa: F401
-    cold_start_suite,
-    heteroskedastic_suite,
-    low_budget_suite,
-    pretrained_suite,
-    sampling_bias_suite,
-    uncertainty_diversity_suite,
-)
+# each suite module registers its suites in SUITES when imported, in this order (the papers')
+# isort: off
+from labelwise.experiments import pretrained_suite  # noqa: F401
+from labelwise.experiments import uncertainty_diversity_suite  # noqa: F401
+from labelwise.experiments import heteroskedastic_suite  # noqa: F401
+from labelwise.experiments import low_budget_suite  # noqa: F401
+from labelwise.experiments import sampling_bias_suite  # noqa: F401
+from labelwise.experiments import cold_start_suite  # noqa: F401
+# isort: on
 from labelwise.experiments.simulate import RunSpec
 from labelwise.experiments.suite_base import SUITES, Suite, grid, suite  # noqa: F401 (re-exported)
 from labelwise.validation import LabelwiseError, check_positive_int, unknown_name_error
