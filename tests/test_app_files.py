@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from labelwise.app.files import atomic_write, build_folder, interrupted_build, is_disk_full
+from labelwise.app.files import build_folder, interrupted_build
+from labelwise.io import atomic_write, is_disk_full
 from labelwise.validation import LabelwiseError
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from labelwise.app import db
 from labelwise.app.errors import DiskFull
-from labelwise.app.files import atomic_write, is_disk_full
+from labelwise.io import atomic_write, is_disk_full
 from labelwise.validation import LabelwiseError, plural
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")

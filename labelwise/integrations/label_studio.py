@@ -87,6 +87,8 @@ def parse_label_config(xml: str) -> LabelConfig:
         LabelwiseError: unparsable XML, no ``<Choices>``, fewer than 2 choices, or a ``toName``
             that names no text or image tag.
     """
+    if not isinstance(xml, str):
+        raise LabelwiseError(f"the labeling config must be XML text, not {type(xml).__name__}")
     try:
         root = ElementTree.fromstring(xml or "")
     except ElementTree.ParseError as exc:
@@ -172,11 +174,66 @@ def annotation_label(annotation: dict, config: LabelConfig) -> str | None:
     if annotation.get("was_cancelled"):
         return None
     for r in annotation.get("result") or []:
+        if not isinstance(r, dict):
+            continue
         if r.get("from_name") == config.from_name and r.get("type") == "choices":
-            chosen = (r.get("value") or {}).get("choices") or []
-            if chosen and chosen[0] in config.classes:
+            value = r.get("value") if isinstance(r.get("value"), dict) else {}
+            chosen = value.get("choices") or []
+            if isinstance(chosen, list) and chosen and isinstance(chosen[0], str) \
+                    and chosen[0] in config.classes:
                 return chosen[0]
     return None
+
+
+def int_id(value, what: str) -> int:
+    """An id Label Studio sends (an integer, or its digits as a string) as an int.
+
+    Raises:
+        LabelwiseError: anything else (``"abc"``, ``1.5``, ``true``, null), naming ``what``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise LabelwiseError(f"{what} id {value!r} is not an integer: send Label Studio's ids")
+
+
+def check_annotation(a) -> dict:
+    """``a`` if it is shaped as a Label Studio annotation (an object with an integer ``id``, a
+    ``result`` list of objects or null, a ``task`` id or task object); else a LabelwiseError."""
+    if not isinstance(a, dict):
+        raise LabelwiseError(f"an annotation must be an object, not {type(a).__name__}")
+    aid = int_id(a.get("id"), "annotation")
+    result = a.get("result")
+    if result is not None and (not isinstance(result, list)
+                               or not all(isinstance(r, dict) for r in result)):
+        raise LabelwiseError(f"annotation {aid}: 'result' must be a list of objects")
+    for r in result or []:
+        if r.get("value") is not None and not isinstance(r["value"], dict):
+            raise LabelwiseError(f"annotation {aid}: a result's 'value' must be an object")
+    task = a.get("task")
+    if isinstance(task, dict):
+        int_id(task.get("id"), f"annotation {aid}'s task")
+    elif task is not None:
+        int_id(task, f"annotation {aid}'s task")
+    return a
+
+
+def check_task(t) -> dict:
+    """``t`` if it is shaped as a Label Studio task (an object with an integer ``id``, ``data``
+    an object, ``annotations`` a list of annotations or null); else a LabelwiseError."""
+    if not isinstance(t, dict):
+        raise LabelwiseError(f"a task must be an object, not {type(t).__name__}")
+    tid = int_id(t.get("id"), "task")
+    if not isinstance(t.get("data", {}), dict):
+        raise LabelwiseError(f"task {tid}: 'data' must be an object")
+    annotations = t.get("annotations")
+    if annotations is not None:
+        if not isinstance(annotations, list):
+            raise LabelwiseError(f"task {tid}: 'annotations' must be a list")
+        for a in annotations:
+            check_annotation(a)
+    return t
 
 
 def timestamp(seconds: float) -> str:
@@ -213,7 +270,7 @@ def write_export(out: str | Path, tasks: list[dict], config_xml: str) -> dict:
         ``{"label_config": path, "annotators": sorted e-mails the annotations name}``.
     """
     out, xml_path = Path(out), config_path(out)
-    from labelwise.app.files import atomic_write
+    from labelwise.io import atomic_write
 
     for path, text in ((xml_path, config_xml),
                        (out, json.dumps(tasks, ensure_ascii=False, indent=1))):
