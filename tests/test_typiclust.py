@@ -111,3 +111,32 @@ def test_bad_requests_raise_one_line_errors():
     with pytest.raises(LabelwiseError, match="NaN"):
         typiclust(np.full((5, 2), np.nan), 1)
     assert typiclust(X, 0).tolist() == []
+
+
+def test_duplicates_share_a_finite_typicality():
+    # distinct points 0, 1, 3 on a line (k = 1): nearest distinct distances 1, 1, 2
+    X = np.array([[0.0, 0], [0, 0], [1, 0], [3, 0], [3, 0]])
+    assert typicality(X, k_nn=1, backend="sklearn").tolist() == [1.0, 1.0, 1.0, 0.5, 0.5]
+    assert typicality(np.ones((4, 2)), k_nn=3).tolist() == [0.0] * 4  # one point only
+
+
+def test_exact_duplicates_are_not_picked_first_and_are_counted(recwarn):
+    """The attack: five copies of one outlier used to be "infinitely typical" and picked first,
+    all five before any real cluster got a second label."""
+    rng = np.random.default_rng(0)
+    dense = rng.normal(0, 0.3, (60, 2)) + [4, 4]
+    outlier = np.repeat([[-6.0, 1.0]], 5, axis=0)
+    X = np.r_[outlier, dense]
+    picks = typiclust(X, 6, random_state=0, normalize=False, backend="sklearn", small_cluster=0)
+    assert len(np.intersect1d(picks, np.arange(5))) <= 1  # at most one copy of the outlier
+    assert [str(w.message) for w in recwarn if "duplicate" in str(w.message)] == [
+        "4 of the pool's 65 rows duplicate an earlier row; TypiClust counts each group of "
+        "duplicates as one point and picks its copies last"]
+
+
+def test_copies_come_last_within_their_cluster():
+    X = np.array([[0.0, 0], [0, 0], [0, 0], [0.1, 0], [0.2, 0], [0.3, 0]])
+    with pytest.warns(UserWarning, match="2 of the pool's 6 rows duplicate"):
+        picks = typiclust(X, 6, random_state=0, normalize=False, max_clusters=1,
+                          backend="sklearn")
+    assert sorted(picks[:4].tolist()) == [0, 3, 4, 5] and sorted(picks[4:].tolist()) == [1, 2]
