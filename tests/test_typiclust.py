@@ -121,16 +121,19 @@ def test_duplicates_share_a_finite_typicality():
 
 
 def test_exact_duplicates_are_not_picked_first_and_are_counted(recwarn):
-    """The attack: five copies of one outlier used to be "infinitely typical" and picked first,
-    all five before any real cluster got a second label."""
+    """The attack: three copies of a point at the edge of a cluster used to be "infinitely
+    typical" (their k = 2 nearest neighbours at distance 0) and were picked before its centre."""
+    from sklearn.neighbors import NearestNeighbors
+
     rng = np.random.default_rng(0)
-    dense = rng.normal(0, 0.3, (60, 2)) + [4, 4]
-    outlier = np.repeat([[-6.0, 1.0]], 5, axis=0)
-    X = np.r_[outlier, dense]
-    picks = typiclust(X, 6, random_state=0, normalize=False, backend="sklearn", small_cluster=0)
-    assert len(np.intersect1d(picks, np.arange(5))) <= 1  # at most one copy of the outlier
+    X = np.r_[rng.normal(0, 1, (40, 2)), [[3.0, 3.0]] * 3]
+    picks = typiclust(X, 1, random_state=0, normalize=False, max_clusters=1, k_nn=2,
+                      backend="sklearn")
+    distinct = X[:41]  # by hand: 1 / mean distance to the 2 nearest other distinct points
+    d = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors()[0]
+    assert picks.tolist() == [int(np.argmax(1 / d.mean(axis=1)))]
     assert [str(w.message) for w in recwarn if "duplicate" in str(w.message)] == [
-        "4 of the pool's 65 rows duplicate an earlier row; TypiClust counts each group of "
+        "2 of the pool's 43 rows duplicate an earlier row; TypiClust counts each group of "
         "duplicates as one point and picks its copies last"]
 
 
