@@ -18,17 +18,27 @@ over ``max_body``):
 
 Each Label Studio project gets a :class:`~labelwise.integrations.label_studio_pool.TaskPool`
 (its classes from the config's ``<Choices>``). ``/predict`` adds the tasks it is sent to the pool,
-takes their annotations as their labels, and answers from one engine round on every label known
-(retrained only when something changed): the predicted class as the result, and a score in
-[0, 1] whose ascending order is labelwise's pick order (see that module). The webhook Label Studio
-creates with the backend reports annotations created, updated (ANNOTATION_CREATED/UPDATED,
-ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backend answers at once
-and retrains in the background, and ``model_version`` changes with every change of the labels or
-the pool, so Label Studio asks for predictions again ("Retrieve Predictions"). START_TRAINING
-and ``/train`` retrain on what they carry. State lives in memory: after a restart the next
-"Retrieve Predictions" on every task (they carry their annotations) restores it. Encoding many
-new texts or images can outlast Label Studio's wait for ``/predict`` (``ML_TIMEOUT_PREDICT``,
-100 s): the backend finishes anyway, and the next retrieval finds them encoded.
+takes their annotations as their labels, and answers from the last engine round: the predicted
+class as the result, and a score in [0, 1] whose ascending order is labelwise's pick order (see
+that module). It never waits for a fit: a change of the labels or the pool starts the next round
+in the background, and ``model_version`` (``labelwise-<strategy>-<learner>-<m>-labels-v<n>``:
+the model's strategy, learner and number of labels, and the version of the pool it ranked)
+names the round that answered, so Label Studio tells predictions of different rounds apart and
+a later "Retrieve Predictions" gets the new one. Only before two classes are labeled (no fit,
+just the cold-start order) are new tasks ranked at once. The webhook Label Studio creates with
+the backend reports annotations created, updated (ANNOTATION_CREATED/UPDATED,
+ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backend answers at
+once and retrains in the background. START_TRAINING and ``/train`` retrain on what they carry.
+State lives in memory: after a restart the next "Retrieve Predictions" on every task (they
+carry their annotations) restores it. Encoding many new texts or images can outlast Label
+Studio's wait for ``/predict`` (``ML_TIMEOUT_PREDICT``, 100 s): the backend finishes anyway,
+and the next retrieval finds them encoded.
+
+Hostile input: every body is checked before use (:func:`~labelwise.integrations.label_studio.
+check_task`, ``check_annotation``): a malformed one gets a one-line 400, never a 500 or a
+traceback in the log. A task whose features cannot be used (a null, another length, no item)
+is refused alone (an empty result, and its reason under ``"refused"``), so it cannot poison
+the project. Bodies over ``max_body`` (64 MiB) get 413 before they are read whole.
 
 Access: on a loopback address there is no authentication; any other address needs
 ``auth="user:password"``, checked as HTTP basic auth on every route (Label Studio's "Basic
