@@ -294,3 +294,41 @@ def test_a_failing_fit_keeps_the_last_model(client, monkeypatch, caplog):
     assert pool.wait(30) and pool.last_error == "ValueError: solver diverged"
     assert predict(client, ts)["model_version"] == version
     assert "the round on 3 labels failed" in caplog.text
+
+
+def test_a_served_backend_refuses_a_big_body_without_log_spam(caplog):
+    """Through uvicorn, as Label Studio reaches it: a 5 MB body over a 1 MB limit gets 413 and
+    nothing in the log (it used to be read whole, and "response already started" errors
+    followed); the server goes on answering."""
+    import socket
+    import threading
+    import time
+
+    httpx = pytest.importorskip("httpx")
+    uvicorn = pytest.importorskip("uvicorn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(BackendSettings(), max_body=2**20),
+                                           host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with caplog.at_level("INFO"):
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+                big = b"{" + b" " * (5 * 2**20) + b"}"
+                for _ in range(3):
+                    r = c.post("/predict", content=big,
+                               headers={"content-type": "application/json"})
+                    assert r.status_code == 413
+                r = c.post("/setup", json={"project": "1.1", "schema": [1]})
+                assert r.status_code == 400 and r.json()["error"] == (
+                    "'schema' must be the labeling config's XML text, not list")
+                assert c.get("/health").status_code == 200
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    assert "response already started" not in caplog.text.lower()
