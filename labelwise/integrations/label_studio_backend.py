@@ -30,9 +30,11 @@ the backend reports annotations created, updated (ANNOTATION_CREATED/UPDATED,
 ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backend answers at
 once and retrains in the background. START_TRAINING and ``/train`` retrain on what they carry.
 State lives in memory: after a restart the next "Retrieve Predictions" on every task (they
-carry their annotations) restores it. Encoding many new texts or images can outlast Label
-Studio's wait for ``/predict`` (``ML_TIMEOUT_PREDICT``, 100 s): the backend finishes anyway,
-and the next retrieval finds them encoded.
+carry their annotations) restores it; with two classes among them that first answer has no
+model yet (empty results, tied scores) while the model trains, and the one after has it.
+Encoding many new texts or images can outlast Label Studio's wait for ``/predict``
+(``ML_TIMEOUT_PREDICT``, 100 s): the backend finishes anyway, and the next retrieval finds them
+encoded.
 
 Hostile input: every body is checked before use (:func:`~labelwise.integrations.label_studio.
 check_task`, ``check_annotation``): a malformed one gets a one-line 400, never a 500 or a
