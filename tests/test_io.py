@@ -1,12 +1,19 @@
-"""labelwise.io's writers replace regular files only: links are written through, folders, devices
-and FIFOs are refused with one line, and nothing is left behind."""
+"""labelwise.io: files written whole or not at all, over regular files only (links are written
+through; folders, devices and FIFOs are refused with one line), and what counts as a full disk."""
 
+import errno
 import os
+import sqlite3
+import stat
 
 import pytest
 
-from labelwise.io import atomic_write, writable_target
+from labelwise.io import atomic_write, is_disk_full, writable_target
 from labelwise.validation import LabelwiseError
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def write(path, text="new"):
@@ -69,3 +76,35 @@ def test_the_label_studio_export_refuses_a_link_to_a_device(tmp_path):
     with pytest.raises(LabelwiseError, match="is a device"):
         write_export(tmp_path / "ls.json", [], "<View/>")
     assert (tmp_path / "ls.json").is_symlink()
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    out = tmp_path / "out.txt"
+    with atomic_write(out) as f:
+        f.write("first")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.read_text() == "first" and mode(out) == 0o666 & ~umask  # not mkstemp's 0600
+    os.chmod(out, 0o640)
+    with pytest.raises(ZeroDivisionError), atomic_write(out) as f:
+        f.write("half of the second")
+        raise ZeroDivisionError
+    assert out.read_text() == "first" and os.listdir(tmp_path) == ["out.txt"]
+    with atomic_write(out, "wb") as f:
+        f.write(b"second")
+    assert out.read_bytes() == b"second" and mode(out) == 0o640  # the mode it had
+
+
+@pytest.mark.parametrize("exc, full", [
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+    (OSError("Not enough free space to write 100 bytes after offset 128"), True),
+    (OSError(errno.EACCES, "Permission denied"), False),
+    (sqlite3.OperationalError("database or disk is full"), True),
+    (sqlite3.OperationalError("disk I/O error"), False),  # this disk has room
+    (sqlite3.OperationalError("database is locked"), False),
+    (OSError("100 requested and 50 written"), False),  # this disk has room
+    (ValueError("no"), False),
+])
+def test_what_counts_as_a_full_disk(tmp_path, exc, full):
+    assert is_disk_full(exc, where=tmp_path) is full
