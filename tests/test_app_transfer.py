@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from labelwise.app import files
+from labelwise import io as files
 from labelwise.app.create import create_project, init_project
 from labelwise.app.errors import DiskFull
 from labelwise.app.transfer import neutralise_cell, read_label_csv

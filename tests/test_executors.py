@@ -108,8 +108,10 @@ def test_a_folder_holds_one_grid_at_a_time(tmp_path):
     finally:
         holder.kill()  # kill -9: the system drops the lock with the process
         holder.wait()
+    assert (tmp_path / executors.LOCK_NAME).exists()  # left by the killed holder
     with executors.lock_folder(tmp_path):
         assert (tmp_path / executors.LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    assert not (tmp_path / executors.LOCK_NAME).exists()  # removed when the run ends
 
 
 def _children(pid: int) -> list[int]:

@@ -8,7 +8,6 @@ run the ML backend against it.
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -22,12 +21,15 @@ import pytest
 from labelwise.app.create import create_project
 from labelwise.integrations.label_studio import (
     annotation_label,
-    annotator_email,
+    check_annotation,
+    check_task,
     config_path,
     image_urls,
     label_config,
     local_files_path,
     local_files_url,
+    make_task,
+    parse_credit,
     parse_label_config,
 )
 from labelwise.validation import LabelwiseError
@@ -60,14 +62,44 @@ def test_parse_label_config_errors(xml, message):
         parse_label_config(xml)
 
 
-def test_annotator_email():
-    assert annotator_email("alice") == "alice@labelwise.local"
-    assert annotator_email("bob.smith@corp.example") == "bob.smith@corp.example"
-    mixed = annotator_email("Alice B")
-    assert re.fullmatch(r"alice-b-[0-9a-f]{6}@labelwise\.local", mixed)
-    assert mixed == annotator_email("Alice B") != annotator_email("alice b")  # stable, distinct
-    assert annotator_email("José") != annotator_email("Josd")
-    assert annotator_email("!!!").startswith("annotator-")
+def test_parse_credit():
+    assert parse_credit(["Ann B=ann@corp.example", "x=y=z@w.example"]) == {
+        "Ann B": "ann@corp.example", "x=y": "z@w.example"}
+    assert parse_credit(None) == {}
+    with pytest.raises(LabelwiseError, match="give NAME=EMAIL"):
+        parse_credit(["alice"])
+    with pytest.raises(LabelwiseError, match="give NAME=EMAIL"):
+        parse_credit(["alice=not-an-email"])
+    with pytest.raises(LabelwiseError, match="mapped twice"):
+        parse_credit(["a=a@b.example", "a=c@b.example"])
+
+
+def test_make_task_keeps_the_annotator_in_the_meta_and_credits_only_when_asked():
+    c = parse_label_config(label_config(["a", "b"], "text"))
+    labs = [{"label": "a", "annotator": "bar", "created": 0},
+            {"label": "b", "annotator": "Ann B", "created": 60}]
+    task = make_task({"text": "t"}, labs, c)
+    first, second = task["annotations"]
+    assert "completed_by" not in first and "completed_by" not in second  # the importing user
+    assert first["result"][0]["meta"] == {
+        "text": ["labeled by bar in labelwise at 1970-01-01T00:00:00Z"], "annotator": "bar",
+        "labeled_at": "1970-01-01T00:00:00Z"}
+    assert annotation_label(second, c) == "b"
+    task = make_task({"text": "t"}, labs, c, credit={"Ann B": "ann@corp.example"})
+    assert "completed_by" not in task["annotations"][0]
+    assert task["annotations"][1]["completed_by"] == {"email": "ann@corp.example"}
+
+
+def test_check_task_and_annotation():
+    assert check_task({"id": "3", "data": {}, "annotations": None})["id"] == "3"
+    for bad, words in [({"id": 1.5}, "task id 1.5"), ({"id": True}, "task id True"),
+                       ({"id": 1, "data": []}, "'data' must be an object"), ([1], "an object"),
+                       ({"id": 1, "annotations": [{"id": 2, "result": [1]}]}, "list of objects"),
+                       ({"id": 1, "annotations": [{"id": 2, "task": "x"}]}, "2's task id 'x'")]:
+        with pytest.raises(LabelwiseError, match=words):
+            check_task(bad)
+    with pytest.raises(LabelwiseError, match="a result's 'value' must be an object"):
+        check_annotation({"id": 1, "result": [{"value": "a"}]})
 
 
 def test_annotation_label():
@@ -126,18 +158,19 @@ def test_export_image_project(tmp_path):
     config = parse_label_config(Path(res["label_config"]).read_text())
     assert res["label_config"] == str(tmp_path / "out" / "ls.label_config.xml")
     assert res["rows"] == len(tasks) == 6 and res["labeled"] == 3
-    assert res["annotators"] == sorted(["data@labelwise.local", annotator_email("Ann B")])
+    assert res["annotators"] == ["Ann B", "data"] and res["credited"] == []
     assert tasks[0]["data"] == {"image": "/data/local-files/?d=imgs/sub%20dir/im%200.png",
                                 "id": "sub dir/im 0.png"}
     anns = [a for t in tasks for a in t["annotations"]]
-    assert len(anns) == 3 and all(set(a["completed_by"]) == {"email"} for a in anns)
+    assert len(anns) == 3 and not any("completed_by" in a for a in anns)
+    assert sorted(a["result"][0]["meta"]["annotator"] for a in anns) == ["Ann B", "data", "data"]
     for t in tasks:
         for r in [*t["annotations"], *t["predictions"]]:
             (item,) = r["result"]
             assert (item["from_name"], item["to_name"]) == (config.from_name, config.to_name)
             assert item["value"]["choices"][0] in config.classes
         assert 0.5 <= t["predictions"][0]["score"] <= 1
-        assert t["predictions"][0]["model_version"] == "labelwise-logreg"
+        assert t["predictions"][0]["model_version"] == "labelwise-margin-logreg-3-labels"
     res = p.export(tmp_path / "u.json", "label-studio", image_url="https://x.test/imgs")
     assert json.loads((tmp_path / "u.json").read_text())[0]["data"]["image"] == \
         "https://x.test/imgs/sub%20dir/im%200.png"
@@ -153,9 +186,18 @@ def test_export_cli_prints_config_and_emails(tmp_path, capsys):
     assert main(["export", str(p.path), "--format", "label-studio", "--out",
                  str(tmp_path / "e.json"), "--document-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "e.label_config.xml" in out and "data@labelwise.local" in out
+    assert "e.label_config.xml" in out and "annotators (in each annotation's meta): Ann B, data; " \
+        "credited to Label Studio users: none (the importing user)" in out
     data = json.loads((tmp_path / "e.json").read_text())[0]["data"]
     assert data["image"] == "/data/local-files/?d=root/imgs/sub%20dir/im%200.png"
+    assert main(["export", str(p.path), "--format", "label-studio", "--out",
+                 str(tmp_path / "c.json"), "--label-studio-user", "Ann B=ann@corp.example"]) == 0
+    assert "credited to Label Studio users: ann@corp.example" in capsys.readouterr().out
+    assert main(["export", str(p.path), "--format", "label-studio", "--out",
+                 str(tmp_path / "t.json"), "--label-studio-user", "Anne=ann@corp.example"]) == 2
+    assert capsys.readouterr().err == ("error: no labels by 'Anne' to credit; the annotators "
+                                       "are: Ann B, data\n")
+    assert not (tmp_path / "t.json").exists()
 
 
 # -- a real Label Studio -------------------------------------------------------------------------
@@ -241,9 +283,6 @@ def test_label_studio_imports_the_export(label_studio, tmp_path):
     ls = label_studio
     p = image_project(tmp_path, ls.document_root)
     res = p.export(tmp_path / "ls.json", "label-studio", predictions=True)
-    for email in res["annotators"]:  # Label Studio credits annotations to users it knows
-        r = ls.post("/api/users/", json={"email": email, "username": email.split("@")[0]})
-        assert r.status_code == 201, r.text
     pid = _new_project(ls, "export", Path(res["label_config"]).read_text())
     r = ls.post("/api/storages/localfiles", json={  # lets Label Studio serve the image folder
         "project": pid, "path": str(ls.document_root / "imgs"), "use_blob_urls": True})
@@ -255,10 +294,27 @@ def test_label_studio_imports_the_export(label_studio, tmp_path):
             r.json()["prediction_count"]) == (6, 3, 6)
     tasks = ls.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]
     users = {u["id"]: u["email"] for u in ls.get("/api/users/").json()}
-    credited = sorted(users[a["completed_by"]] for t in tasks for a in t["annotations"])
-    assert credited == sorted(["data@labelwise.local"] * 2 + [annotator_email("Ann B")])
+    # annotators unknown to Label Studio ("Ann B", "data"): credited to the importing user, and
+    # named in each annotation's meta
+    anns = [a for t in tasks for a in t["annotations"]]
+    assert [users[a["completed_by"]] for a in anns] == ["admin@labelwise.local"] * 3
+    assert sorted(a["result"][0]["meta"]["annotator"] for a in anns) == ["Ann B", "data", "data"]
     image = ls.get(tasks[0]["data"]["image"])
     assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    # the storage was added (it serves the images) but never synced: no task twice
+    assert ls.get(f"/api/projects/{pid}").json()["task_number"] == 6
+    # asked to, the export credits an annotator to an existing Label Studio user
+    r = ls.post("/api/users/", json={"email": "ann@corp.example", "username": "ann"})
+    assert r.status_code == 201, r.text
+    p.export(tmp_path / "credited.json", "label-studio", credit={"Ann B": "ann@corp.example"})
+    pid = _new_project(ls, "credited", Path(res["label_config"]).read_text())
+    r = ls.post(f"/api/projects/{pid}/import", content=(tmp_path / "credited.json").read_bytes(),
+                headers={"Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    tasks = ls.get("/api/tasks", params={"project": pid, "fields": "all"}).json()["tasks"]
+    users = {u["id"]: u["email"] for u in ls.get("/api/users/").json()}
+    credited = sorted(users[a["completed_by"]] for t in tasks for a in t["annotations"])
+    assert credited == ["admin@labelwise.local"] * 2 + ["ann@corp.example"]
 
 
 class _Backend:
@@ -270,7 +326,8 @@ class _Backend:
         from labelwise.integrations.label_studio_backend import create_app
 
         self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1",
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1",
                                                     port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -314,7 +371,8 @@ def test_backend_ranks_tasks_and_retrains_on_annotations(label_studio):
                             if p["result"] else None)
         return version, out
 
-    with _Backend(BackendSettings(strategy="margin")) as url:
+    backend = _Backend(BackendSettings(strategy="margin"))
+    with backend as url:
         r = ls.post("/api/ml", json={"url": url, "project": pid, "title": "labelwise"})
         assert r.status_code == 201 and r.json()["readable_state"] == "Connected", r.text
         v0, before = retrieve()
@@ -326,7 +384,8 @@ def test_backend_ranks_tasks_and_retrains_on_annotations(label_studio):
                 {"from_name": "label", "to_name": "text", "type": "choices",
                  "value": {"choices": [label]}}]})
             assert r.status_code == 201, r.text
-        v1, after = retrieve()
+        assert backend.app.state.pools[str(pid)].wait(60)  # the webhook's retrain, in the
+        v1, after = retrieve()  # background: /predict answers from the last model meanwhile
         assert v1 != v0 and after[ids[0]][0] == after[ids[19]][0] == 1.0
         unlabeled = ids[1:19]
         assert sorted(after[t][0] for t in unlabeled) == [i / 18 for i in range(18)]

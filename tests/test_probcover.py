@@ -123,3 +123,13 @@ def test_too_many_edges_raise_before_building_the_graph():
     X = np.random.default_rng(0).normal(size=(200, 4))
     with pytest.raises(LabelwiseError, match="smaller delta"):
         probcover(X, 1, None, 2.0, 0, max_edges=1000, backend="sklearn")
+
+
+def test_duplicates_are_covered_once_and_counted():
+    """Three copies of row 0 make its ball the densest: one copy is picked, then the others
+    cover nothing new; after full coverage the random picks take the copies last."""
+    X = np.r_[np.zeros((3, 1)), [[10.0], [20.0], [30.0]]]
+    with pytest.warns(UserWarning, match="^2 of the pool's 6 rows duplicate an earlier row; "
+                                         "ProbCover covers each copy"):
+        picks = probcover(X, 6, None, 0.5, 0, normalize=False, backend="sklearn")
+    assert picks[:4].tolist() == [0, 3, 4, 5] and sorted(picks[4:].tolist()) == [1, 2]

@@ -22,6 +22,10 @@ def test_items_encoder_gives_index_columns_into_pool_then_test_items():
 def test_items_only_with_fine_tuning_learners(tmp_path):
     with pytest.raises(LabelwiseError, match="only for the finetune-\\* learners, not 'logreg'"):
         simulate("digits", ["random"], seeds=1, rounds=1, encoder="items", progress=False)
+
+
+def test_fine_tuning_learners_need_no_encoder(tmp_path):
+    pytest.importorskip("torch", reason="the finetune-* learners need torch")
     with pytest.raises(LabelwiseError, match="leave out --encoder"):
         simulate("digits", ["random"], seeds=1, rounds=1, learner="finetune-image",
                  encoder="efficientnet-lite0", progress=False)

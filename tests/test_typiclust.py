@@ -111,3 +111,35 @@ def test_bad_requests_raise_one_line_errors():
     with pytest.raises(LabelwiseError, match="NaN"):
         typiclust(np.full((5, 2), np.nan), 1)
     assert typiclust(X, 0).tolist() == []
+
+
+def test_duplicates_share_a_finite_typicality():
+    # distinct points 0, 1, 3 on a line (k = 1): nearest distinct distances 1, 1, 2
+    X = np.array([[0.0, 0], [0, 0], [1, 0], [3, 0], [3, 0]])
+    assert typicality(X, k_nn=1, backend="sklearn").tolist() == [1.0, 1.0, 1.0, 0.5, 0.5]
+    assert typicality(np.ones((4, 2)), k_nn=3).tolist() == [0.0] * 4  # one point only
+
+
+def test_exact_duplicates_are_not_picked_first_and_are_counted(recwarn):
+    """The attack: three copies of a point at the edge of a cluster used to be "infinitely
+    typical" (their k = 2 nearest neighbours at distance 0) and were picked before its centre."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (40, 2)), [[3.0, 3.0]] * 3]
+    picks = typiclust(X, 1, random_state=0, normalize=False, max_clusters=1, k_nn=2,
+                      backend="sklearn")
+    distinct = X[:41]  # by hand: 1 / mean distance to the 2 nearest other distinct points
+    d = NearestNeighbors(n_neighbors=2).fit(distinct).kneighbors()[0]
+    assert picks.tolist() == [int(np.argmax(1 / d.mean(axis=1)))]
+    assert [str(w.message) for w in recwarn if "duplicate" in str(w.message)] == [
+        "2 of the pool's 43 rows duplicate an earlier row; TypiClust counts each group of "
+        "duplicates as one point and picks its copies last"]
+
+
+def test_copies_come_last_within_their_cluster():
+    X = np.array([[0.0, 0], [0, 0], [0, 0], [0.1, 0], [0.2, 0], [0.3, 0]])
+    with pytest.warns(UserWarning, match="2 of the pool's 6 rows duplicate"):
+        picks = typiclust(X, 6, random_state=0, normalize=False, max_clusters=1,
+                          backend="sklearn")
+    assert sorted(picks[:4].tolist()) == [0, 3, 4, 5] and sorted(picks[4:].tolist()) == [1, 2]

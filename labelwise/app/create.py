@@ -26,9 +26,10 @@ import numpy as np
 
 from labelwise.app import db
 from labelwise.app.errors import DB_NAME, DEFAULT_LEASE_SECONDS, EMBEDDINGS_NAME, DiskFull
-from labelwise.app.files import atomic_write, build_folder, check_new_folder, is_disk_full
+from labelwise.app.files import build_folder, check_new_folder
 from labelwise.app.project import Project
 from labelwise.app.transfer import match_label_rows, read_label_csv
+from labelwise.io import atomic_write, is_disk_full
 from labelwise.validation import (
     LabelwiseError,
     check_features,

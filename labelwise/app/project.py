@@ -37,10 +37,11 @@ from labelwise.app.errors import (
     ItemNotFound,
     check_annotator,
 )
-from labelwise.app.files import interrupted_build, is_disk_full
+from labelwise.app.files import interrupted_build
 from labelwise.app.labeling import _NOT_DONE, Labeling
 from labelwise.app.model_step import ModelStep
 from labelwise.app.transfer import Transfer
+from labelwise.io import is_disk_full
 from labelwise.validation import LabelwiseError
 
 __all__ = ["DB_NAME", "EMBEDDINGS_NAME", "Conflict", "ItemNotFound", "Project", "check_annotator"]

@@ -30,7 +30,6 @@ parameter ``token``. Request bodies over ``max_body`` bytes get 413.
 """
 
 import hmac
-import ipaddress
 import json
 import secrets
 import sqlite3
@@ -40,8 +39,9 @@ from urllib.parse import parse_qs
 from labelwise.app import annotators
 from labelwise.app.db import is_corrupt
 from labelwise.app.errors import DiskFull
-from labelwise.app.files import is_disk_full
 from labelwise.app.project import Conflict, ItemNotFound, Project
+from labelwise.io import is_disk_full
+from labelwise.net import is_loopback
 from labelwise.validation import LabelwiseError
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -54,16 +54,6 @@ ANNOTATOR_KEY = "labelwise.annotator"
 def is_public(path: str) -> bool:
     """Whether ``path`` is served without a token: the page and its assets carry no data."""
     return path in ("/", "/api/health") or path.startswith("/static/")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_token(host: str, token: str | None) -> str | None:

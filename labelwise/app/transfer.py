@@ -12,7 +12,7 @@ from pathlib import Path
 
 from labelwise.app import db
 from labelwise.app.errors import DiskFull
-from labelwise.app.files import atomic_write, is_disk_full
+from labelwise.io import atomic_write, is_disk_full
 from labelwise.validation import LabelwiseError, plural
 
 EXPORT_FORMATS = ("csv", "jsonl", "label-studio")
@@ -187,7 +187,8 @@ class Transfer:
                 "duplicates": duplicates}
 
     def export(self, out: str | Path, format: str = "csv", predictions: bool = False,
-               document_root: str | Path | None = None, image_url: str | None = None) -> dict:
+               document_root: str | Path | None = None, image_url: str | None = None,
+               credit: dict[str, str] | None = None) -> dict:
         """Write the labels (and optionally predictions for unlabeled items) to ``out``.
 
         The file is written whole or not at all (a temporary file beside it, fsynced, then
@@ -199,10 +200,11 @@ class Transfer:
         labeled_at; with ``predictions`` also one row per unlabeled item with an empty label,
         every row gaining ``prediction`` and ``confidence``), ``label-studio`` (a JSON list of
         tasks that Label Studio imports, and its labeling config beside it; see
-        :mod:`labelwise.integrations.label_studio`: one annotation per label, credited to the
-        annotator's e-mail, and with ``predictions`` a prediction whose score is the confidence;
-        images as local-files URLs below ``document_root``, or below the ``image_url`` prefix).
-        The result gains ``label_config`` (the config's path) and ``annotators`` (the e-mails
+        :mod:`labelwise.integrations.label_studio`: one annotation per label, its annotator in the
+        result's meta, credited to a Label Studio user only for the names ``credit`` maps to
+        e-mails, and with ``predictions`` a prediction whose score is the confidence; images as
+        local-files URLs below ``document_root``, or below the ``image_url`` prefix). The result
+        gains ``label_config`` (the config's path), ``annotators`` and ``credited`` (the e-mails
         Label Studio must know) for ``label-studio``.
         """
         if format not in EXPORT_FORMATS:
@@ -246,9 +248,11 @@ class Transfer:
                 modality = "image" if self.settings["modality"] == "image" else "text"
                 urls = ls.image_urls(self.settings["data_root"], document_root, image_url) \
                     if modality == "image" else None
-                extra = ls.write_export(out, [self._label_studio_task(*r, urls)
+                version = (f"labelwise-{self.settings['strategy']}-{self.settings['learner']}-"
+                           f"{sum(1 for r, *_ in records if r['label'] is not None)}-labels")
+                extra = ls.write_export(out, [self._label_studio_task(*r, urls, version, credit)
                                               for r in records],
-                                        ls.label_config(self.classes, modality))
+                                        ls.label_config(self.classes, modality), credit)
             else:
                 with atomic_write(out, newline="" if format == "csv" else None) as f:
                     if format == "csv":
@@ -269,7 +273,8 @@ class Transfer:
                 "labeled": sum(1 for r, *_ in records if r["label"] is not None),
                 **extra}
 
-    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel, image_url) -> dict:
+    def _label_studio_task(self, rec: dict, labs: list[dict], text, rel, image_url,
+                           model_version: str, credit: dict | None) -> dict:
         """One exported record as a Label Studio task (``image_url``: path -> URL, for images)."""
         from labelwise.integrations import label_studio as ls
 
@@ -282,5 +287,5 @@ class Transfer:
         prediction = None
         if "prediction" in rec:
             prediction = {"label": rec["prediction"], "score": rec["confidence"],
-                          "model_version": f"labelwise-{self.settings['learner']}"}
-        return ls.make_task(data, labs, config, prediction)
+                          "model_version": model_version}
+        return ls.make_task(data, labs, config, prediction, credit)

@@ -72,7 +72,7 @@ def _storage_error(exc: BaseException) -> str | None:
     """One line for a full disk or a damaged database met outside the checks that name the file
     (None for any other error: a bug, shown with its traceback)."""
     from labelwise.app.db import REPAIR_HINT, is_corrupt
-    from labelwise.app.files import is_disk_full
+    from labelwise.io import is_disk_full
 
     if is_disk_full(exc):
         return f"the disk is full ({exc}); free some space and try again"

@@ -10,14 +10,12 @@ from labelwise.cli.base import app
 @app.command("strategies")
 def list_strategies():
     """List the acquisition strategies with what they need from the learner and their papers."""
-    from labelwise.papers import cite_many
     from labelwise.strategies import STRATEGIES
 
     width = max(map(len, STRATEGIES))
     for name, s in STRATEGIES.items():
         needs = ", ".join(sorted(s.needs)) or "-"
-        papers = "the baseline of every paper" if s.paper == "all" else cite_many(s.paper)
-        typer.echo(f"{name:<{width}}  {s.description} [needs: {needs}; {papers}]")
+        typer.echo(f"{name:<{width}}  {s.description} [needs: {needs}; {s.citation()}]")
     typer.echo("\nEvery strategy also runs as NAME+ft: fine-tuning on confident pseudo-labels "
                "before selecting (Khosla et al. 2022); it needs the pseudo_label_ft capability.")
 

@@ -144,9 +144,13 @@ def export_cmd(
                                        "image folder)"),
     image_url: str = typer.Option(None, help="label-studio, images: a URL prefix that serves "
                                   "the image folder, instead of local-files URLs"),
+    label_studio_user: list[str] = typer.Option(None, help="label-studio: NAME=EMAIL credits "
+                                                "NAME's labels to that existing Label Studio "
+                                                "user (repeat; default: the importing user)"),
 ):
     """Write the labels (and optionally predictions) of a project."""
     from labelwise.app.project import Project
+    from labelwise.integrations.label_studio import parse_credit
     from labelwise.validation import plural
 
     proj = Project(project, embeddings=predictions)  # the labels alone need only the database
@@ -154,11 +158,12 @@ def export_cmd(
         ext = {"csv": "csv", "jsonl": "jsonl"}.get(format, "json")
         out = proj.path / "export" / f"labels.{ext}"
     res = proj.export(out, format=format, predictions=predictions, document_root=document_root,
-                      image_url=image_url)
+                      image_url=image_url, credit=parse_credit(label_studio_user))
     typer.echo(f"wrote {plural(res['rows'], 'row')} ({res['labeled']} labeled) to {res['path']}")
     if "label_config" in res:
-        typer.echo(f"labeling config: {res['label_config']}; Label Studio must know these "
-                   f"annotators' e-mails: {', '.join(res['annotators']) or 'none'}")
+        typer.echo(f"labeling config: {res['label_config']}; annotators (in each annotation's "
+                   f"meta): {', '.join(res['annotators']) or 'none'}; credited to Label Studio "
+                   f"users: {', '.join(res['credited']) or 'none (the importing user)'}")
 
 
 @app.command("status")

@@ -12,6 +12,7 @@ processes and Ray workers can find it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -62,7 +63,7 @@ class RunStore:
         tmp.replace(p)
 
 
-#: the lock file of a results folder (kept after the run: removing it would race a waiting run)
+#: the lock file of a results folder (removed by its holder when the run ends)
 LOCK_NAME = ".labelwise.lock"
 
 
@@ -73,8 +74,11 @@ def lock_folder(folder: str | Path, what: str = "--out"):
     Two grids writing into one folder would each redo every run the other has not stored yet;
     the second one fails at once instead, with a :class:`LabelwiseError` naming the folder and
     the holder's pid. The lock is ``fcntl.flock`` on ``folder/.labelwise.lock``: the system drops
-    it when the holder dies, even by ``kill -9``, so no stale lock outlives a run. Without fcntl
-    (Windows) nothing is locked.
+    it when the holder dies, even by ``kill -9``, so no stale lock outlives a run. The holder
+    removes the file when the block ends (while still holding the lock), and a taker checks,
+    once locked, that the file it locked is still the one under that name (else it retries on
+    the new one): so removing it never lets two runs in. A file left by a killed run is taken
+    over and removed by the next run. Without fcntl (Windows) nothing is locked.
     """
     try:
         import fcntl
@@ -82,23 +86,35 @@ def lock_folder(folder: str | Path, what: str = "--out"):
         yield
         return
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise LabelwiseError(f"cannot use {folder} as output folder: {exc.strerror}; "
-                             f"pass another {what}") from None
-    try:
+    path = folder / LOCK_NAME
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LabelwiseError(f"cannot use {folder} as output folder: {exc.strerror}; "
+                                 f"pass another {what}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
             raise LabelwiseError(f"{folder} is in use by another labelwise run (pid {holder}): "
                                  f"wait for it to finish or pass another {what}") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:  # its holder removed it between our open and our lock
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still locked: nobody can be holding this file now
         os.close(fd)  # closing the descriptor releases the lock
 
 

@@ -11,13 +11,13 @@ What this module decides for labelwise's exports (``labelwise export --format la
 
 - the config has one ``<Choices name="label">`` over ``<Text name="text" value="$text">`` or
   ``<Image name="image" value="$image">``, one ``<Choice>`` per class, in the project's order;
-- an annotation's ``completed_by`` is ``{"email": ...}`` (Label Studio refuses plain names): an
-  annotator named like an e-mail address keeps it, any other name ``n`` becomes
-  ``slug(n)@labelwise.local``, with a 6-hex hash of ``n`` appended when the slug differs from
-  ``n`` ("alice" -> ``alice@labelwise.local``, "Alice B" -> ``alice-b-<hash>@labelwise.local``), so
-  the e-mail is stable and two names never share one. Label Studio only accepts e-mails of users
-  it knows: create them first (or start it with
-  ``LABEL_STUDIO_ALLOW_IMPORT_TASKS_WITH_UNKNOWN_EMAILS=true``, which credits the importer);
+- an annotation names who labeled it in its result's ``meta`` (``{"text": ["labeled by alice
+  in labelwise at <time>"], "annotator": "alice", "labeled_at": "<time>"}``; Label Studio keeps
+  it, shows it as the region's meta and exports it back) and has no ``completed_by``: Label
+  Studio credits it to the user who imports, whatever the annotators' names. Only when asked
+  (``credit``: name -> e-mail of an existing Label Studio user, ``labelwise export
+  --label-studio-user NAME=EMAIL``) is an annotation credited to that user
+  (``completed_by: {"email": ...}``); Label Studio refuses e-mails it does not know;
 - images are served by Label Studio's local-files storage: ``/data/local-files/?d=<path>``, the
   path relative to its ``LOCAL_FILES_DOCUMENT_ROOT`` (by default the parent of the project's image
   folder, which must then be added to the project as a local-files storage), or any URL prefix
@@ -26,7 +26,6 @@ What this module decides for labelwise's exports (``labelwise export --format la
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -41,8 +40,6 @@ from labelwise.validation import LabelwiseError
 
 #: the ``<Choices>`` tag of exported configs (``from_name`` of every result)
 CHOICES_NAME = "label"
-#: the domain of the e-mails made up for annotators
-EMAIL_DOMAIN = "labelwise.local"
 #: how Label Studio's local-files storage addresses a file below its document root
 LOCAL_FILES_PREFIX = "/data/local-files/?d="
 #: object tags a classification config may label (tag name -> modality)
@@ -87,6 +84,8 @@ def parse_label_config(xml: str) -> LabelConfig:
         LabelwiseError: unparsable XML, no ``<Choices>``, fewer than 2 choices, or a ``toName``
             that names no text or image tag.
     """
+    if not isinstance(xml, str):
+        raise LabelwiseError(f"the labeling config must be XML text, not {type(xml).__name__}")
     try:
         root = ElementTree.fromstring(xml or "")
     except ElementTree.ParseError as exc:
@@ -110,15 +109,23 @@ def parse_label_config(xml: str) -> LabelConfig:
                        target.get("value")[1:], classes)
 
 
-def annotator_email(name: str) -> str:
-    """A stable e-mail for annotator ``name`` (see the module docstring)."""
-    name = str(name).strip()
-    if _EMAIL.fullmatch(name):
-        return name
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "annotator"
-    if slug != name:
-        slug += "-" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:6]
-    return f"{slug}@{EMAIL_DOMAIN}"
+def parse_credit(pairs) -> dict[str, str]:
+    """``["alice=alice@corp.example", ...]`` -> {annotator name: e-mail of a Label Studio user}.
+
+    Raises:
+        LabelwiseError: a pair without ``=``, an e-mail that is not one, a name given twice.
+    """
+    out: dict[str, str] = {}
+    for pair in pairs or ():
+        name, sep, email = str(pair).rpartition("=")
+        name, email = name.strip(), email.strip()
+        if not sep or not name or not _EMAIL.fullmatch(email):
+            raise LabelwiseError(f"{pair!r}: give NAME=EMAIL, the e-mail of an existing Label "
+                                 "Studio user")
+        if name in out:
+            raise LabelwiseError(f"annotator {name!r} is mapped twice")
+        out[name] = email
+    return out
 
 
 def local_files_url(path: str | Path, document_root: str | Path) -> str:
@@ -172,11 +179,66 @@ def annotation_label(annotation: dict, config: LabelConfig) -> str | None:
     if annotation.get("was_cancelled"):
         return None
     for r in annotation.get("result") or []:
+        if not isinstance(r, dict):
+            continue
         if r.get("from_name") == config.from_name and r.get("type") == "choices":
-            chosen = (r.get("value") or {}).get("choices") or []
-            if chosen and chosen[0] in config.classes:
+            value = r.get("value") if isinstance(r.get("value"), dict) else {}
+            chosen = value.get("choices") or []
+            if isinstance(chosen, list) and chosen and isinstance(chosen[0], str) \
+                    and chosen[0] in config.classes:
                 return chosen[0]
     return None
+
+
+def int_id(value, what: str) -> int:
+    """An id Label Studio sends (an integer, or its digits as a string) as an int.
+
+    Raises:
+        LabelwiseError: anything else (``"abc"``, ``1.5``, ``true``, null), naming ``what``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise LabelwiseError(f"{what} id {value!r} is not an integer: send Label Studio's ids")
+
+
+def check_annotation(a) -> dict:
+    """``a`` if it is shaped as a Label Studio annotation (an object with an integer ``id``, a
+    ``result`` list of objects or null, a ``task`` id or task object); else a LabelwiseError."""
+    if not isinstance(a, dict):
+        raise LabelwiseError(f"an annotation must be an object, not {type(a).__name__}")
+    aid = int_id(a.get("id"), "annotation")
+    result = a.get("result")
+    if result is not None and (not isinstance(result, list)
+                               or not all(isinstance(r, dict) for r in result)):
+        raise LabelwiseError(f"annotation {aid}: 'result' must be a list of objects")
+    for r in result or []:
+        if r.get("value") is not None and not isinstance(r["value"], dict):
+            raise LabelwiseError(f"annotation {aid}: a result's 'value' must be an object")
+    task = a.get("task")
+    if isinstance(task, dict):
+        int_id(task.get("id"), f"annotation {aid}'s task")
+    elif task is not None:
+        int_id(task, f"annotation {aid}'s task")
+    return a
+
+
+def check_task(t) -> dict:
+    """``t`` if it is shaped as a Label Studio task (an object with an integer ``id``, ``data``
+    an object, ``annotations`` a list of annotations or null); else a LabelwiseError."""
+    if not isinstance(t, dict):
+        raise LabelwiseError(f"a task must be an object, not {type(t).__name__}")
+    tid = int_id(t.get("id"), "task")
+    if not isinstance(t.get("data", {}), dict):
+        raise LabelwiseError(f"task {tid}: 'data' must be an object")
+    annotations = t.get("annotations")
+    if annotations is not None:
+        if not isinstance(annotations, list):
+            raise LabelwiseError(f"task {tid}: 'annotations' must be a list")
+        for a in annotations:
+            check_annotation(a)
+    return t
 
 
 def timestamp(seconds: float) -> str:
@@ -185,18 +247,34 @@ def timestamp(seconds: float) -> str:
 
 
 def make_task(data: dict, labels: Iterable[dict], config: LabelConfig,
-              prediction: dict | None = None) -> dict:
+              prediction: dict | None = None, credit: dict[str, str] | None = None) -> dict:
     """One task: ``data``, an annotation per label (``{"label", "annotator", "created"}``) and
-    optionally one prediction (``{"label", "score", "model_version"}``)."""
-    task = {"data": data, "annotations": [
-        {"result": choice_result(r["label"], config),
-         "completed_by": {"email": annotator_email(r["annotator"])},
-         "created_at": timestamp(r["created"])} for r in labels]}
+    optionally one prediction (``{"label", "score", "model_version"}``). Who labeled goes in the
+    result's ``meta``; ``credit`` (name -> e-mail) credits the annotators it names to those
+    Label Studio users (see the module docstring)."""
+    credit = credit or {}
+    annotations = []
+    for r in labels:
+        when = timestamp(r["created"])
+        result = choice_result(r["label"], config)
+        result[0]["meta"] = {"text": [f"labeled by {r['annotator']} in labelwise at {when}"],
+                             "annotator": str(r["annotator"]), "labeled_at": when}
+        a = {"result": result, "created_at": when}
+        if r["annotator"] in credit:
+            a["completed_by"] = {"email": credit[r["annotator"]]}
+        annotations.append(a)
+    task = {"data": data, "annotations": annotations}
     if prediction is not None:
         task["predictions"] = [{"model_version": prediction["model_version"],
                                 "score": prediction["score"],
                                 "result": choice_result(prediction["label"], config)}]
     return task
+
+
+def task_annotators(tasks: list[dict]) -> list[str]:
+    """The annotators the annotations of exported ``tasks`` name (their results' meta), sorted."""
+    return sorted({r["meta"]["annotator"] for t in tasks for a in t.get("annotations", [])
+                   for r in a["result"] if "annotator" in r.get("meta", {})})
 
 
 def config_path(out: str | Path) -> Path:
@@ -206,18 +284,29 @@ def config_path(out: str | Path) -> Path:
     return out.with_name(out.stem + ".label_config.xml")
 
 
-def write_export(out: str | Path, tasks: list[dict], config_xml: str) -> dict:
+def write_export(out: str | Path, tasks: list[dict], config_xml: str,
+                 credit: dict[str, str] | None = None) -> dict:
     """Write the tasks (a JSON list) to ``out`` and the config beside it, each replaced whole.
 
+    Args:
+        credit: the name -> e-mail map the tasks were made with; a name that labeled nothing is
+            refused (a typo would silently credit nobody).
+
     Returns:
-        ``{"label_config": path, "annotators": sorted e-mails the annotations name}``.
+        ``{"label_config": path, "annotators": sorted names, "credited": sorted e-mails}``.
     """
     out, xml_path = Path(out), config_path(out)
-    from labelwise.app.files import atomic_write
+    from labelwise.io import atomic_write
 
+    names = task_annotators(tasks)
+    unknown = sorted(set(credit or {}) - set(names))
+    if unknown:
+        raise LabelwiseError(f"no labels by {', '.join(map(repr, unknown))} to credit; the "
+                             f"annotators are: {', '.join(names) or 'none'}")
     for path, text in ((xml_path, config_xml),
                        (out, json.dumps(tasks, ensure_ascii=False, indent=1))):
         with atomic_write(path) as f:  # fsynced, renamed; nothing half-written on a full disk
             f.write(text)
-    emails = {a["completed_by"]["email"] for t in tasks for a in t["annotations"]}
-    return {"label_config": str(xml_path), "annotators": sorted(emails)}
+    emails = {a["completed_by"]["email"] for t in tasks for a in t["annotations"]
+              if "completed_by" in a}
+    return {"label_config": str(xml_path), "annotators": names, "credited": sorted(emails)}

@@ -2,7 +2,8 @@
 
 ``labelwise label-studio-backend --strategy margin --learner logreg`` serves Label Studio's ML
 backend protocol (connect it under a project's Settings -> Model). Routes (JSON; errors are
-``{"error": "<one line>"}`` with status 400):
+``{"error": "<one line>"}`` with status 400, 401 without the basic auth asked for, 413 for a body
+over ``max_body``):
 
 | route | Label Studio sends | the backend answers |
 |---|---|---|
@@ -17,17 +18,29 @@ backend protocol (connect it under a project's Settings -> Model). Routes (JSON;
 
 Each Label Studio project gets a :class:`~labelwise.integrations.label_studio_pool.TaskPool`
 (its classes from the config's ``<Choices>``). ``/predict`` adds the tasks it is sent to the pool,
-takes their annotations as their labels, and answers from one engine round on every label known
-(retrained only when something changed): the predicted class as the result, and a score in
-[0, 1] whose ascending order is labelwise's pick order (see that module). The webhook Label Studio
-creates with the backend reports annotations created, updated (ANNOTATION_CREATED/UPDATED,
-ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backend answers at once
-and retrains in the background, and ``model_version`` changes with every change of the labels or
-the pool, so Label Studio asks for predictions again ("Retrieve Predictions"). START_TRAINING
-and ``/train`` retrain on what they carry. State lives in memory: after a restart the next
-"Retrieve Predictions" on every task (they carry their annotations) restores it. Encoding many
-new texts or images can outlast Label Studio's wait for ``/predict`` (``ML_TIMEOUT_PREDICT``,
-100 s): the backend finishes anyway, and the next retrieval finds them encoded.
+takes their annotations as their labels, and answers from the last engine round: the predicted
+class as the result, and a score in [0, 1] whose ascending order is labelwise's pick order (see
+that module). It never waits for a fit: a change of the labels or the pool starts the next round
+in the background, and ``model_version`` (``labelwise-<strategy>-<learner>-<m>-labels-v<n>``:
+the model's strategy, learner and number of labels, and the version of the pool it ranked)
+names the round that answered, so Label Studio tells predictions of different rounds apart and
+a later "Retrieve Predictions" gets the new one. Only before two classes are labeled (no fit,
+just the cold-start order) are new tasks ranked at once. The webhook Label Studio creates with
+the backend reports annotations created, updated (ANNOTATION_CREATED/UPDATED,
+ANNOTATIONS_CREATED) and deleted (ANNOTATIONS_DELETED) as they happen; the backend answers at
+once and retrains in the background. START_TRAINING and ``/train`` retrain on what they carry.
+State lives in memory: after a restart the next "Retrieve Predictions" on every task (they
+carry their annotations) restores it; with two classes among them that first answer has no
+model yet (empty results, tied scores) while the model trains, and the one after has it.
+Encoding many new texts or images can outlast Label Studio's wait for ``/predict``
+(``ML_TIMEOUT_PREDICT``, 100 s): the backend finishes anyway, and the next retrieval finds them
+encoded.
+
+Hostile input: every body is checked before use (:func:`~labelwise.integrations.label_studio.
+check_task`, ``check_annotation``): a malformed one gets a one-line 400, never a 500 or a
+traceback in the log. A task whose features cannot be used (a null, another length, no item)
+is refused alone (an empty result, and its reason under ``"refused"``), so it cannot poison
+the project. Bodies over ``max_body`` (64 MiB) get 413 before they are read whole.
 
 Access: on a loopback address there is no authentication; any other address needs
 ``auth="user:password"``, checked as HTTP basic auth on every route (Label Studio's "Basic
@@ -38,13 +51,23 @@ Authentication" of a model connection; its webhook then needs the same ``Authori
 # and BackgroundTasks is imported inside create_app.
 import base64
 import hmac
+import json
 import threading
 
-from labelwise.integrations.label_studio import parse_label_config
+from labelwise.integrations.label_studio import (
+    check_annotation,
+    check_task,
+    int_id,
+    parse_label_config,
+)
 from labelwise.integrations.label_studio_pool import BackendSettings, TaskPool
+from labelwise.net import is_loopback
 from labelwise.validation import LabelwiseError
 
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+#: the largest request body read (Label Studio's /predict of 1,000 tasks with 384 features
+#: each is about 4 MB)
+MAX_BODY = 64 * 2**20
 
 
 def project_key(project) -> str:
@@ -52,19 +75,99 @@ def project_key(project) -> str:
     ``/predict``), ``{"id": 3, ...}`` (webhooks) or ``3``."""
     if isinstance(project, dict):
         project = project.get("id")
-    if project is None or str(project).strip() == "":
+    if project is None or isinstance(project, (bool, list, dict)) \
+            or str(project).strip() == "":
         raise LabelwiseError("the request names no project")
-    return str(project).split(".")[0]
+    return str(int_id(str(project).split(".")[0], "project"))
 
 
-def create_app(settings: BackendSettings | None = None, auth: str | None = None):
+def task_list(value, name: str) -> list[dict]:
+    """``value`` checked as a list of Label Studio tasks."""
+    if not isinstance(value, list):
+        raise LabelwiseError(f"{name!r} must be a list of tasks")
+    return [check_task(t) for t in value]
+
+
+def annotation_list(value, name: str) -> list[dict]:
+    """``value`` checked as a list of Label Studio annotations."""
+    if not isinstance(value, list):
+        raise LabelwiseError(f"{name!r} must be a list of annotations")
+    return [check_annotation(a) for a in value]
+
+
+def config_text(value, name: str) -> str | None:
+    """A labeling config a request carries (None when absent); anything but text is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LabelwiseError(f"{name!r} must be the labeling config's XML text, not "
+                             f"{type(value).__name__}")
+    return value
+
+
+class Guard:
+    """ASGI middleware in front of every route: HTTP basic auth (when set), then a body size
+    limit. The body is read here, chunk by chunk, before the app sees it: a body over the limit
+    is answered 413 at once (by its Content-Length, or as soon as its chunks pass the limit),
+    never read whole, and the app never starts a response it cannot finish."""
+
+    def __init__(self, app, expected_auth: str | None, max_body: int):
+        self.app, self.expected, self.max_body = app, expected_auth, max_body
+
+    async def _answer(self, send, status: int, error: str, headers=()) -> None:
+        body = json.dumps({"error": error}).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        if self.expected is not None and not hmac.compare_digest(
+                headers.get(b"authorization", b""), self.expected.encode()):
+            return await self._answer(send, 401, "missing or wrong basic auth",
+                                      [(b"www-authenticate", b"Basic")])
+        too_big = (413, f"the request body is over {self.max_body} bytes")
+        length = headers.get(b"content-length", b"0")
+        if not length.isdigit():
+            return await self._answer(send, 400, "a bad Content-Length header")
+        if int(length) > self.max_body:
+            return await self._answer(send, *too_big)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return await self._answer(send, *too_big)
+            if not message.get("more_body"):
+                break
+        body, given = b"".join(chunks), False
+
+        async def replay():
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+def create_app(settings: BackendSettings | None = None, auth: str | None = None,
+               max_body: int = MAX_BODY):
     """The FastAPI app of the backend.
 
     Args:
         settings: strategy, learner, encoder... (default :class:`BackendSettings`).
         auth: ``"user:password"`` that every request must carry as HTTP basic auth, or None.
+        max_body: the largest request body in bytes (413 above it).
     """
-    from fastapi import BackgroundTasks, Body, FastAPI, Request
+    from fastapi import Body, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
 
@@ -75,18 +178,11 @@ def create_app(settings: BackendSettings | None = None, auth: str | None = None)
     app = FastAPI(title="labelwise Label Studio ML backend")
     app.state.pools = pools
     expected = None if auth is None else "Basic " + base64.b64encode(auth.encode()).decode()
-
-    @app.middleware("http")
-    async def _basic_auth(request: Request, call_next):
-        if expected is not None and not hmac.compare_digest(
-                request.headers.get("authorization", "").encode(), expected.encode()):
-            return JSONResponse({"error": "missing or wrong basic auth"}, status_code=401,
-                                headers={"WWW-Authenticate": "Basic"})
-        return await call_next(request)
+    app.add_middleware(Guard, expected_auth=expected, max_body=int(max_body))
 
     @app.exception_handler(LabelwiseError)
     async def _labelwise_error(request: Request, exc: LabelwiseError):
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"error": str(exc).splitlines()[0]}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError):
@@ -106,13 +202,8 @@ def create_app(settings: BackendSettings | None = None, auth: str | None = None)
                                      "(POST /setup with its labeling config)")
             return pool
 
-    def task_list(value, name: str) -> list[dict]:
-        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
-            raise LabelwiseError(f"{name!r} must be a list of tasks")
-        return value
-
-    # The routes are plain functions: FastAPI runs them in its thread pool, so one waiting for a
-    # pool's lock (held while the pool retrains) never blocks the event loop.
+    # The routes are plain functions: FastAPI runs them in its thread pool. None waits for a
+    # fit: rankings run in each pool's background thread (TaskPool.refresh_later).
     @app.get("/")
     @app.get("/health")
     def health():
@@ -121,44 +212,63 @@ def create_app(settings: BackendSettings | None = None, auth: str | None = None)
 
     @app.post("/setup")
     def setup(data: dict = Body(...)):
-        return {"model_version": pool_for(data.get("project"), data.get("schema")).model_version}
+        pool = pool_for(data.get("project"), config_text(data.get("schema"), "schema"))
+        return {"model_version": pool.model_version}
 
     @app.post("/predict")
     def predict(data: dict = Body(...)):
-        pool = pool_for(data.get("project"), data.get("label_config"))
+        pool = pool_for(data.get("project"),
+                        config_text(data.get("label_config"), "label_config"))
         results = pool.predict(task_list(data.get("tasks", []), "tasks"))
-        return {"results": results, "model_version": pool.model_version}
+        out = {"results": results, "model_version": pool.model_version}
+        refused = [r.pop("error") for r in results if "error" in r]
+        if refused:  # the other tasks are answered; these are named, one line each
+            out["refused"] = refused
+        return out
 
     @app.post("/webhook", status_code=201)
-    def webhook(background: BackgroundTasks, data: dict = Body(...)):
+    def webhook(data: dict = Body(...)):
         action, project = data.get("action"), data.get("project")
         if action not in (*ANNOTATION_ACTIONS, "ANNOTATIONS_DELETED", "START_TRAINING"):
             return {"action": action, "status": "ignored"}
-        pool = pool_for(project, project.get("label_config") if isinstance(project, dict)
-                        else None)
+        pool = pool_for(project, config_text(project.get("label_config"), "label_config")
+                        if isinstance(project, dict) else None)
+        refused = {}
         if action in ANNOTATION_ACTIONS:
             annotations, tasks = data.get("annotation"), data.get("task")
             if isinstance(annotations, dict):  # one annotation, or a list of them
                 annotations, tasks = [annotations], [tasks]
-            pool.add_tasks(task_list(tasks, "task"))
-            for a in task_list(annotations, "annotation"):
+            annotations = annotation_list(annotations, "annotation")
+            refused = pool.add_tasks(task_list(tasks, "task"))
+            for a in annotations:
                 task = a.get("task")
-                pool.set_annotation(task["id"] if isinstance(task, dict) else task, a)
+                if task is None:
+                    raise LabelwiseError(f"annotation {a['id']} names no task")
+                pool.set_annotation(int_id(task["id"] if isinstance(task, dict) else task,
+                                           "task"), a)
         elif action == "ANNOTATIONS_DELETED":
-            pool.delete_annotations(a["id"] for a in task_list(data.get("annotations", []),
-                                                               "annotations"))
-        background.add_task(pool.refresh)
-        return {"action": action, "model_version": pool.model_version}
+            annotations = annotation_list(data.get("annotations"), "annotations")
+            pool.delete_annotations(a["id"] for a in annotations)
+        pool.refresh_later()
+        out = {"action": action, "model_version": pool.model_version}
+        if refused:
+            out["refused"] = list(refused.values())
+        return out
 
     @app.post("/train", status_code=201)
-    def train(background: BackgroundTasks, data: dict = Body(...)):
-        pool = pool_for(data.get("project"), data.get("label_config"))
+    def train(data: dict = Body(...)):
+        pool = pool_for(data.get("project"),
+                        config_text(data.get("label_config"), "label_config"))
         tasks = task_list(data.get("annotations", []), "annotations")
-        pool.add_tasks(tasks)
+        refused = pool.add_tasks(tasks)
         for t in tasks:
-            pool.set_task_annotations(t["id"], t.get("annotations") or [])
-        background.add_task(pool.refresh)
-        return {"model_version": pool.model_version}
+            if int(t["id"]) not in refused:
+                pool.set_task_annotations(t["id"], t.get("annotations") or [])
+        pool.refresh_later()
+        out = {"model_version": pool.model_version}
+        if refused:
+            out["refused"] = list(refused.values())
+        return out
 
     return app
 
@@ -167,8 +277,6 @@ def serve(settings: BackendSettings, host: str = "127.0.0.1", port: int = 9090,
           auth: str | None = None, echo=print) -> None:
     """Run the backend until Ctrl-C, printing what to set in Label Studio."""
     import uvicorn
-
-    from labelwise.app.server import is_loopback
 
     if not is_loopback(host) and not auth:
         raise LabelwiseError(f"{host} is not a loopback address: give --auth USER:PASSWORD "

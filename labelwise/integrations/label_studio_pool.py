@@ -19,174 +19,68 @@ orders) give their selection order for the first ``max_ranked`` picks, which bou
 k-means++ or k-center pass over a large pool; per-item scores (margin, entropy, ...) rank every
 task when the pool is no larger than ``max_ranked``.
 
-Features of a task: the list under ``data[features_key]`` when the task holds one (every task
-then must), else the item the labeling config's object tag reads (``value="$text"`` / ``"$image"``)
-encoded by a labelwise encoder, cached on disk (:func:`labelwise.encoders.embed`). Images are read
-from Label Studio's local-files URLs below ``document_root`` or fetched over http(s).
+The features of a task, and the settings, are read in
+:mod:`labelwise.integrations.label_studio_tasks`.
 """
 
 from __future__ import annotations
 
-import inspect
-import io
+import logging
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise.integrations.label_studio import (
-    LabelConfig,
-    annotation_label,
-    choice_result,
-    local_files_path,
-)
-from labelwise.validation import LabelwiseError, check_positive_int, unknown_name_error
+from labelwise.integrations.label_studio import LabelConfig, annotation_label, choice_result
+from labelwise.integrations.label_studio_tasks import BackendSettings, task_features
+from labelwise.validation import LabelwiseError
 
-#: encoders used when none is given, as ``labelwise init`` chooses them
-DEFAULT_ENCODERS = {"text": "minilm", "image": "efficientnet-lite0"}
+__all__ = ["BackendSettings", "TaskPool"]
 
-
-@dataclass(frozen=True)
-class BackendSettings:
-    """How the backend learns and ranks (one set for every Label Studio project it serves).
-
-    Attributes:
-        strategy, learner, cold_start: registry names (``labelwise strategies`` / ``learners``).
-        learner_params: parameters of the learner.
-        encoder: the encoder of texts or images (default: ``minilm`` / ``efficientnet-lite0``).
-        features_key: the ``data`` key of precomputed features, read before any encoding.
-        document_root: Label Studio's ``LOCAL_FILES_DOCUMENT_ROOT``, to read local-files images.
-        cache_dir: the embedding cache (default ``$LABELWISE_CACHE`` or ``~/.cache/labelwise``).
-        max_ranked: how many picks the strategy orders (the rest of the unlabeled tasks tie).
-        random_state: seeds the learner; the query of a round with m labels uses seed + m.
-    """
-
-    strategy: str = "margin"
-    learner: str = "logreg"
-    learner_params: dict = field(default_factory=dict)
-    cold_start: str = "random"
-    encoder: str | None = None
-    features_key: str = "features"
-    document_root: str | None = None
-    cache_dir: str | None = None
-    max_ranked: int = 5000
-    random_state: int = 0
-
-    def check(self) -> None:
-        """Fail before serving on unknown names, a learner that lacks what the strategy needs,
-        or a learner that trains on raw items rather than features."""
-        from labelwise.engine import check_capabilities
-        from labelwise.learners import LEARNERS
-        from labelwise.strategies import get_strategy
-
-        strategy = get_strategy(self.strategy)
-        if self.learner not in LEARNERS:
-            raise unknown_name_error("learner", self.learner, LEARNERS)
-        cls = LEARNERS[self.learner].cls
-        if "items" in inspect.signature(cls).parameters:
-            on_features = [n for n, s in LEARNERS.items()
-                           if "items" not in inspect.signature(s.cls).parameters]
-            raise LabelwiseError(f"learner {self.learner!r} trains on the raw items; the backend "
-                                 f"trains on features: choose one of {', '.join(on_features)}")
-        check_capabilities(strategy, cls)
-        if get_strategy(self.cold_start).needs:
-            raise LabelwiseError(f"cold-start strategy {self.cold_start!r} needs a model; "
-                                 "choose one that needs none, e.g. random")
-        check_positive_int(self.max_ranked, "max_ranked")
-
-    @property
-    def name(self) -> str:
-        return f"labelwise-{self.strategy}-{self.learner}"
-
-
-def read_task_image(url: str, document_root: str | None) -> np.ndarray:
-    """The image a task's URL names, as (H, W, 3) uint8 (shrunk to 512 px at most, as
-    ``labelwise init`` reads image folders)."""
-    from urllib.parse import urlsplit
-
-    from labelwise.data.images import read_image
-
-    if urlsplit(url).path.rstrip("/") == "/data/local-files":
-        if document_root is None:
-            raise LabelwiseError(f"task image {url!r} is a local-files URL: give the backend "
-                                 "Label Studio's LOCAL_FILES_DOCUMENT_ROOT (--document-root)")
-        return read_image(local_files_path(url, document_root), max_side=512)
-    if url.startswith(("http://", "https://")):
-        import httpx
-
-        try:
-            response = httpx.get(url, timeout=30, follow_redirects=True)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise LabelwiseError(f"cannot fetch task image {url}: {exc}") from None
-        return read_image(io.BytesIO(response.content), max_side=512)
-    raise LabelwiseError(f"cannot read task image {url!r}: give local-files URLs (with "
-                         "--document-root), http(s) URLs, or features in the task data")
-
-
-def task_features(tasks: list[dict], config: LabelConfig,
-                  settings: BackendSettings) -> np.ndarray:
-    """(m, d) float32 features of ``tasks``: their ``data[features_key]`` lists, or their items
-    encoded (see the module docstring)."""
-    from labelwise.encoders import embed
-
-    key = settings.features_key
-    has = [key in t.get("data", {}) for t in tasks]
-    if all(has):
-        try:
-            return np.asarray([t["data"][key] for t in tasks], dtype=np.float32)
-        except (TypeError, ValueError):
-            raise LabelwiseError(f"task data {key!r} must be lists of numbers of one length") \
-                from None
-    if any(has):
-        raise LabelwiseError(f"some tasks hold features under {key!r} and some do not: give "
-                             "them to every task or to none")
-    missing = [t.get("id") for t in tasks if config.value_key not in t.get("data", {})]
-    if missing:
-        raise LabelwiseError(f"tasks {missing[:10]} have no {config.value_key!r} in their data "
-                             f"(the labeling config reads ${config.value_key})")
-    values = [t["data"][config.value_key] for t in tasks]
-    if config.modality == "image":
-        values = [read_task_image(str(v), settings.document_root) for v in values]
-    else:
-        values = [str(v) for v in values]
-    encoder = settings.encoder or DEFAULT_ENCODERS[config.modality]
-    return np.asarray(embed(encoder, values, cache_dir=settings.cache_dir, progress=False),
-                      dtype=np.float32)
+log = logging.getLogger("labelwise.label_studio")
 
 
 class TaskPool:
     """The tasks of one Label Studio project, their labels and the engine's ranking.
 
-    Every method takes the pool's lock; :meth:`refresh` trains under it, so a prediction always
-    reflects every label received before it.
+    Two locks: ``lock`` guards the tasks, the labels and the current ranking, and is held only
+    briefly; rankings (:meth:`refresh`, which may fit a model for seconds) run one at a time
+    under a lock of their own and take ``lock`` only to read the labels and to install their
+    result. So :meth:`predict` never waits for a fit: it answers from the last ranking while
+    the next one trains in a background thread (:meth:`refresh_later`); ``model_version`` names
+    the ranking that answered.
     """
 
     def __init__(self, config: LabelConfig, settings: BackendSettings):
         self.config, self.settings = config, settings
         self.lock = threading.RLock()
+        self._train_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
         self.task_ids: list[int] = []
         self._row: dict[int, int] = {}
         self.X = np.empty((0, 0), dtype=np.float32)
+        self._use_features: bool | None = None
         #: task id -> {annotation id: label}
         self.votes: dict[int, dict[int, str]] = {}
         #: bumped on every change of the pool or of the labels
         self.version = 0
-        self._ranked = -1
+        self._ranked = -1  # the version the current ranking was computed on
+        self._failed = -1  # the version whose ranking failed (not retried until a change)
         self._engine = None
+        #: the current ranking: scores of its rows, the tie score of rows it did not order, the
+        #: model's predicted classes (None before a model), the model itself
         self.scores = np.empty(0)
+        self._tie = 1.0
         self.predicted: np.ndarray | None = None
+        self.model = None
+        self.model_version = f"{settings.name}-0-labels"
         self.info: dict = {}
-
-    @property
-    def model_version(self) -> str:
-        """Changes whenever the pool or the labels change, so Label Studio asks again."""
-        return f"{self.settings.name}-{self.version}"
+        self.last_error: str | None = None
 
     # -- what Label Studio sends ---------------------------------------------------------------
-    def add_tasks(self, tasks: list[dict]) -> int:
-        """Add the tasks not seen yet (encoding them); returns how many were new."""
+    def add_tasks(self, tasks: list[dict]) -> dict[int, str]:
+        """Add the tasks not seen yet (encoding them). Returns {task id: reason} of the tasks
+        refused (see :func:`task_features`); the others join the pool."""
         with self.lock:
             new = {}
             for t in tasks:
@@ -195,18 +89,20 @@ class TaskPool:
                 if int(t["id"]) not in self._row:
                     new.setdefault(int(t["id"]), t)
             if not new:
-                return 0
-            X = task_features(list(new.values()), self.config, self.settings)
-            if len(self.task_ids) and X.shape[1] != self.X.shape[1]:
-                raise LabelwiseError(f"new tasks have {X.shape[1]} features, the pool "
-                                     f"{self.X.shape[1]}")
-            self.X = X if not len(self.task_ids) else np.concatenate([self.X, X])
-            for tid in new:
-                self._row[tid] = len(self.task_ids)
-                self.task_ids.append(tid)
-            self._engine = None  # the engine's pool is fixed: a new one over the grown pool
-            self.version += 1
-            return len(new)
+                return {}
+            dim = self.X.shape[1] if self.task_ids else None
+            X, kept, refused = task_features(list(new.values()), self.config, self.settings,
+                                             dim, self._use_features)
+            if kept:
+                if self._use_features is None:
+                    self._use_features = self.settings.features_key in kept[0].get("data", {})
+                self.X = X if not self.task_ids else np.concatenate([self.X, X])
+                for t in kept:
+                    self._row[int(t["id"])] = len(self.task_ids)
+                    self.task_ids.append(int(t["id"]))
+                self._engine = None  # the engine's pool is fixed: a new one over the grown pool
+                self.version += 1
+            return refused
 
     def set_annotation(self, task_id: int, annotation: dict) -> bool:
         """Record one annotation (created or updated); a skipped one withdraws its label."""
@@ -260,58 +156,139 @@ class TaskPool:
                     np.asarray(labels, dtype=object)[order].astype(str))
 
     # -- the engine round ----------------------------------------------------------------------
-    def refresh(self) -> None:
-        """One engine round on the current labels, unless nothing changed since the last one."""
+    def refresh(self, blocking: bool = True) -> None:
+        """One engine round on the current labels, unless nothing changed since the last one.
+
+        Runs one at a time; ``blocking=False`` returns at once when another is running. A
+        round that fails (a learner's error) keeps the last ranking and records the reason in
+        ``last_error``; it is not retried until the labels or the pool change.
+        """
+        if not self._train_lock.acquire(blocking=blocking):
+            return
+        try:
+            self._refresh()
+        finally:
+            self._train_lock.release()
+
+    def _refresh(self) -> None:
         from labelwise.engine import ActiveLearner
 
         with self.lock:
-            if self._ranked == self.version or not self.task_ids:
+            if self._ranked == self.version or self._failed == self.version \
+                    or not self.task_ids:
                 return
+            version, X = self.version, self.X
+            idx, y = self.labeled()
             s = self.settings
             if self._engine is None:
                 self._engine = ActiveLearner(
-                    self.X, s.learner, s.strategy, classes=list(self.config.classes),
+                    X, s.learner, s.strategy, classes=list(self.config.classes),
                     random_state=s.random_state, learner_params=dict(s.learner_params),
                     cold_start=s.cold_start)
             engine = self._engine
-            idx, y = self.labeled()
+        try:
             engine.set_labels(idx, y)
-            n = len(self.X)
-            scores = np.ones(n)
+            n = len(X)
+            scores, tie, info = np.ones(n), 1.0, {}
             unlabeled = np.setdiff1d(np.arange(n), idx)
             if len(unlabeled):
                 k = min(s.max_ranked, len(unlabeled))
                 picks = engine.step(k, random_state=s.random_state + len(idx))
-                scores[unlabeled] = k / len(unlabeled)
+                tie = k / len(unlabeled)
+                scores[unlabeled] = tie
                 scores[picks] = np.arange(k) / len(unlabeled)
-                self.info = {"strategy": engine.last_query.strategy,
-                             "cold_start": engine.last_query.cold_start}
+                info = {"strategy": engine.last_query.strategy,
+                        "cold_start": engine.last_query.cold_start}
             elif engine.can_fit():
                 engine.fit()
             else:
                 engine.model = None
-            self.predicted = None
+            predicted = None
             if engine.model is not None:
-                proba = engine.model.predict_proba(self.X)
-                self.predicted = np.asarray(engine.classes_)[proba.argmax(axis=1)].astype(str)
-            self.scores = scores
-            self.info.update(n_tasks=n, n_labeled=len(idx), model_version=self.model_version)
-            self._ranked = self.version
+                proba = engine.model.predict_proba(X)
+                predicted = np.asarray(engine.classes_)[proba.argmax(axis=1)].astype(str)
+        except Exception as exc:  # a learner's error: keep answering from the last ranking
+            with self.lock:
+                self._failed = version
+                self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.warning("labelwise: the round on %d labels failed (%s); answering from the "
+                        "last model", len(idx), self.last_error)
+            return
+        with self.lock:
+            n_labels = len(idx) if engine.model is not None else 0
+            self.scores, self._tie, self.predicted = scores, tie, predicted
+            self.model = engine.model
+            self.model_version = f"{s.name}-{n_labels}-labels-v{version}"
+            self.info = dict(info, n_tasks=n, n_labeled=len(idx),
+                             model_version=self.model_version)
+            self._ranked, self.last_error = version, None
+
+    def refresh_later(self) -> None:
+        """Start a background round if the ranking is stale and none is running; the
+        background thread goes on until the ranking is current."""
+        with self.lock:
+            if self._worker is not None or self._ranked == self.version \
+                    or self._failed == self.version:
+                return
+            self._worker = threading.Thread(target=self._work, daemon=True,
+                                            name="labelwise-ls-retrain")
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            self.refresh()
+            with self.lock:
+                if self._ranked == self.version or self._failed == self.version:
+                    self._worker = None
+                    return
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the background round (tests, ``/train``); True when none is running."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return self._worker is None
 
     def predict(self, tasks: list[dict]) -> list[dict]:
-        """One Label Studio prediction per task, in order: the predicted class (none before a
-        model exists), the score of labelwise's pick order and the model version."""
+        """One Label Studio prediction per task, in order, from the last ranking: the predicted
+        class (none before a model exists), the score of labelwise's pick order and the version
+        of the model that answered; a refused task (see :func:`task_features`) gets an empty
+        result and ``"error"``.
+
+        New labels or tasks start a background round; the answer does not wait for it, except
+        while no model is needed (before two classes are labeled: no fit, only the cold-start
+        order) and some of the tasks have no score yet.
+        """
         with self.lock:
-            self.add_tasks(tasks)
+            refused = self.add_tasks(tasks)
             for t in tasks:
-                if "annotations" in t:
+                if "annotations" in t and int(t["id"]) not in refused:
                     self.set_task_annotations(t["id"], t["annotations"] or [])
-            self.refresh()
+            rows = [self._row.get(int(t["id"])) for t in tasks]
+            unscored = any(r is not None and r >= len(self.scores) for r in rows)
+            cold = len(set(self.labeled()[1].tolist())) < 2
+        if unscored and cold:
+            self.refresh(blocking=False)
+        self.refresh_later()
+        with self.lock:
+            new = [r for r in rows if r is not None and r >= len(self.scores)]
+            guess = {}
+            if new and self.model is not None:  # tasks newer than the model: its guess
+                proba = self.model.predict_proba(self.X[new])
+                guess = dict(zip(new, np.asarray(self.model.classes_)[proba.argmax(axis=1)],
+                                 strict=True))
             out = []
-            for t in tasks:
-                row = self._row[int(t["id"])]
-                label = None if self.predicted is None else self.predicted[row]
-                out.append({"result": [] if label is None else choice_result(label, self.config),
-                            "score": float(self.scores[row]),
-                            "model_version": self.model_version})
+            for t, row in zip(tasks, rows, strict=True):
+                if row is None:
+                    out.append({"result": [], "score": 1.0, "model_version": self.model_version,
+                                "error": refused.get(int(t["id"]), "refused")})
+                    continue
+                if row < len(self.scores):
+                    label = None if self.predicted is None else self.predicted[row]
+                    score = float(self.scores[row])
+                else:
+                    label, score = guess.get(row), self._tie
+                out.append({"result": [] if label is None else choice_result(str(label),
+                                                                              self.config),
+                            "score": score, "model_version": self.model_version})
             return out

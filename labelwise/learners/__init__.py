@@ -60,10 +60,23 @@ class LearnerSpec:
 LEARNERS: dict[str, LearnerSpec] = {}
 
 
-def register_learner(name: str, cls: type[BaseLearner], description: str,
-                     extra: str | None = None) -> None:
+#: the names registered below; another registration under one of them needs replace=True
+BUILTIN_LEARNERS: set[str] = set()
+_registering_builtins = True
+
+
+def register_learner(name: str, cls: type[BaseLearner], description: str = "",
+                     extra: str | None = None, replace: bool = False) -> None:
     """Add a learner class to the registry under ``name``; ``extra`` names the pip extra that
-    brings PyTorch if the learner needs it (building it without torch is then a one-line error)."""
+    brings PyTorch if the learner needs it (building it without torch is then a one-line error).
+    Registering under a built-in name (``logreg``...) needs ``replace=True``."""
+    if not name or not isinstance(name, str):
+        raise LabelwiseError(f"a learner name must be a non-empty string, got {name!r}")
+    if name in BUILTIN_LEARNERS and not replace and not _registering_builtins:
+        raise LabelwiseError(f"learner {name!r} is built in: choose another name, or pass "
+                             "replace=True to register over it")
+    if _registering_builtins:
+        BUILTIN_LEARNERS.add(name)
     LEARNERS[name] = LearnerSpec(name, cls, description, extra)
     if extra is not None:
         TORCH_EXTRAS[cls] = (name, extra)
@@ -97,6 +110,7 @@ register_learner("finetune-text", FineTuneTextLearner,
 register_learner("finetune-image", FineTuneImageLearner,
                  "fine-tunes EfficientNet-Lite0, zero-init head, X = item indices",
                  extra="encoders")
+_registering_builtins = False  # registrations after this line are the users'
 
 
 def make_learner(name: str, classes, random_state: int | None = None, **params) -> BaseLearner:

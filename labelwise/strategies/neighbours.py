@@ -67,6 +67,29 @@ def _threads_for(work: int, backend: str):
             yield
 
 
+def first_copies(X: np.ndarray) -> np.ndarray:
+    """(n,) int64: for each row of ``X`` (n, d), the lowest row holding exactly the same values
+    (itself when it has no earlier duplicate). One sort of the rows' bytes, O(n log n)."""
+    X = np.ascontiguousarray(X)
+    if not len(X):
+        return np.zeros(0, dtype=np.int64)
+    rows = X.reshape(len(X), -1).view(np.dtype((np.void, X.dtype.itemsize * X[0].size)))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    return first.astype(np.int64)[inverse.ravel()]
+
+
+def warn_duplicates(first: np.ndarray, who: str, normalized: bool) -> int:
+    """Warn (once per message) how many rows duplicate an earlier one; returns that number."""
+    import warnings
+
+    n_dup = int((first != np.arange(len(first))).sum())
+    if n_dup:
+        how = "point the same way as (L2-normalised)" if normalized else "duplicate"
+        warnings.warn(f"{n_dup} of the pool's {len(first)} rows {how} an earlier row; {who}",
+                      UserWarning, stacklevel=3)
+    return n_dup
+
+
 def knn_distances(X: np.ndarray, k: int, backend: str = "auto") -> np.ndarray:
     """(n, k) Euclidean distances from each row of ``X`` (n, d) to its k nearest OTHER rows,
     nearest first. Requires 1 <= k <= n - 1."""

@@ -16,7 +16,12 @@ delta is as large as possible while the balls stay "pure". Choices where the pap
   when all its points share its centre's cluster, i.e. when delta is below the distance r_i
   from the centre to the nearest point of another cluster, so purity(delta) = mean(r > delta)
   is computed exactly from r for every grid value at once;
-* features are L2-normalised first (``normalize=True``), as in the authors' code.
+* features are L2-normalised first (``normalize=True``), as in the authors' code;
+* exact duplicates (rows equal after normalisation) are points like any other: each is an item
+  to cover, so a group of copies makes its ball denser, and once one copy is picked the others
+  cover nothing new and are not picked while anything is left to cover; the random picks after
+  full coverage prefer rows that are no copy of a labeled or picked row. A warning says how
+  many rows are duplicates.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from labelwise.strategies.coldstart import (
     prepare_features,
 )
 from labelwise.strategies.neighbours import (
+    first_copies,
     gather_rows,
     nearest_distance,
     radius_graph,
     transpose_csr,
+    warn_duplicates,
 )
 from labelwise.validation import LabelwiseError
 
@@ -90,10 +97,12 @@ def estimate_delta(X, n_clusters: int, alpha: float = ALPHA, random_state=None, 
 
 
 def max_coverage(indptr: np.ndarray, indices: np.ndarray, k: int, labeled_idx=None,
-                 random_state=None) -> np.ndarray:
+                 random_state=None, first: np.ndarray | None = None) -> np.ndarray:
     """Greedy max coverage on a graph given as CSR out-edges (row i covers ``indices[indptr[i]:
     indptr[i+1]]``): (k,) picks, each the row covering the most uncovered rows (ties: the lower
-    row), random over the unlabeled, unpicked rows once nothing is left to cover."""
+    row), random over the unlabeled, unpicked rows once nothing is left to cover (with
+    ``first``, :func:`~labelwise.strategies.neighbours.first_copies` of the rows, first over
+    those that are no copy of a labeled or picked row)."""
     n = len(indptr) - 1
     labeled = check_selection(n, k, labeled_idx)
     in_indptr, in_indices = transpose_csr(indptr, indices, n)
@@ -121,7 +130,15 @@ def max_coverage(indptr: np.ndarray, indices: np.ndarray, k: int, labeled_idx=No
     if len(picks) < k:  # all covered: the rest at random
         rng = np.random.default_rng(random_state)
         free = np.flatnonzero(~taken)
-        picks.extend(rng.choice(free, size=k - len(picks), replace=False).tolist())
+        seen = np.zeros(n, dtype=bool)  # groups of copies with a labeled or picked row
+        if first is not None:
+            seen[first[taken]] = True
+        late = seen[first[free]] if first is not None else np.zeros(len(free), dtype=bool)
+        if late.any():  # copies of taken rows come after every other row
+            free = np.r_[rng.permutation(free[~late]), rng.permutation(free[late])]
+            picks.extend(free[:k - len(picks)].tolist())
+        else:
+            picks.extend(rng.choice(free, size=k - len(picks), replace=False).tolist())
     return np.asarray(picks, dtype=np.int64)
 
 
@@ -148,8 +165,11 @@ def probcover(X, k: int, labeled_idx=None, delta: float | None = None, random_st
                                  "to estimate it")
         delta = estimate_delta(X, n_clusters, alpha, rng, normalize=False, backend=backend,
                                grid=default_grid(X, normalize))
+    first = first_copies(X)
+    warn_duplicates(first, "ProbCover covers each copy, and picks one copy of a group at most "
+                    "while anything is left to cover", normalize)
     indptr, indices = radius_graph(X, float(delta), backend, max_edges)
-    return max_coverage(indptr, indices, k, labeled, rng)
+    return max_coverage(indptr, indices, k, labeled, rng, first)
 
 
 def probcover_candidates(X_candidates, X_labeled, k: int, delta: float | None = None,

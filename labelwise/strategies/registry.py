@@ -70,26 +70,53 @@ class Strategy:
     reason: str = ""
     score_reason: str = ""
 
+    def citation(self) -> str:
+        """The papers as ``labelwise strategies`` shows them: short citations of known keys,
+        other text as given, "no paper given" when empty."""
+        from labelwise.papers import cite, work
+
+        if self.paper == "all":
+            return "the baseline of every paper"
+        parts = []
+        for key in (k.strip() for k in self.paper.split(",") if k.strip()):
+            try:
+                work(key)
+            except LabelwiseError:  # not in labelwise's table: a plugin's own citation
+                parts.append(key)
+            else:
+                parts.append(cite(key, parenthetical=True))
+        return "; ".join(parts) or "no paper given"
+
 
 STRATEGIES: dict[str, Strategy] = {}
 FT_SUFFIX = "+ft"
+#: the names this module registers; another registration under one of them needs replace=True
+BUILTIN: set[str] = set()
+_registering_builtins = True
 
 
 def register(name: str, select: SelectFn | None = None, needs=(), description: str = "",
              paper: str = "", score: ScoreFn | None = None, largest: bool = True,
-             compares_rounds: bool = False, family: str = "", reason: str = "",
-             score_reason: str = "") -> Strategy:
+             compares_rounds: bool = False, replace: bool = False, family: str = "",
+             reason: str = "", score_reason: str = "") -> Strategy:
     """Add a strategy to the registry and return it.
 
     Give ``score`` alone for a strategy that takes the top k of a per-item score, ``select`` alone
     for a batch selector, or both (the score then explains the picks and feeds OOD AUROC). The
-    "+ft" variant of every registered name exists at lookup (:func:`get_strategy`). ``family``,
-    ``reason`` and ``score_reason`` explain its picks on the labeling app's page (see
-    :class:`Strategy`).
+    "+ft" variant of every registered name exists at lookup (:func:`get_strategy`). ``paper`` is
+    optional for your own strategies (keys of :mod:`labelwise.papers`, or any citation text).
+    Registering under a built-in name (``margin``...) needs ``replace=True``: a plugin cannot
+    swap a built-in by accident. ``family``, ``reason`` and ``score_reason`` explain its picks on
+    the labeling app's page (see :class:`Strategy`).
     """
     if not name or not isinstance(name, str) or name.endswith(FT_SUFFIX):
         raise LabelwiseError(f"a strategy name must be a non-empty string not ending in "
                              f"{FT_SUFFIX!r}, got {name!r}")
+    if name in BUILTIN and not replace and not _registering_builtins:
+        raise LabelwiseError(f"strategy {name!r} is built in: choose another name, or pass "
+                             "replace=True to register over it")
+    if _registering_builtins:
+        BUILTIN.add(name)
     if select is None:
         if score is None:
             raise LabelwiseError(f"strategy {name!r} needs a score or a select function")
@@ -334,3 +361,5 @@ register("typiclust", _typiclust, (),
 register("probcover", _probcover, (),
          "cold start without a model: greedy maximum coverage of delta-balls on the features, "
          "delta from 95% ball purity", "yehuda2022", family="typical", reason=_TYPICAL)
+
+_registering_builtins = False  # keep last: registrations after this line are the users'

@@ -13,7 +13,11 @@ labeling; clustering spreads them over the data. Choices where the paper leaves 
   neighbours, computed WITHIN the cluster over all its members (labeled ones too: density is a
   property of the data, not of who is labeled), with k = min(20, cluster size - 1). The authors'
   code uses squared distances, its cluster's unlabeled points only, and k = min(20, size // 2);
-* features are L2-normalised first (``normalize=True``), as in the authors' code.
+* features are L2-normalised first (``normalize=True``), as in the authors' code;
+* exact duplicates (rows equal after normalisation) count as one point: typicality is computed
+  over the distinct points of a cluster, so it stays finite (a duplicate at distance 0 would
+  make it infinite and win every pick), and a copy is picked only after every distinct point
+  of its cluster; a warning says how many rows are duplicates.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from labelwise.strategies.coldstart import (
     pool_of,
     prepare_features,
 )
-from labelwise.strategies.neighbours import knn_distances
+from labelwise.strategies.neighbours import first_copies, knn_distances, warn_duplicates
 
 K_NN = 20
 MAX_CLUSTERS = 500
@@ -35,15 +39,18 @@ SMALL_CLUSTER = 5
 
 def typicality(X: np.ndarray, k_nn: int = K_NN, backend: str = "auto") -> np.ndarray:
     """(n,) typicality of each row of ``X`` (n, d): the inverse of its mean Euclidean distance
-    to its min(k_nn, n - 1) nearest other rows (Hacohen et al. 2022, Eq. 4). A row with an
-    exact duplicate among them only gets ``inf``; a lone row (n = 1) gets 0."""
-    n = len(X)
-    k = min(int(k_nn), n - 1)
+    to its min(k_nn, m - 1) nearest other distinct rows (Hacohen et al. 2022, Eq. 4), m the
+    number of distinct rows. Exact duplicates share their point's typicality, always finite; a
+    lone point (m = 1) gets 0."""
+    first = first_copies(X)
+    distinct = np.flatnonzero(first == np.arange(len(X)))
+    k = min(int(k_nn), len(distinct) - 1)
     if k < 1:
-        return np.zeros(n)
-    mean = knn_distances(X, k, backend).astype(np.float64).mean(axis=1)
-    with np.errstate(divide="ignore"):
-        return 1.0 / mean
+        return np.zeros(len(X))
+    mean = knn_distances(X[distinct], k, backend).astype(np.float64).mean(axis=1)
+    typ = np.zeros(len(X))
+    typ[distinct] = 1.0 / mean
+    return typ[first]
 
 
 def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_NN,
@@ -67,6 +74,10 @@ def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_N
     labeled = check_selection(n, k, labeled_idx)
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    first = first_copies(X)
+    copy = first != np.arange(n)  # rows with an earlier duplicate
+    warn_duplicates(first, "TypiClust counts each group of duplicates as one point and picks "
+                    "its copies last", normalize)
     n_clusters = min(len(labeled) + int(k), int(max_clusters), n)
     clusters = kmeans_labels(X, n_clusters, random_state)
     sizes = np.bincount(clusters, minlength=n_clusters)
@@ -85,9 +96,9 @@ def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_N
             eligible = left > 0
         cand = np.flatnonzero(eligible)
         c = int(cand[np.lexsort((cand, -sizes[cand], counts[cand]))[0]])
-        if c not in scored:  # typicality once per visited cluster
+        if c not in scored:  # typicality once per visited cluster; copies rank below all
             rows = order[starts[c]:starts[c + 1]]
-            scored[c] = (rows, typicality(X[rows], k_nn, backend))
+            scored[c] = (rows, np.where(copy[rows], -1.0, typicality(X[rows], k_nn, backend)))
         rows, typ = scored[c]
         free = np.flatnonzero(~taken[rows])
         p = int(rows[free[np.argmax(typ[free])]])  # ties: the lower row
