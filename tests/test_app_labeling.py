@@ -13,6 +13,7 @@ import pytest
 from labelwise.app import labeling
 from labelwise.app.create import create_project
 from labelwise.app.project import Conflict
+from labelwise.testing import gaussian_blobs
 
 N = 60
 SEEDS = (0, 1, 58, 59)  # data labels of both classes: round 1 is already a margin round
@@ -23,8 +24,7 @@ def truth(idx):
 
 
 def make(tmp_path, name="p", **kw):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (N // 2, 3)), rng.normal(6, 1, (N // 2, 3))].astype(np.float32)
+    X, _ = gaussian_blobs(((0.0,) * 3, (6.0,) * 3), N, labels="block", dtype=np.float32)
     kw.setdefault("batch_size", 4)
     kw.setdefault("labels", [truth(i) if i in SEEDS else None for i in range(N)])
     return create_project(tmp_path / name, [f"i{i}" for i in range(N)], X, ["a", "b"], **kw)

@@ -15,13 +15,13 @@ from labelwise.app import project as project_module
 from labelwise.app.create import create_project
 from labelwise.app.errors import DB_NAME, EMBEDDINGS_NAME, DiskFull
 from labelwise.app.project import Project
+from labelwise.testing import gaussian_blobs
 from labelwise.validation import LabelwiseError
 
 
 def make(root, n=60, name="p", **kw):
     """Two separated blobs: items < n/2 are 'a', the rest 'b'."""
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (n // 2, 3)), rng.normal(6, 1, (n - n // 2, 3))]
+    X, _ = gaussian_blobs(((0.0,) * 3, (6.0,) * 3), n, labels="block")
     kw.setdefault("batch_size", 4)
     return create_project(root / name, [f"i{i}" for i in range(n)], X.astype(np.float32),
                           ["a", "b"], **kw)

@@ -13,7 +13,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
 
 httpx = pytest.importorskip("httpx")
@@ -61,9 +60,8 @@ def stop(proc):
 
 
 @pytest.fixture
-def project(tmp_path):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (100, 3)), rng.normal(6, 1, (100, 3))]
+def project(tmp_path, make_blobs):
+    X, _ = make_blobs(((0.0,) * 3, (6.0,) * 3), 200, labels="block")
     return create_project(tmp_path / "p", [f"i{i}" for i in range(200)], X, ["a", "b"],
                           batch_size=5)
 
@@ -137,9 +135,8 @@ def test_loopback_without_accounts_trusts_the_name_sent(project):
         assert r.json()["annotator"] == "zoe"
 
 
-def test_next_item_carries_the_suggestion_and_why(tmp_path):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (20, 3)), rng.normal(6, 1, (20, 3))]
+def test_next_item_carries_the_suggestion_and_why(tmp_path, make_blobs):
+    X, _ = make_blobs(((0.0,) * 3, (6.0,) * 3), 40, labels="block")
     labels = ["a", "a", "a"] + [None] * 34 + ["b", "b", "b"]
     p = create_project(tmp_path / "s", [f"i{i}" for i in range(40)], X, ["a", "b"],
                        labels=labels, batch_size=4)
