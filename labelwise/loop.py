@@ -47,6 +47,16 @@ def _class_prior(engine: ActiveLearner, n_classes: int, n: int) -> np.ndarray:
     return np.tile(counts / max(counts.sum(), 1), (n, 1))
 
 
+def _classes_of(y_pool: np.ndarray, y_test: np.ndarray) -> int | np.ndarray:
+    """The declared classes of a simulation: K = max + 1 for integer labels (classes 0..K-1,
+    also those absent from both splits), else the sorted distinct labels (strings...)."""
+    both = np.concatenate([y_pool, y_test])
+    whole = both.dtype.kind in "iu" or (both.dtype.kind == "f" and np.all(both == np.round(both)))
+    if len(both) and whole and both.min() >= 0:
+        return int(both.max()) + 1
+    return np.unique(both)
+
+
 def _fitted_learner(learner):
     """A learner that follows the protocol as is; a fitted scikit-learn classifier wrapped."""
     if isinstance(learner, BaseLearner) or hasattr(learner, "capabilities"):
@@ -276,14 +286,17 @@ def run_active_learning(
     batch_size = check_positive_int(batch_size, "batch size")
     classes = None
     if isinstance(learner, str) or not hasattr(learner, "classes_"):
-        classes = int(max(np.max(y_pool), np.max(y_test))) + 1
+        classes = _classes_of(check_labels(y_pool, None, "pool labels"),
+                              check_labels(y_test, None, "test labels"))
     engine = ActiveLearner(X_pool, learner, strat, classes=classes, random_state=random_state,
                            learner_params=learner_params)
     n_classes = len(engine.classes_)
     y_pool = check_labels(y_pool, engine.classes_, "pool labels")
     y_test = check_labels(y_test, engine.classes_, "test labels")
 
-    labeled = initial_labeled_set(y_pool, seed_size, n_classes, seed_set, random_state, X=X_pool)
+    # the seed set draws per class index (labels may be strings)
+    labeled = initial_labeled_set(engine.template.encode(y_pool), seed_size, n_classes, seed_set,
+                                  random_state, X=X_pool)
     if budget is not None:
         budget = check_positive_int(budget, "budget")
         if budget < len(labeled):
@@ -298,12 +311,11 @@ def run_active_learning(
     stopper = _Stopper(engine, random_state, stop_set_size, stopping_cv, monitor)
     records: list[RoundRecord] = []
     for r in range(rounds + 1):
-        if engine.can_fit():
-            fit = engine.fit()
+        fit = engine.fit_or_cold_start()
+        if fit is not None:
             test_proba = engine.model.predict_proba(X_test)
-        else:  # a random seed set of one class: no model yet; the engine's cold start picks
-            engine.model = engine.previous_model = None
-            fit = FitInfo(engine.n_labeled, 0.0)
+        else:  # a random seed set of one class (a warning says so): the engine's cold start
+            fit = FitInfo(engine.n_labeled, 0.0)  # picks; the model is the class prior
             test_proba = _class_prior(engine, n_classes, len(X_test))
         record = RoundRecord(r, fit.n_labeled, classification_metrics(y_test, test_proba),
                              train_seconds=fit.train_seconds, pseudo_labels=fit.pseudo_labels)
@@ -316,7 +328,7 @@ def run_active_learning(
             cand = unlabeled
             if pool_subsample is not None and pool_subsample < len(unlabeled):
                 cand = np.sort(rng.choice(unlabeled, pool_subsample, replace=False))
-            picks = engine._query(min(k, len(cand)), cand, rng.integers(2**32), validate=False)
+            picks = engine.query(min(k, len(cand)), cand, rng.integers(2**32))
             record.query_seconds = engine.last_query.query_seconds
             record.picks = picks
         record.stopping, record.stopping_seconds = stopper.update(record.picks)

@@ -15,6 +15,11 @@ class LabelwiseError(ValueError):
     """A user-facing error: its message names the problem in one line."""
 
 
+class LabelwiseWarning(UserWarning):
+    """A user-facing warning in one line: the run goes on, but not as asked (e.g. labels of one
+    class, so the cold-start strategy picks)."""
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and the noun, plural unless ``n`` is 1: ``plural(1, "seed")`` = "1 seed",
     ``plural(3, "class", "classes")`` = "3 classes"."""

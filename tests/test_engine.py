@@ -254,3 +254,87 @@ def test_cold_start_strategies_need_no_model_and_no_labels(cold_start):
     engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, cold_start=cold_start)
     engine.step(3, random_state=0)
     assert engine.last_query.strategy == cold_start and engine.last_query.cold_start
+
+
+# ---- float32 end to end, and the candidates scored in blocks --------------------------------
+
+
+def test_the_teach_order_does_not_change_the_model_or_the_picks():
+    X, y = blobs(n=150, seed=4)
+    X += np.random.default_rng(4).normal(scale=2.0, size=X.shape).astype(np.float32)  # overlap
+    idx = np.arange(0, 150, 5)
+    names = np.array(CLASSES)[y[idx]]
+    order = np.random.default_rng(1).permutation(len(idx))
+    a = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=names)
+    b = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx[order],
+                      labels=names[order])
+    a.fit(), b.fit()
+    # the engine fits on the labeled rows in pool order: not close, identical
+    assert np.array_equal(a.model.predict_proba(X), b.model.predict_proba(X))
+    assert a.query(20, random_state=0).tolist() == b.query(20, random_state=0).tolist()
+
+
+def test_float32_pool_gives_the_float64_pools_picks_on_separated_data():
+    X, y = blobs(n=300, seed=2)
+    idx, labs = seed_labels(y, per_class=4)
+    picks = {}
+    for dtype in (np.float32, np.float64):
+        engine = ActiveLearner(X.astype(dtype), "logreg", "margin", classes=CLASSES,
+                               labeled_idx=idx, labels=labs)
+        engine.fit()
+        picks[dtype] = engine.query(30).tolist()
+    assert picks[np.float32] == picks[np.float64]
+
+
+def test_float32_probabilities_are_within_the_documented_tolerance_on_overlapping_data():
+    """docs/round.md: the float32 forward pass moves probabilities by at most 1e-5 (absolute);
+    picks may then differ only between near-tied margins."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(3, size=2000)
+    X = (rng.normal(size=(2000, 64)) + 0.3 * np.eye(64)[y]).astype(np.float32)
+    idx = np.arange(300)
+    engine = ActiveLearner(X, "logreg", "margin", classes=3, labeled_idx=idx, labels=y[idx])
+    engine.fit()
+    p32 = engine.model.predict_proba(X)
+    p64 = engine.model.predict_proba(X.astype(np.float64))
+    assert p32.dtype == np.float64 and np.abs(p32 - p64).max() < 1e-5
+    assert p64.max() - p64.min() > 0.5  # the model is far from uniform: the check is not empty
+
+
+def test_margin_reads_the_pool_in_blocks_without_gathering_the_candidates(monkeypatch):
+    from labelwise.strategies import context
+
+    X, y = blobs(n=300, seed=5)
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx,
+                           labels=labs)
+    engine.fit()
+    whole = engine.query(40, random_state=0)
+    rows_read = []
+    real = engine.model.predict_proba
+    monkeypatch.setattr(engine.model, "predict_proba",
+                        lambda Xb: rows_read.append(len(Xb)) or real(Xb))
+    monkeypatch.setattr(context, "BLOCK_BYTES", 16 * 4 * 4)  # 16 rows of 4 float32 a block
+    blocked = engine.query(40, random_state=0)
+    assert blocked.tolist() == whole.tolist()
+    assert max(rows_read) == 16 and sum(rows_read) == len(engine.unlabeled_idx())
+    assert "X_candidates" not in engine.last_context.__dict__  # never gathered
+
+
+def test_a_margin_query_on_a_memory_mapped_pool_never_copies_it(tmp_path, monkeypatch):
+    X, y = blobs(n=3000, seed=6)
+    np.save(tmp_path / "pool.npy", X)
+    pool = np.load(tmp_path / "pool.npy", mmap_mode="r")
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(pool, "logreg", "margin", classes=CLASSES, labeled_idx=idx,
+                           labels=labs)
+    assert np.shares_memory(engine.X_pool, pool)  # the checks kept the memory map, no copy
+    engine.fit()
+    from labelwise.strategies import context
+
+    monkeypatch.setattr(context, "BLOCK_BYTES", 500 * 4 * 4)
+    picks = engine.query(10, random_state=0)
+    ref = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=labs)
+    ref.fit()
+    assert picks.tolist() == ref.query(10, random_state=0).tolist()
+    assert "X_candidates" not in engine.last_context.__dict__
