@@ -317,8 +317,17 @@ def test_margin_reads_the_pool_in_blocks_without_gathering_the_candidates(monkey
     monkeypatch.setattr(context, "BLOCK_BYTES", 16 * 4 * 4)  # 16 rows of 4 float32 a block
     blocked = engine.query(40, random_state=0)
     assert blocked.tolist() == whole.tolist()
-    assert max(rows_read) == 16 and sum(rows_read) == len(engine.unlabeled_idx())
+    # slices of the pool from the first candidate (row 2) to the last: 298 rows in 16-row blocks
+    assert max(rows_read) == 16 and sum(rows_read) == 298 and len(rows_read) == 19
     assert "X_candidates" not in engine.last_context.__dict__  # never gathered
+    # a sparse candidate set (every 7th row) is gathered block by block: only its rows are read
+    rows_read.clear()
+    sparse = engine.unlabeled_idx()[::7]
+    picks = engine.query(5, candidates=sparse, random_state=0)
+    assert sum(rows_read) == len(sparse) and max(rows_read) == 16
+    ref = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=labs)
+    ref.fit()
+    assert picks.tolist() == ref.query(5, candidates=sparse, random_state=0).tolist()
 
 
 def test_a_margin_query_on_a_memory_mapped_pool_never_copies_it(tmp_path, monkeypatch):

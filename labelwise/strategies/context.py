@@ -95,46 +95,6 @@ class SelectionContext:
             return len(self.X_candidates)
         return len(self.candidate_idx)
 
-    @cached_property
-    def X_candidates(self) -> np.ndarray:
-        """(n, d) the candidates' features, gathered from the pool on first access (strategies
-        that work on the features: k-center, BADGE, TypiClust, ProbCover...)."""
-        return self.X_pool[self.candidate_idx]
-
-    def candidate_blocks(self):
-        """Yield (start, stop, X_block): the candidates' features, a block of rows at a time,
-        read from the pool (or sliced from ``X_candidates`` when that is at hand)."""
-        n = self.n_candidates
-        if "X_candidates" in self.__dict__:
-            X = self.X_candidates
-            step = block_rows(X.shape[1], X.dtype.itemsize)
-            for i in range(0, n, step):
-                yield i, min(i + step, n), X[i:i + step]
-            return
-        X, idx = self.X_pool, self.candidate_idx
-        step = block_rows(X.shape[1], X.dtype.itemsize)
-        for i in range(0, n, step):
-            yield i, min(i + step, n), X[idx[i:i + step]]
-
-    def blockwise(self, fn: Callable[[np.ndarray], np.ndarray], axis: int = 0) -> np.ndarray:
-        """``fn`` (features (b, d) -> array with b along ``axis``) over the candidates, a block
-        at a time, the results joined along ``axis``: the same as ``fn(X_candidates)`` without
-        a copy of the candidates' features."""
-        out = None
-        for i, j, X in self.candidate_blocks():
-            part = np.asarray(fn(X))
-            if out is None:
-                shape = list(part.shape)
-                shape[axis] = self.n_candidates
-                out = np.empty(shape, dtype=part.dtype)
-            index = [slice(None)] * part.ndim
-            index[axis] = slice(i, j)
-            out[tuple(index)] = part
-        if out is None:  # no candidates: one call on an empty block gives the shape
-            X = self.X_pool[:0] if "X_candidates" not in self.__dict__ else self.X_candidates
-            return np.asarray(fn(X))
-        return out
-
     @property
     def n_classes(self) -> int:
         if self.learner is not None:
@@ -142,6 +102,79 @@ class SelectionContext:
         if self.classes is not None:
             return len(self.classes)
         return max(len(np.unique(self.y_labeled)), 2)
+
+    @cached_property
+    def X_candidates(self) -> np.ndarray:
+        """(n, d) the candidates' features, gathered from the pool on first access (strategies
+        that work on the features: k-center, BADGE, TypiClust, ProbCover...)."""
+        return self.X_pool[self.candidate_idx]
+
+    def candidate_block(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, d) the features of candidates ``start:stop``, read from the pool (or
+        sliced from ``X_candidates`` when that is at hand)."""
+        if "X_candidates" in self.__dict__:
+            return self.X_candidates[start:stop]
+        return self.X_pool[self.candidate_idx[start:stop]]
+
+    def blockwise(self, fn: Callable[[np.ndarray], np.ndarray], axis: int = 0) -> np.ndarray:
+        """``fn`` (features (b, d) -> array with b along ``axis``) over the candidates, a block
+        of :func:`block_rows` at a time, the results joined along ``axis``: the same as
+        ``fn(X_candidates)`` without a copy of the candidates' features.
+
+        When the candidates are ascending rows of the pool and at least half of the rows they
+        span (the engine's unlabeled items), each block is a slice of the pool (a view: no copy,
+        read in order from a memory map) and ``fn``'s rows of the candidates in it are kept (a
+        block where they are fewer than half its rows gathers them instead); other candidates
+        (a subsample) are gathered a block at a time. One block is held at a time.
+        """
+        if "X_candidates" in self.__dict__ or "candidate_idx" not in self.__dict__:
+            return self._blockwise_gathered(fn, axis)
+        idx, X = self.candidate_idx, self.X_pool
+        if len(idx) == 0 or 2 * len(idx) < idx[-1] + 1 - idx[0] or np.any(np.diff(idx) <= 0):
+            return self._blockwise_gathered(fn, axis)  # sparse or unordered candidates
+        step = block_rows(X.shape[1], X.dtype.itemsize)
+        first, last = int(idx[0]), int(idx[-1]) + 1
+        out = None
+        for a in range(first, last, step):
+            b = min(a + step, last)
+            lo, hi = np.searchsorted(idx, [a, b])
+            if hi == lo:
+                continue
+            if 2 * (hi - lo) >= b - a:  # dense: score the slice, keep the candidates' rows
+                part = np.take(np.asarray(fn(X[a:b])), idx[lo:hi] - a, axis=axis)
+            else:
+                part = np.asarray(fn(X[idx[lo:hi]]))
+            out = self._put(out, part, lo, axis)
+            del part
+        return out
+
+    def _blockwise_gathered(self, fn, axis: int) -> np.ndarray:
+        """:meth:`blockwise` for any candidates: each block's rows gathered (or sliced from
+        ``X_candidates``)."""
+        X = self.X_candidates if "X_candidates" in self.__dict__ else self.X_pool
+        n, step = self.n_candidates, block_rows(X.shape[1], X.dtype.itemsize)
+        if n == 0:
+            return np.asarray(fn(self.candidate_block(0, 0)))
+        out = None
+        for i in range(0, n, step):
+            block = self.candidate_block(i, min(i + step, n))
+            part = np.asarray(fn(block))
+            del block  # released before the next block is read
+            out = self._put(out, part, i, axis)
+            del part
+        return out
+
+    def _put(self, out, part: np.ndarray, start: int, axis: int) -> np.ndarray:
+        """Write ``part`` at candidate ``start`` along ``axis`` of ``out`` (allocated on the
+        first block, with n_candidates along ``axis``)."""
+        if out is None:
+            shape = list(part.shape)
+            shape[axis] = self.n_candidates
+            out = np.empty(shape, dtype=part.dtype)
+        index = [slice(None)] * part.ndim
+        index[axis] = slice(start, start + part.shape[axis])
+        out[tuple(index)] = part
+        return out
 
     @cached_property
     def X_covered(self) -> np.ndarray:
