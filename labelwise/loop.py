@@ -244,7 +244,9 @@ def run_active_learning(
     (counted in ``train_seconds``), before evaluation and selection.
 
     Args:
-        X_pool, y_pool: (n, d) features and (n,) class indices in range(K) of the pool.
+        X_pool, y_pool: (n, d) features and (n,) labels of the pool: class indices in
+            range(K), or any labels (strings...), whose sorted distinct values (pool and test
+            together) are then the classes.
         X_test, y_test: the held-out split.
         strategy: strategy name or object.
         learner: learner name (built with ``learner_params``), an unfitted labelwise learner, or
@@ -292,7 +294,8 @@ def run_active_learning(
                            learner_params=learner_params)
     n_classes = len(engine.classes_)
     y_pool = check_labels(y_pool, engine.classes_, "pool labels")
-    y_test = check_labels(y_test, engine.classes_, "test labels")
+    # the metrics compare class indices (columns of the probabilities): labels may be strings
+    y_test = engine.template.encode(check_labels(y_test, engine.classes_, "test labels"))
 
     # the seed set draws per class index (labels may be strings)
     labeled = initial_labeled_set(engine.template.encode(y_pool), seed_size, n_classes, seed_set,

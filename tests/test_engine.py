@@ -347,3 +347,75 @@ def test_a_margin_query_on_a_memory_mapped_pool_never_copies_it(tmp_path, monkey
     ref.fit()
     assert picks.tolist() == ref.query(10, random_state=0).tolist()
     assert "X_candidates" not in engine.last_context.__dict__
+
+
+# ---- a plugin strategy's picks are checked (the attack: every way to break the contract) ----
+
+
+@pytest.mark.parametrize("picks, problem", [
+    (lambda n, k: np.zeros(k, dtype=np.int64), "duplicate"),
+    (lambda n, k: np.arange(n - k + 1, n + 1), "outside"),
+    (lambda n, k: np.arange(-1, k - 1), "outside"),
+    (lambda n, k: np.arange(k, dtype=float), "float64 values"),
+    (lambda n, k: np.ones(k, dtype=bool), "bool values"),
+    (lambda n, k: np.arange(k - 1), "returned 4 picks for k=5"),
+    (lambda n, k: np.arange(2 * k).reshape(2, k), r"shape \(2, 5\)"),
+])
+def test_a_strategy_that_breaks_the_pick_contract_is_named(picks, problem):
+    from labelwise.learners.base import PROBA
+    from labelwise.strategies import Strategy
+
+    bad = Strategy("sloppy", lambda ctx, k: picks(ctx.n_candidates, k), frozenset({PROBA}), "")
+    X, y = blobs()
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", bad, classes=CLASSES, labeled_idx=idx, labels=labs)
+    with pytest.raises(LabelwiseError, match=f"strategy 'sloppy' broke .*{problem}"):
+        engine.step(5, random_state=0)
+
+
+def test_picks_may_take_every_candidate_left():
+    X, y = blobs(n=30)
+    idx, labs = seed_labels(y)
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=idx, labels=labs)
+    picks = engine.step(24, random_state=0)
+    assert sorted(picks.tolist()) == engine.unlabeled_idx().tolist()
+    with pytest.raises(LabelwiseError, match="larger than the unlabeled pool"):
+        engine.query(25)
+
+
+def test_string_indices_of_a_dataframe_get_a_clear_message():
+    pd = pytest.importorskip("pandas")
+    X, y = blobs(n=30)
+    df = pd.DataFrame(X, index=[f"row{i}" for i in range(30)])
+    engine = ActiveLearner(df, "logreg", "margin", classes=CLASSES)  # any index: features only
+    with pytest.raises(LabelwiseError, match=r"integer positions .*\.get_indexer"):
+        engine.teach(pd.Index(["row0", "row1"]), ["a", "b"])
+    engine.teach(df.index.get_indexer(["row0", "row10", "row20"]), ["a", "b", "c"])
+    engine.fit()
+    assert len(engine.query(3, random_state=0)) == 3
+
+
+def test_fractional_or_negative_indices_are_refused():
+    X, _ = blobs(n=30)
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES)
+    with pytest.raises(LabelwiseError, match="whole numbers, got 1.5"):
+        engine.teach([1.5, 2.0], ["a", "b"])
+    with pytest.raises(LabelwiseError, match=r"lie in \[0, 30\)"):
+        engine.teach([-1, 2], ["a", "b"])
+    engine.teach([1.0, 2.0], ["a", "b"])  # whole floats are positions
+    assert engine.labeled_idx.tolist() == [1, 2]
+
+
+def test_labels_of_one_class_warn_and_start_cold():
+    from labelwise.validation import LabelwiseWarning
+
+    X, y = blobs()
+    engine = ActiveLearner(X, "logreg", "margin", classes=CLASSES, labeled_idx=[0, 1],
+                           labels=["a", "a"])
+    with pytest.warns(LabelwiseWarning, match="only 1 class \\('a'\\).*'random' picks"):
+        assert engine.fit_or_cold_start() is None
+    picks = engine.query(4, random_state=0)
+    assert engine.last_query.cold_start and len(picks) == 4 and engine.model is None
+    engine.teach([2], ["b"])
+    info = engine.fit_or_cold_start()
+    assert info.n_labeled == 3 and engine.model is not None
