@@ -419,3 +419,77 @@ def test_labels_of_one_class_warn_and_start_cold():
     engine.teach([2], ["b"])
     info = engine.fit_or_cold_start()
     assert info.n_labeled == 3 and engine.model is not None
+
+
+# ---- one model per labels and seed: the same picks everywhere, for every learner -------------
+
+FAST_TORCH = {"lr": 0.01, "max_epochs": 8, "device": "cpu"}
+
+
+def _tiny_module():
+    import torch.nn as nn
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Dropout(0.2))
+            self.head = nn.Linear(8, 3)
+
+    return Tiny
+
+
+#: every registered learner -> (strategy, learner params, why it is skipped or None); a learner
+#: registered later and missing here fails test_every_registered_learner_is_covered
+SAME_PICKS = {
+    "logreg": [("margin", {})],
+    "svm": [("margin", {})],
+    "mlp": [("margin+ft", {"hidden": 16, **FAST_TORCH}), ("lhd", {"hidden": 16, **FAST_TORCH})],
+    "ensemble": [("variation_ratio", {"n_members": 2, "hidden": 8, **FAST_TORCH})],
+    "supcon": [("margin", {"contrastive_epochs": 2, "hidden": 8, **FAST_TORCH})],
+    "lossnet": [("learning_loss", {"hidden": 8, **FAST_TORCH})],
+    "torch-module": [("margin", {"module": "tiny", **FAST_TORCH})],
+    "cnn": [("margin", {"image_shape": (1, 4, 4), "channels": (4,), "hidden": 8,
+                        **FAST_TORCH})],
+}
+SKIPPED = {"finetune-text": "fine-tunes a pretrained text backbone (a download)",
+           "finetune-image": "fine-tunes a pretrained image backbone (a download)"}
+
+
+def test_every_registered_learner_is_covered():
+    from labelwise.learners import LEARNERS
+
+    assert set(LEARNERS) == set(SAME_PICKS) | set(SKIPPED)
+
+
+@pytest.mark.parametrize("learner, strategy, params", [
+    (name, strategy, params) for name, cases in SAME_PICKS.items()
+    for strategy, params in cases])
+def test_same_labels_and_seed_give_the_same_picks_after_any_history(learner, strategy, params):
+    """The app builds a fresh engine after a restart, ActiveLearner keeps one for many rounds and
+    ``labelwise run`` replays the loop: for the same labels (in any order) and seeds, the second
+    round's picks agree, because every round fits a fresh clone seeded with random_state."""
+    from labelwise.learners import LEARNERS
+
+    if LEARNERS[learner].extra:
+        pytest.importorskip("torch")
+    if params.get("module") == "tiny":
+        params = params | {"module": _tiny_module()}
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    X = (rng.normal(size=(60, 16)) + 2.5 * np.eye(16)[y]).astype(np.float32)
+    idx, labs = seed_labels(y, per_class=3)
+
+    def fresh():
+        return ActiveLearner(X, learner, strategy, classes=CLASSES, random_state=0,
+                             learner_params=params)
+
+    kept = fresh()
+    kept.teach(idx, labs)
+    first = kept.step(6, random_state=1)
+    kept.teach(first, np.array(CLASSES)[y[first]])
+    again = kept.step(6, random_state=2)
+
+    restarted = fresh()  # the app after a restart: the same labels, taught in another order
+    order = np.random.default_rng(3).permutation(kept.n_labeled)
+    restarted.set_labels(kept.labeled_idx[order], kept.labels[order])
+    assert restarted.step(6, random_state=2).tolist() == again.tolist()
