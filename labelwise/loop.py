@@ -1,9 +1,10 @@
-"""The active-learning loop: one query step for real labeling, and the simulated loop.
+"""The simulated active-learning loop, and ``query`` for a model fitted elsewhere.
 
-``query`` is the step a labeling workflow calls: given a fitted learner and the pool, it returns
-the next k pool indices to label. ``run_active_learning`` simulates the whole loop with an oracle
-that reveals known labels, one :class:`labelwise.engine.ActiveLearner` round per round, and
-records every round.
+``run_active_learning`` simulates the whole loop with an oracle that reveals known labels, one
+:class:`labelwise.engine.ActiveLearner` round per round (``fit_or_cold_start`` then ``query``),
+and records every round. The engine is the route to a selection: ``query`` here is a thin
+wrapper for a learner the caller fitted itself; it checks its inputs and runs the engine's
+selection (:func:`labelwise.engine.select_from`, which checks the strategy's picks).
 """
 
 from __future__ import annotations
@@ -96,9 +97,11 @@ def query(
     Returns:
         (k,) int64 indices into ``X_pool``, unique, none of them labeled.
 
-    ``query`` only selects. For the whole round (fit, the "+ft" fine-tuning on confident
+    ``query`` only selects, with the engine's selection code; it is a thin wrapper kept for a
+    model fitted outside labelwise. For the whole round (fit, the "+ft" fine-tuning on confident
     pseudo-labels, and a selection that sees last round's model) use
-    :class:`labelwise.engine.ActiveLearner`, which the simulations and the app use too.
+    :meth:`labelwise.engine.ActiveLearner.query`, the route the simulations, the labeling app
+    and the Label Studio backend take.
     """
     strat = _as_strategy(strategy)
     if learner is None:
