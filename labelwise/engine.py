@@ -7,8 +7,10 @@ Khosla et al. 2022, Algorithm 2) followed by ``query`` (the strategy picks among
 reading this round's model and last round's). The simulated loop
 (:func:`labelwise.loop.run_active_learning`), the benchmark grids and the labeling app's worker all
 go through it, so a strategy behaves the same everywhere: the same labels and seed give the same
-picks (the one exception is state a learner carries across rounds on purpose: LHD's EMA in its
-public-code mode counts optimiser steps since the engine's first round).
+model and, with the same strategy seed, the same picks. Each round fits a fresh clone of the
+learner seeded with the engine's ``random_state``; nothing carries from one round's model to the
+next (LHD's EMA step counter included), so a model never depends on how many rounds ran before
+in this process (docs/round.md).
 
 Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
 ``query`` falls back to the ``cold_start`` strategy, one that needs no model.
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,10 +34,12 @@ import numpy as np
 from labelwise.strategies import SelectionContext, Strategy, get_strategy
 from labelwise.validation import (
     LabelwiseError,
+    LabelwiseWarning,
     check_features,
     check_indices,
     check_k,
     check_labels,
+    plural,
 )
 
 
@@ -86,6 +91,33 @@ def check_capabilities(strategy: Strategy, learner) -> None:
         )
 
 
+def check_picks(picks, k: int, n_candidates: int, name: str) -> np.ndarray:
+    """``picks`` as (k,) int64 positions into the candidates, or a LabelwiseError naming the
+    strategy ``name``: a 1-D array of integers (not floats, not booleans), each in
+    [0, n_candidates), no duplicates, exactly ``k`` of them. Positions index the candidates,
+    which hold no labeled item, so valid positions are never labeled items."""
+    where = f"strategy {name!r} broke the selection contract:"
+    try:
+        arr = np.asarray(picks)
+    except Exception as exc:  # a ragged list and the like
+        raise LabelwiseError(f"{where} its picks are not an array ({exc})") from None
+    if arr.ndim != 1:
+        raise LabelwiseError(f"{where} it returned an array of shape {arr.shape}, not (k,)")
+    if arr.size and (arr.dtype.kind not in "iu"):
+        raise LabelwiseError(f"{where} it returned {arr.dtype} values; picks must be integer "
+                             "positions into the candidates")
+    if len(arr) != k:
+        raise LabelwiseError(f"{where} it returned {len(arr)} picks for k={k}")
+    arr = arr.astype(np.int64, copy=False)
+    if k and (arr.min() < 0 or arr.max() >= n_candidates):
+        bad = arr[(arr < 0) | (arr >= n_candidates)][0]
+        raise LabelwiseError(f"{where} pick {bad} is outside the {n_candidates} candidates "
+                             f"(positions run from 0 to {n_candidates - 1})")
+    if len(np.unique(arr)) != k:
+        raise LabelwiseError(f"{where} it returned {k - len(np.unique(arr))} duplicate picks")
+    return arr
+
+
 def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
                 previous_learner=None, random_state=None, classes=None,
                 pool_cache: dict | None = None,
@@ -96,14 +128,12 @@ def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, 
     ``classes`` declares the classes. ``pool_cache`` persists across rounds of one pool.
     ``pending_idx``: pool items already picked but not labeled yet (a queued batch).
     """
-    ctx = SelectionContext(learner, X_pool[candidates], X_pool[labeled_idx], y_labeled,
+    # no X_pool[candidates] copy: the context reads the candidates' rows from the pool in blocks
+    ctx = SelectionContext(learner, None, X_pool[labeled_idx], y_labeled,
                            previous_learner=previous_learner, random_state=random_state,
                            X_pool=X_pool, candidate_idx=candidates, labeled_idx=labeled_idx,
                            classes=classes, pool_cache=pool_cache, pending_idx=pending_idx)
-    pos = np.asarray(strategy.select(ctx, k), dtype=np.int64)
-    if len(pos) != k or len(np.unique(pos)) != k:
-        raise RuntimeError(f"strategy {strategy.name!r} returned {len(pos)} picks, "
-                           f"{len(np.unique(pos))} unique, for k={k}")
+    pos = check_picks(strategy.select(ctx, k), k, len(candidates), strategy.name)
     ctx.picked_positions = pos
     return candidates[pos], ctx
 
@@ -189,12 +219,18 @@ class ActiveLearner:
     def fit(self) -> FitInfo:
         """Train a fresh clone of the learner on the labels; last round's model becomes
         ``previous_model``. For a "+ft" strategy, then fine-tune on confident pseudo-labels of the
-        unlabeled pool (Khosla et al. 2022, Algorithm 2)."""
-        X_l, y_l = self.X_pool[self.labeled_idx], self.labels
+        unlabeled pool (Khosla et al. 2022, Algorithm 2).
+
+        The model depends only on the labels and the engine's ``random_state`` (docs/round.md,
+        "One model per labels and seed"): every round fits a fresh clone of the template, seeded
+        with ``random_state``, on the labeled rows in pool order (not teach order), so the app
+        after a restart, this engine after ten rounds and ``labelwise run`` fit the same model.
+        """
+        order = np.argsort(self.labeled_idx, kind="stable")
+        rows = self.labeled_idx[order]
+        X_l, y_l = self.X_pool[rows], self.labels[order]
         t0 = time.perf_counter()
-        # an unfitted copy of last round's model: the same parameters as the template, plus the
-        # state a learner carries across rounds (the EMA's step counter of LHD's public code)
-        model = (self.model if self.model is not None else self.template).clone().fit(X_l, y_l)
+        model = self.template.clone().fit(X_l, y_l)
         pseudo = None
         if self.strategy.finetune:
             out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)
@@ -204,8 +240,31 @@ class ActiveLearner:
         self.previous_model, self.model = self.model, model
         return FitInfo(len(y_l), seconds, pseudo)
 
+    def fit_or_cold_start(self) -> FitInfo | None:
+        """:meth:`fit` when the labels allow it (:meth:`can_fit`); else forget the models, so
+        that :meth:`query` picks with the cold-start strategy, and return None. With labels of
+        a single class (a one-class seed set, undos) this warns once per call, naming the class:
+        the strategy cannot run until another class is labeled."""
+        if self.can_fit():
+            return self.fit()
+        self.model = self.previous_model = None
+        present = np.unique(self.labels)
+        if len(present):
+            need = getattr(self.template, "min_classes", 2)
+            warnings.warn(
+                f"the labels hold only {plural(len(present), 'class', 'classes')} "
+                f"({', '.join(map(repr, present.tolist()[:5]))}) and the learner needs {need}: "
+                f"no model this round; the cold-start strategy {self.cold_start.name!r} picks "
+                "until another class is labeled", LabelwiseWarning, stacklevel=2)
+        return None
+
     def query(self, k: int, candidates=None, random_state=None, pending=None) -> np.ndarray:
         """The next ``k`` pool indices to label (never labeled ones); details in ``last_query``.
+
+        This is the one route to a selection: the simulated loop, the labeling app and the
+        Label Studio backend all call it. The strategy's picks are checked (unique integer
+        positions of unlabeled candidates, exactly ``k``) and a strategy that breaks the contract
+        gets a LabelwiseError naming it.
 
         Args:
             k: how many to pick (at most the number of candidates).
@@ -216,18 +275,12 @@ class ActiveLearner:
                 batches); strategies that spread picks over the pool (TypiClust, ProbCover)
                 count them as covered.
         """
-        return self._query(k, candidates, random_state, validate=True, pending=pending)
-
-    def _query(self, k, candidates, random_state, validate: bool, pending=None) -> np.ndarray:
         if candidates is None:
             cand = self.unlabeled_idx()
         else:
-            cand = np.asarray(candidates, dtype=np.int64)
-            if validate:
-                cand = check_indices(candidates, len(self.X_pool), "candidate")
-                if np.isin(cand, self.labeled_idx).any():
-                    raise LabelwiseError("candidate indices include items that are already "
-                                         "labeled")
+            cand = check_indices(candidates, len(self.X_pool), "candidate")
+            if np.isin(cand, self.labeled_idx).any():
+                raise LabelwiseError("candidate indices include items that are already labeled")
         k = check_k(k, len(cand))
         if random_state is None:
             random_state = self._rng.integers(2**32)
@@ -263,9 +316,5 @@ class ActiveLearner:
     def step(self, k: int, candidates=None, random_state=None, pending=None) -> np.ndarray:
         """One round: :meth:`fit` when the labels allow it, then :meth:`query` (from the
         cold-start strategy when they do not, e.g. after undos left one class)."""
-        self.last_fit = None
-        if self.can_fit():
-            self.last_fit = self.fit()
-        else:
-            self.model = self.previous_model = None
+        self.last_fit = self.fit_or_cold_start()
         return self.query(k, candidates, random_state, pending)

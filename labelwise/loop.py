@@ -1,9 +1,10 @@
-"""The active-learning loop: one query step for real labeling, and the simulated loop.
+"""The simulated active-learning loop, and ``query`` for a model fitted elsewhere.
 
-``query`` is the step a labeling workflow calls: given a fitted learner and the pool, it returns
-the next k pool indices to label. ``run_active_learning`` simulates the whole loop with an oracle
-that reveals known labels, one :class:`labelwise.engine.ActiveLearner` round per round, and
-records every round.
+``run_active_learning`` simulates the whole loop with an oracle that reveals known labels, one
+:class:`labelwise.engine.ActiveLearner` round per round (``fit_or_cold_start`` then ``query``),
+and records every round. The engine is the route to a selection: ``query`` here is a thin
+wrapper for a learner the caller fitted itself; it checks its inputs and runs the engine's
+selection (:func:`labelwise.engine.select_from`, which checks the strategy's picks).
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ def _class_prior(engine: ActiveLearner, n_classes: int, n: int) -> np.ndarray:
     return np.tile(counts / max(counts.sum(), 1), (n, 1))
 
 
+def _classes_of(y_pool: np.ndarray, y_test: np.ndarray) -> int | np.ndarray:
+    """The declared classes of a simulation: K = max + 1 for integer labels (classes 0..K-1,
+    also those absent from both splits), else the sorted distinct labels (strings...)."""
+    both = np.concatenate([y_pool, y_test])
+    whole = both.dtype.kind in "iu" or (both.dtype.kind == "f" and np.all(both == np.round(both)))
+    if len(both) and whole and both.min() >= 0:
+        return int(both.max()) + 1
+    return np.unique(both)
+
+
 def _fitted_learner(learner):
     """A learner that follows the protocol as is; a fitted scikit-learn classifier wrapped."""
     if isinstance(learner, BaseLearner) or hasattr(learner, "capabilities"):
@@ -86,9 +97,11 @@ def query(
     Returns:
         (k,) int64 indices into ``X_pool``, unique, none of them labeled.
 
-    ``query`` only selects. For the whole round (fit, the "+ft" fine-tuning on confident
+    ``query`` only selects, with the engine's selection code; it is a thin wrapper kept for a
+    model fitted outside labelwise. For the whole round (fit, the "+ft" fine-tuning on confident
     pseudo-labels, and a selection that sees last round's model) use
-    :class:`labelwise.engine.ActiveLearner`, which the simulations and the app use too.
+    :meth:`labelwise.engine.ActiveLearner.query`, the route the simulations, the labeling app
+    and the Label Studio backend take.
     """
     strat = _as_strategy(strategy)
     if learner is None:
@@ -234,7 +247,9 @@ def run_active_learning(
     (counted in ``train_seconds``), before evaluation and selection.
 
     Args:
-        X_pool, y_pool: (n, d) features and (n,) class indices in range(K) of the pool.
+        X_pool, y_pool: (n, d) features and (n,) labels of the pool: class indices in
+            range(K), or any labels (strings...), whose sorted distinct values (pool and test
+            together) are then the classes.
         X_test, y_test: the held-out split.
         strategy: strategy name or object.
         learner: learner name (built with ``learner_params``), an unfitted labelwise learner, or
@@ -276,14 +291,18 @@ def run_active_learning(
     batch_size = check_positive_int(batch_size, "batch size")
     classes = None
     if isinstance(learner, str) or not hasattr(learner, "classes_"):
-        classes = int(max(np.max(y_pool), np.max(y_test))) + 1
+        classes = _classes_of(check_labels(y_pool, None, "pool labels"),
+                              check_labels(y_test, None, "test labels"))
     engine = ActiveLearner(X_pool, learner, strat, classes=classes, random_state=random_state,
                            learner_params=learner_params)
     n_classes = len(engine.classes_)
     y_pool = check_labels(y_pool, engine.classes_, "pool labels")
-    y_test = check_labels(y_test, engine.classes_, "test labels")
+    # the metrics compare class indices (columns of the probabilities): labels may be strings
+    y_test = engine.template.encode(check_labels(y_test, engine.classes_, "test labels"))
 
-    labeled = initial_labeled_set(y_pool, seed_size, n_classes, seed_set, random_state, X=X_pool)
+    # the seed set draws per class index (labels may be strings)
+    labeled = initial_labeled_set(engine.template.encode(y_pool), seed_size, n_classes, seed_set,
+                                  random_state, X=X_pool)
     if budget is not None:
         budget = check_positive_int(budget, "budget")
         if budget < len(labeled):
@@ -298,12 +317,11 @@ def run_active_learning(
     stopper = _Stopper(engine, random_state, stop_set_size, stopping_cv, monitor)
     records: list[RoundRecord] = []
     for r in range(rounds + 1):
-        if engine.can_fit():
-            fit = engine.fit()
+        fit = engine.fit_or_cold_start()
+        if fit is not None:
             test_proba = engine.model.predict_proba(X_test)
-        else:  # a random seed set of one class: no model yet; the engine's cold start picks
-            engine.model = engine.previous_model = None
-            fit = FitInfo(engine.n_labeled, 0.0)
+        else:  # a random seed set of one class (a warning says so): the engine's cold start
+            fit = FitInfo(engine.n_labeled, 0.0)  # picks; the model is the class prior
             test_proba = _class_prior(engine, n_classes, len(X_test))
         record = RoundRecord(r, fit.n_labeled, classification_metrics(y_test, test_proba),
                              train_seconds=fit.train_seconds, pseudo_labels=fit.pseudo_labels)
@@ -316,7 +334,7 @@ def run_active_learning(
             cand = unlabeled
             if pool_subsample is not None and pool_subsample < len(unlabeled):
                 cand = np.sort(rng.choice(unlabeled, pool_subsample, replace=False))
-            picks = engine._query(min(k, len(cand)), cand, rng.integers(2**32), validate=False)
+            picks = engine.query(min(k, len(cand)), cand, rng.integers(2**32))
             record.query_seconds = engine.last_query.query_seconds
             record.picks = picks
         record.stopping, record.stopping_seconds = stopper.update(record.picks)

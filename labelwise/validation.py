@@ -15,6 +15,11 @@ class LabelwiseError(ValueError):
     """A user-facing error: its message names the problem in one line."""
 
 
+class LabelwiseWarning(UserWarning):
+    """A user-facing warning in one line: the run goes on, but not as asked (e.g. labels of one
+    class, so the cold-start strategy picks)."""
+
+
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
     """``n`` and the noun, plural unless ``n`` is 1: ``plural(1, "seed")`` = "1 seed",
     ``plural(3, "class", "classes")`` = "3 classes"."""
@@ -100,8 +105,26 @@ def check_same_length(a, b, name_a: str = "X", name_b: str = "y") -> None:
 
 
 def check_indices(idx, n: int, name: str = "labeled") -> np.ndarray:
-    """Return ``idx`` as unique int indices into a pool of ``n`` items."""
-    arr = np.asarray(idx if idx is not None else [], dtype=np.int64).ravel()
+    """Return ``idx`` as unique int64 positions into a pool of ``n`` items.
+
+    Integers, or floats holding whole numbers, are accepted; anything else (fractions, booleans,
+    strings such as a DataFrame's index labels) is refused with one line, as are positions
+    outside [0, n) and duplicates.
+    """
+    arr = np.asarray(idx if idx is not None else [])
+    if arr.ndim != 1:
+        arr = arr.ravel()
+    if arr.size and arr.dtype.kind not in "iuf":
+        shown = repr(arr[0].item()) if arr.dtype.kind != "O" else repr(arr[0])
+        hint = (" (labels of a DataFrame's index? pass positions, e.g. "
+                "df.index.get_indexer(labels))" if arr.dtype.kind in "OUS" else "")
+        raise LabelwiseError(f"{name} indices must be integer positions into the pool, got "
+                             f"{arr.dtype} values such as {shown}{hint}")
+    if arr.size and arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            bad = arr[~np.isfinite(arr) | (arr != np.round(arr))][0]
+            raise LabelwiseError(f"{name} indices must be whole numbers, got {bad}")
+    arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= n):
         raise LabelwiseError(f"{name} indices must lie in [0, {n}), got {arr.min()}..{arr.max()}")
     if np.unique(arr).size != arr.size:

@@ -109,6 +109,29 @@ def test_the_order_of_the_labeled_rows_does_not_change_the_model_on_float32_inpu
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logreg_predicts_a_float32_pool_with_float32_coefficients(blobs, n_classes, monkeypatch):
+    """No float64 copy of the pool: a float32 block meets float32 coefficients (scikit-learn's
+    decision_function, which numpy would upcast, is never called), and the probabilities are
+    LogisticRegression.predict_proba's within the documented 1e-5."""
+    X, y = blobs
+    keep = y < n_classes
+    X, y = X[keep], y[keep]
+    model = make_learner("logreg", 3, random_state=0).fit(X, y)
+    want = model.estimator_.predict_proba(X)  # float64 features: scikit-learn's own answer
+    X32 = X.astype(np.float32)
+
+    def refuse(_):
+        raise AssertionError("decision_function on a float32 pool casts it to float64")
+
+    monkeypatch.setattr(model.estimator_, "decision_function", refuse)
+    got = model.predict_proba(X32)
+    assert got.dtype == np.float64 and got.shape == (len(X), 3)
+    np.testing.assert_allclose(got[:, :n_classes], want, rtol=0, atol=1e-5)
+    assert np.all(got[:, n_classes:] == 0)  # a class never labeled: probability 0
+    assert model.coef32_.dtype == np.float32
+
+
 # ---- the SVM ----------------------------------------------------------------------------------
 
 def test_svm_learner_pads_absent_classes(digits):

@@ -251,3 +251,31 @@ def test_the_monitor_does_not_move_the_picks(digits):
         return np.concatenate([r.picks for r in recs])
 
     np.testing.assert_array_equal(picks(10), picks(500))
+
+
+def test_string_labels_run_like_their_class_indices():
+    """The attack: string labels crashed with UFuncTypeError (int(max(...)) of strings)."""
+    from labelwise import run_active_learning
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = (rng.normal(size=(120, 5)) + 3 * np.eye(5)[y]).astype(np.float32)
+    names = np.array(["ant", "bee", "cat"])
+    by_index = run_active_learning(X, y, X[:30], y[:30], "margin", "logreg", seed_size=6,
+                                   batch_size=4, rounds=2, random_state=1)
+    by_name = run_active_learning(X, names[y], X[:30], names[y[:30]], "margin", "logreg",
+                                  seed_size=6, batch_size=4, rounds=2, random_state=1)
+    assert [r.picks.tolist() for r in by_name] == [r.picks.tolist() for r in by_index]
+    assert [r.metrics["accuracy"] for r in by_name] == [r.metrics["accuracy"] for r in by_index]
+
+
+def test_a_one_class_seed_set_warns_instead_of_running_silently():
+    from labelwise import run_active_learning
+    from labelwise.validation import LabelwiseWarning
+
+    y = np.array([0] * 50 + [1] * 2)
+    X = np.random.default_rng(0).normal(size=(52, 3)).astype(np.float32) + y[:, None] * 4
+    with pytest.warns(LabelwiseWarning, match="only 1 class"):
+        records = run_active_learning(X, y, X, y, "margin", "logreg", seed_size=3,
+                                      seed_set="random", batch_size=2, rounds=1, random_state=0)
+    assert records[0].n_labeled == 3 and np.isfinite(records[0].metrics["accuracy"])

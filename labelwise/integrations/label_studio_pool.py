@@ -199,10 +199,8 @@ class TaskPool:
                 scores[picks] = np.arange(k) / len(unlabeled)
                 info = {"strategy": engine.last_query.strategy,
                         "cold_start": engine.last_query.cold_start}
-            elif engine.can_fit():
-                engine.fit()
             else:
-                engine.model = None
+                engine.fit_or_cold_start()
             predicted = None
             if engine.model is not None:
                 proba = engine.model.predict_proba(X)

@@ -16,9 +16,10 @@ from labelwise.validation import LabelwiseError
 
 
 def as_float64(X: np.ndarray) -> np.ndarray:
-    """X (n, d) in float64: in float32, L-BFGS's sums over the rows round differently when the
-    labeled rows come in another order, and the fitted probabilities (hence the picks) moved by
-    up to 4e-4 on 300 digits; in float64 by 1e-12."""
+    """The LABELED rows X (m, d) in float64, at fit time only: in float32, L-BFGS's sums over the
+    rows round differently when the labeled rows come in another order, and the fitted
+    probabilities (hence the picks) moved by up to 4e-4 on 300 digits; in float64 by 1e-12.
+    Predictions read the pool in its own dtype (no float64 copy of the candidates)."""
     return np.asarray(X, dtype=np.float64)
 
 
@@ -50,7 +51,8 @@ class SklearnLearner(BaseLearner):
             self.estimator_.fit(X, y_idx)
 
     def _predict_proba(self, X):
-        X = as_float64(X)
+        # X in the pool's dtype: scikit-learn casts what it needs itself, and the context feeds
+        # blocks of rows, so a cast never copies more than a block
         p = np.zeros((len(X), self.n_classes), dtype=np.float64)
         # columns of the classes the estimator saw (indices into classes_; see wrap_fitted)
         cols = getattr(self, "columns_", None)
@@ -62,12 +64,16 @@ class SklearnLearner(BaseLearner):
         from scipy.special import softmax
 
         present = self.estimator_.classes_
-        z = self.estimator_.decision_function(as_float64(X))
+        z = self._decision_values(X)
         if len(present) == 2:  # one decision value: the second class's side; softmax = sigmoid
             z = np.stack([-z, z], axis=1) / 2.0
         p = np.zeros((len(X), self.n_classes), dtype=np.float64)
         p[:, present] = softmax(z, axis=1)
         return p
+
+    def _decision_values(self, X) -> np.ndarray:
+        """The estimator's decision values on X (n, d), (n,) or (n, K'), as float64."""
+        return np.asarray(self.estimator_.decision_function(X), dtype=np.float64)
 
     def predict_proba_as(self, X, mapping: str) -> np.ndarray:
         """Class probabilities (n, K) for pool features X (n, d) under a named ``mapping``.
@@ -121,6 +127,25 @@ class LogisticRegressionLearner(SklearnLearner):
             C=self.params["C"], max_iter=self.params["max_iter"],
             class_weight=self.params["class_weight"], random_state=self.random_state,
         )
+
+    def _fit(self, X, y_idx):
+        super()._fit(X, y_idx)
+        # fitted in float64 (the labeled rows), predicted in the pool's dtype: a float32 pool
+        # meets float32 coefficients, so no block is cast to float64 (numpy would upcast it)
+        self.coef32_ = self.estimator_.coef_.astype(np.float32)
+        self.intercept32_ = self.estimator_.intercept_.astype(np.float32)
+
+    def _decision_values(self, X) -> np.ndarray:
+        if X.dtype != np.float32:
+            return super()._decision_values(X)
+        z = (X @ self.coef32_.T).astype(np.float64)
+        z += self.intercept32_
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def _predict_proba(self, X):
+        # the softmax of the decision values, what LogisticRegression.predict_proba gives for
+        # lbfgs (multinomial; the sigmoid for two classes)
+        return self._softmax_of_decisions(X)
 
 
 class SVMLearner(SklearnLearner):

@@ -3,13 +3,31 @@
 A strategy never trains a model or touches files; it reads arrays from a :class:`SelectionContext`.
 Each array is computed on first access and cached, so a strategy that needs ``proba`` twice (or a
 score and a selector that both need it) costs one forward pass.
+
+The model's outputs on the candidates (``proba``, ``previous_proba``, ``samples``,
+``predicted_loss``...) are computed in blocks of rows read straight from the pool
+(:data:`BLOCK_BYTES` of features at a time): a score-based strategy (margin, entropy, BALD...)
+never holds a copy of the candidates' features, so a round on a memory-mapped pool holds one
+block of it at a time. ``X_candidates`` itself (what k-center, BADGE and TypiClust read) is
+gathered on first access only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
+
+#: bytes of candidate features a blocked forward pass reads from the pool at a time
+BLOCK_BYTES = 32 * 2**20
+
+
+def block_rows(n_features: int, itemsize: int = 4, block_bytes: int | None = None) -> int:
+    """Rows of ``n_features`` values of ``itemsize`` bytes that fit in ``block_bytes`` (default
+    :data:`BLOCK_BYTES`), at least 1."""
+    block_bytes = BLOCK_BYTES if block_bytes is None else block_bytes
+    return max(1, int(block_bytes) // max(1, int(n_features) * int(itemsize)))
 
 
 class SelectionContext:
@@ -18,7 +36,10 @@ class SelectionContext:
     Args:
         learner: the model fitted on the labeled set this round, or None before any model exists
             (cold start: only strategies that need nothing from a learner can run).
-        X_candidates: (n, d) features of the unlabeled items the strategy may pick from.
+        X_candidates: (n, d) features of the unlabeled items the strategy may pick from; None
+            with ``X_pool`` and ``candidate_idx`` given (the engine's way): then the rows are read
+            from the pool block by block, and gathered into one array only if a strategy reads
+            ``X_candidates``.
         X_labeled: (m, d) features of the labeled set.
         y_labeled: (m,) labels of the labeled set (values of ``learner.classes_``).
         previous_learner: last round's fitted model, or None in the first round.
@@ -52,7 +73,10 @@ class SelectionContext:
             self.X_pool = X_pool
             self.candidate_idx = np.asarray(candidate_idx, dtype=np.int64)
             self.labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
-        self.X_candidates = X_candidates
+        if X_candidates is not None:
+            self.X_candidates = X_candidates
+        elif X_pool is None:
+            raise ValueError("SelectionContext needs X_candidates, or X_pool and candidate_idx")
         self.X_labeled = X_labeled
         self.y_labeled = y_labeled
         self.previous_learner = previous_learner
@@ -67,7 +91,9 @@ class SelectionContext:
 
     @property
     def n_candidates(self) -> int:
-        return len(self.X_candidates)
+        if "X_candidates" in self.__dict__:
+            return len(self.X_candidates)
+        return len(self.candidate_idx)
 
     @property
     def n_classes(self) -> int:
@@ -76,6 +102,79 @@ class SelectionContext:
         if self.classes is not None:
             return len(self.classes)
         return max(len(np.unique(self.y_labeled)), 2)
+
+    @cached_property
+    def X_candidates(self) -> np.ndarray:
+        """(n, d) the candidates' features, gathered from the pool on first access (strategies
+        that work on the features: k-center, BADGE, TypiClust, ProbCover...)."""
+        return self.X_pool[self.candidate_idx]
+
+    def candidate_block(self, start: int, stop: int) -> np.ndarray:
+        """(stop - start, d) the features of candidates ``start:stop``, read from the pool (or
+        sliced from ``X_candidates`` when that is at hand)."""
+        if "X_candidates" in self.__dict__:
+            return self.X_candidates[start:stop]
+        return self.X_pool[self.candidate_idx[start:stop]]
+
+    def blockwise(self, fn: Callable[[np.ndarray], np.ndarray], axis: int = 0) -> np.ndarray:
+        """``fn`` (features (b, d) -> array with b along ``axis``) over the candidates, a block
+        of :func:`block_rows` at a time, the results joined along ``axis``: the same as
+        ``fn(X_candidates)`` without a copy of the candidates' features.
+
+        When the candidates are ascending rows of the pool and at least half of the rows they
+        span (the engine's unlabeled items), each block is a slice of the pool (a view: no copy,
+        read in order from a memory map) and ``fn``'s rows of the candidates in it are kept (a
+        block where they are fewer than half its rows gathers them instead); other candidates
+        (a subsample) are gathered a block at a time. One block is held at a time.
+        """
+        if "X_candidates" in self.__dict__ or "candidate_idx" not in self.__dict__:
+            return self._blockwise_gathered(fn, axis)
+        idx, X = self.candidate_idx, self.X_pool
+        if len(idx) == 0 or 2 * len(idx) < idx[-1] + 1 - idx[0] or np.any(np.diff(idx) <= 0):
+            return self._blockwise_gathered(fn, axis)  # sparse or unordered candidates
+        step = block_rows(X.shape[1], X.dtype.itemsize)
+        first, last = int(idx[0]), int(idx[-1]) + 1
+        out = None
+        for a in range(first, last, step):
+            b = min(a + step, last)
+            lo, hi = np.searchsorted(idx, [a, b])
+            if hi == lo:
+                continue
+            if 2 * (hi - lo) >= b - a:  # dense: score the slice, keep the candidates' rows
+                part = np.take(np.asarray(fn(X[a:b])), idx[lo:hi] - a, axis=axis)
+            else:
+                part = np.asarray(fn(X[idx[lo:hi]]))
+            out = self._put(out, part, lo, axis)
+            del part
+        return out
+
+    def _blockwise_gathered(self, fn, axis: int) -> np.ndarray:
+        """:meth:`blockwise` for any candidates: each block's rows gathered (or sliced from
+        ``X_candidates``)."""
+        X = self.X_candidates if "X_candidates" in self.__dict__ else self.X_pool
+        n, step = self.n_candidates, block_rows(X.shape[1], X.dtype.itemsize)
+        if n == 0:
+            return np.asarray(fn(self.candidate_block(0, 0)))
+        out = None
+        for i in range(0, n, step):
+            block = self.candidate_block(i, min(i + step, n))
+            part = np.asarray(fn(block))
+            del block  # released before the next block is read
+            out = self._put(out, part, i, axis)
+            del part
+        return out
+
+    def _put(self, out, part: np.ndarray, start: int, axis: int) -> np.ndarray:
+        """Write ``part`` at candidate ``start`` along ``axis`` of ``out`` (allocated on the
+        first block, with n_candidates along ``axis``)."""
+        if out is None:
+            shape = list(part.shape)
+            shape[axis] = self.n_candidates
+            out = np.empty(shape, dtype=part.dtype)
+        index = [slice(None)] * part.ndim
+        index[axis] = slice(start, start + part.shape[axis])
+        out[tuple(index)] = part
+        return out
 
     @cached_property
     def X_covered(self) -> np.ndarray:
@@ -102,7 +201,8 @@ class SelectionContext:
 
     @cached_property
     def proba(self) -> np.ndarray:
-        return self.learner.predict_proba(self.X_candidates)
+        """(n, K) this round's model on the candidates (blocked)."""
+        return self.blockwise(self.learner.predict_proba)
 
     @cached_property
     def embedding(self) -> np.ndarray:
@@ -120,7 +220,7 @@ class SelectionContext:
     def previous_proba(self) -> np.ndarray | None:
         if self.previous_learner is None:
             return None
-        return self.previous_learner.predict_proba(self.X_candidates)
+        return self.blockwise(self.previous_learner.predict_proba)
 
     @cached_property
     def compared_proba(self) -> tuple[np.ndarray | None, np.ndarray]:
@@ -133,8 +233,8 @@ class SelectionContext:
         mapping = shared_proba_mapping(self.previous_learner, self.learner)
         if mapping is None:
             return self.previous_proba, self.proba
-        return (self.previous_learner.predict_proba_as(self.X_candidates, mapping),
-                self.learner.predict_proba_as(self.X_candidates, mapping))
+        return (self.blockwise(lambda X: self.previous_learner.predict_proba_as(X, mapping)),
+                self.blockwise(lambda X: self.learner.predict_proba_as(X, mapping)))
 
     @cached_property
     def predicted_class(self) -> np.ndarray:
@@ -150,7 +250,7 @@ class SelectionContext:
     @cached_property
     def samples(self) -> np.ndarray:
         """(T, n, K) MC-dropout passes or ensemble members (``learner.sample_proba``)."""
-        return self.learner.sample_proba(self.X_candidates)
+        return self.blockwise(self.learner.sample_proba, axis=1)
 
     @cached_property
     def ema_outputs(self) -> dict:
@@ -161,4 +261,4 @@ class SelectionContext:
     @cached_property
     def predicted_loss(self) -> np.ndarray:
         """(n,) the loss-prediction module's output (``learner.predict_loss``, Learning Loss)."""
-        return self.learner.predict_loss(self.X_candidates)
+        return self.blockwise(self.learner.predict_loss)
