@@ -207,3 +207,62 @@ def test_clear_messages_instead_of_silent_nans():
     assert row["stop_set_size"] == 40  # the default stop set is the whole of a small pool
     with pytest.raises(LabelwiseError, match="not a saved stopping monitor"):
         StoppingMonitor.from_json('{"params": {}}')
+
+
+# ---- one monitor everywhere ------------------------------------------------------------------
+def test_library_app_and_label_studio_give_the_same_rows_for_the_same_labels(tmp_path):
+    """``labelwise run``, the labeling app's model step and the Label Studio backend feed the
+    same monitor: for the same labels each round they write the same stopping row (max
+    confidence aside: it reads the next batch's picks, which each caller draws with its own
+    seed, and the Label Studio pool has no batch)."""
+    from labelwise.app.create import create_project
+    from labelwise.integrations.label_studio import label_config, parse_label_config
+    from labelwise.integrations.label_studio_pool import BackendSettings, TaskPool
+    from labelwise.loop import initial_labeled_set, run_active_learning
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    X = (rng.normal(size=(200, 3)) + 1.5 * y[:, None]).astype(np.float32)
+    names = np.array(["a", "b"])
+    recs = run_active_learning(X, y, X, y, strategy="margin", learner="logreg", seed_size=4,
+                               batch_size=10, rounds=7, random_state=0)
+    seed = initial_labeled_set(y, 4, 2, "balanced", 0)  # the loop's own seed set
+    labeled = [np.union1d(seed, np.concatenate([seed] + [r.picks for r in recs[:i]]))
+               for i in range(len(recs))]
+    assert [len(lab) for lab in labeled] == [r.n_labeled for r in recs]
+
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(200)], X, list(names),
+                             batch_size=10, prepare=False)
+    pool = TaskPool(parse_label_config(label_config(list(names), "text")),
+                    BackendSettings(strategy="margin"))
+    pool.add_tasks([{"id": i, "data": {"text": f"t{i}", "features": x.tolist()}}
+                    for i, x in enumerate(X)])
+    skip = ("max_confidence_largest_entropy", "max_confidence_stop")
+    for r, (rec, idx) in enumerate(zip(recs, labeled, strict=True)):
+        engine = project.engine()
+        engine.set_labels(idx, names[y[idx]])
+        engine.step(10, np.setdiff1d(np.arange(200), idx), random_state=r)
+        app = flat_row(_none_to_nan(project._stopping(project.conn, engine, r + 1, len(idx))))
+        for i in idx:
+            pool.set_annotation(int(i), {"id": 10_000 + int(i), "result": [
+                {"from_name": "label", "to_name": "text", "type": "choices",
+                 "value": {"choices": [str(names[y[i]])]}}]})
+        pool.refresh()
+        for other in (app, pool.info["stopping"]):
+            assert other.keys() == rec.stopping.keys()
+            for k, v in rec.stopping.items():
+                if k in skip:
+                    continue
+                if isinstance(v, float):
+                    assert other[k] == pytest.approx(v, abs=1e-9, nan_ok=True), (r, k)
+                else:
+                    assert other[k] == v, (r, k)
+    # the rows did reach the recommended stop's horizon (50 labels back) and the kappa
+    assert recs[-1].stopping["recommended_value"] >= 0
+    assert np.isfinite(recs[-1].stopping["stabilizing_predictions_kappa"])
+
+
+def _none_to_nan(out: dict) -> dict:
+    from labelwise.stopping import _none_to_nan as f
+
+    return f([out["stopping"]])[0]

@@ -296,7 +296,18 @@ class TaskPool:
                 self.predicted = np.asarray(engine.classes_)[proba.argmax(axis=1)].astype(str)
             self.scores = scores
             self.info.update(n_tasks=n, n_labeled=len(idx), model_version=self.model_version)
+            self._observe_stopping(engine, idx)
             self._ranked = self.version
+
+    def _observe_stopping(self, engine, idx) -> None:
+        """Feed the round to the pool's stopping monitor (the one ``labelwise run`` and the app
+        call); its row is ``info["stopping"]``. A pool with no batch has no picks to judge, so
+        max confidence stays NaN here. A grown pool keeps the stop set drawn at the first round."""
+        from labelwise.stopping import StoppingMonitor, flat_row
+
+        if getattr(self, "stopping", None) is None:
+            self.stopping = StoppingMonitor(random_state=self.settings.random_state)
+        self.info["stopping"] = flat_row(self.stopping.observe(engine.model, self.X, idx))
 
     def predict(self, tasks: list[dict]) -> list[dict]:
         """One Label Studio prediction per task, in order: the predicted class (none before a
