@@ -394,8 +394,8 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
 def bench(
     suite: str = typer.Argument(..., help="pretrained, pretrained-finetune, "
                                 "uncertainty-vs-diversity, heteroskedastic, "
-                                "heteroskedastic-scratch, low-budget, sampling-bias or "
-                                "cold-start"),
+                                "heteroskedastic-scratch, low-budget, sampling-bias, "
+                                "cold-start or stopping"),
     seeds: int = typer.Option(3, help="seeds per strategy and setting"),
     out: Path = typer.Option(None, help="output folder (default: runs/bench-<suite>[-quick]); "
                              "finished runs stored there are not redone"),
@@ -412,6 +412,13 @@ def bench(
     from labelwise.experiments.suites import run_suite
 
     _check_at_least(1, seeds=seeds, jobs=jobs)
+    if suite == "stopping":  # its own runner: criteria judged per data set, not a strategy grid
+        from labelwise.experiments.stopping_suite import run_stopping_suite
+
+        folder = run_stopping_suite(out, seeds=seeds, quick=quick)
+        typer.echo((folder / "report.md").read_text().split("## Report sets")[0].rstrip())
+        typer.echo(f"\nwritten to {folder}/ (results.csv, stops.csv, stopping.png, report.md)")
+        return
     extra = [s.strip() for s in add_strategies.split(",") if s.strip()]
     folder = run_suite(suite, seeds=seeds, out=out, executor=executor, quick=quick, n_jobs=jobs,
                        ray_address=ray_address, report_only=report_only, add_strategies=extra)
