@@ -49,7 +49,7 @@ class RunSpec:
     #: (its own features, pixels for images; "minilm" for texts)
     encoder: str | None = None
     #: compute the cross-validated accuracy the accuracy-plateau stopping criterion reads (5 more
-    #: fits a round); None = for learners that need no PyTorch (see run_active_learning)
+    #: fits a round); None or False = not computed (see run_active_learning)
     stopping_cv: bool | None = None
 
 
