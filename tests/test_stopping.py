@@ -266,3 +266,20 @@ def _none_to_nan(out: dict) -> dict:
     from labelwise.stopping import _none_to_nan as f
 
     return f([out["stopping"]])[0]
+
+
+def test_a_run_says_why_it_cannot_judge_instead_of_silent_nans():
+    from labelwise.loop import run_active_learning
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 60)
+    X = rng.normal(size=(120, 2)) + 3.0 * y[:, None]
+    with pytest.raises(LabelwiseError, match=r"stop set \(500 items\) is larger than the pool "
+                                             r"\(120 items\)"):
+        run_active_learning(X, y, X, y, seed_size=4, rounds=1, stop_set_size=500)
+    # a random seed set of one item is of one class: no model, and the row says so
+    recs = run_active_learning(X, y, X, y, strategy="random", seed_set="random", seed_size=1,
+                               batch_size=2, rounds=1, random_state=0)
+    assert recs[0].stopping["recommended_reason"].startswith("no model yet: the labels cover "
+                                                              "fewer than 2 classes")
+    assert math.isnan(recs[0].stopping["stabilizing_predictions_kappa"])
