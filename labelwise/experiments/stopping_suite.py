@@ -56,11 +56,11 @@ TUNING_SETS = (StopSet("digits", "image pixels", 500), StopSet("breast_cancer", 
                StopSet("synth-6", "synthetic", 500),
                StopSet("synth-4-imbalanced", "synthetic, 3% minority", 500))
 REPORT_SETS = (StopSet("iris", "tabular", 100, 80), StopSet("wine", "tabular", 120, 100),
-               StopSet("mnist5k", "image pixels", 600),
-               StopSet("fashion-mnist", "image pixels", 600),
+               StopSet("mnist5k", "image pixels", 1000),
+               StopSet("fashion-mnist", "image pixels", 1000),
                StopSet("bbc-news", "text embeddings", 300),
                StopSet("bbc-news-imbalanced", "text embeddings, 5% minority", 300),
-               StopSet("synth-26", "synthetic", 800),
+               StopSet("synth-26", "synthetic", 1500),
                StopSet("synth-2-imbalanced", "synthetic, 7% minority", 400, 150))
 QUICK_SETS = ("iris", "wine", "synth-2-imbalanced")
 
@@ -193,7 +193,8 @@ def run_stopping_suite(out: str | Path | None = None, seeds: int = 2, quick: boo
                        progress: bool = True) -> Path:
     """Run the suite and write ``results.csv`` (a row per run and round), ``stops.csv`` (a row
     per run and criterion), ``stopping.png`` and ``report.md`` into ``out`` (default
-    ``runs/bench-stopping[-quick]``); returns the folder. ``quick``: three small sets, one
+    ``runs/bench-stopping[-quick]``; each finished run is kept in ``out/runs/`` and not
+    redone); returns the folder. ``quick``: three small sets, one
     seed, smaller budgets (seconds)."""
     from labelwise.validation import check_positive_int
 
@@ -201,12 +202,22 @@ def run_stopping_suite(out: str | Path | None = None, seeds: int = 2, quick: boo
     out = Path(out or Path("runs") / f"bench-stopping{'-quick' if quick else ''}")
     out.mkdir(parents=True, exist_ok=True)
     sets = [s for s in (*TUNING_SETS, *REPORT_SETS) if not quick or s.name in QUICK_SETS]
+    from threadpoolctl import threadpool_limits
+
     t0 = time.perf_counter()
     frames = []
+    (out / "runs").mkdir(exist_ok=True)
     for spec in sets:
         for seed in range(seeds):
+            done = out / "runs" / f"{spec.name}-{seed}.csv"  # finished runs are not redone
+            if done.exists():
+                frames.append(pd.read_csv(done, keep_default_na=False, na_values=[""]))
+                continue
             t = time.perf_counter()
-            frames.append(run_set(spec, seed, quick))
+            with threadpool_limits(1):  # one BLAS thread: on busy cores more threads only fight
+                frames.append(run_set(spec, seed, quick))
+            frames[-1].to_csv(done.with_suffix(".tmp"), index=False)
+            done.with_suffix(".tmp").replace(done)
             if progress:
                 print(f"  {spec.name} seed {seed}: {len(frames[-1])} rounds, "
                       f"{time.perf_counter() - t:.1f} s", flush=True)
@@ -318,8 +329,11 @@ def plot_stops(results: pd.DataFrame, stops: pd.DataFrame, path: Path) -> None:
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(sets):]:
         ax.axis("off")
-    handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8)
+    legend = {}  # every criterion that fired somewhere, once
+    for ax in axes.ravel():
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, h)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=5, fontsize=8)
     fig.supxlabel("labels", y=0.06, fontsize=9)
     fig.supylabel("test accuracy", fontsize=9)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
