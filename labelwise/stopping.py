@@ -301,11 +301,11 @@ class StoppingMonitor:
         if model is None:
             return self.update(n_labeled=n, note="no model yet: the labels cover fewer than 2 "
                                                  "classes; label an item of another class")
-        proba = np.asarray(model.predict_proba(X_pool[stop_set]))
+        picks = np.empty(0, np.int64) if picks is None else np.asarray(picks, dtype=np.int64)
+        # one forward pass over the stop set and the picks (each call re-checks its input)
+        both = np.asarray(model.predict_proba(X_pool[np.concatenate([stop_set, picks])]))
+        proba, picks_proba = both[:len(stop_set)], both[len(stop_set):] if len(picks) else None
         still = ~np.isin(stop_set, labeled_idx)
-        picks_proba = None
-        if picks is not None and len(picks):
-            picks_proba = model.predict_proba(X_pool[np.asarray(picks, dtype=np.int64)])
         cv = None
         if self.cv and learner is not None and labels is not None:
             cv = cross_validated_accuracy(learner, X_pool[labeled_idx], np.asarray(labels),
