@@ -97,9 +97,13 @@ def agreement_kappa(a, b) -> float:
         return 1.0
     # scikit-learn's cohen_kappa_score, written out: its input checks cost as much as the rest
     # of the monitor (this runs every round)
-    codes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
-    k, n = len(codes), len(a)
-    table = np.bincount(inv[:n] * k + inv[n:], minlength=k * k).reshape(k, k) / n
+    n = len(a)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and min(a.min(), b.min()) >= 0:
+        k, ia, ib = int(max(a.max(), b.max())) + 1, a, b  # class indices, as the monitor has
+    else:
+        codes, inv = np.unique(np.concatenate([a, b]), return_inverse=True)
+        k, ia, ib = len(codes), inv[:n], inv[n:]
+    table = np.bincount(ia * k + ib, minlength=k * k).reshape(k, k) / n
     observed = np.trace(table)
     chance = float(table.sum(axis=1) @ table.sum(axis=0))
     return float((observed - chance) / (1 - chance))
