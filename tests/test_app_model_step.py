@@ -31,7 +31,7 @@ def test_estimate_is_scikit_learns_cross_val_score_on_fixed_folds():
     assert cross_validated_accuracy(learner, X, y, random_state=7) == want.mean()
 
 
-def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
+def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path, capsys):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 40)
     X = (rng.normal(size=(80, 2)) * 0.3 + 6.0 * y[:, None]).astype(np.float32)
@@ -56,6 +56,14 @@ def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
     assert not status["stop"] and status["message"].startswith("go on: too few rounds")
     assert status["message"] == status["recommended"]["reason"]
     assert project.status()["stopping"]["stopped_changing"]
+    # `labelwise status` prints the sentence and every criterion beside its threshold
+    from labelwise.cli import main
+
+    project.close()
+    assert main(["status", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert "stopping: go on: too few rounds to judge" in out
+    assert "stabilizing predictions 1 (threshold 0.99, stop)" in out
 
 
 def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_path):
