@@ -77,3 +77,29 @@ def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_
     first, second = ({i // 25 for i, r in [(q["item"], q["round"]) for q in project.queue()]
                       if r == n} for n in (1, 2))
     assert len(first) == 4 and len(second) == 4 and not first & second
+
+
+def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    X = (rng.normal(size=(80, 2)) + 1.0 * y[:, None]).astype(np.float32)
+    names = np.array(["a", "b"])
+
+    def rows(folder, restart_after=None):
+        labels = [names[y[i]] if i in (0, 79) else None for i in range(80)]
+        project = create_project(folder, [f"i{i}" for i in range(80)], X, list(names),
+                                 labels=labels, batch_size=4, prepare=False)
+        for r in range(5):
+            if r == restart_after:
+                project._monitor = None  # what a new process has: the saved monitor only
+            project.prepare_next_batch()
+            for q in project.queue():
+                if q["status"] == "current":
+                    project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)",
+                                         (q["item"],))
+                    project.label(q["item"], names[y[q["item"]]], "ann")
+        return project._monitor.to_dict()
+
+    straight, restarted = rows(tmp_path / "a"), rows(tmp_path / "b", restart_after=3)
+    assert len(straight["kappas"]) == 4 and straight["kappas"] == restarted["kappas"]
+    assert straight["rows"] == restarted["rows"]
