@@ -123,9 +123,9 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     """Execute one run; returns {"results": rows, "picks": pick rows} (lists of dicts).
 
     Results: one row per round with every metric, how the seed set was drawn (``seed_set``) and
-    every stopping criterion's value and verdict (``<criterion>_value``, ``<criterion>_stop``,
-    see :mod:`labelwise.stopping`); picks: one row per picked item with its label (and its
-    group when the data set has groups).
+    the stopping monitor's flat row (each criterion's value, threshold and verdict, and the
+    recommended stop with its reason; see :func:`labelwise.stopping.flat_row`); picks: one row
+    per picked item with its label (and its group when the data set has groups).
     """
     from labelwise.loop import run_active_learning
 
