@@ -17,7 +17,7 @@ import numpy as np
 from labelwise.engine import ActiveLearner, FitInfo, check_capabilities, select_from
 from labelwise.learners import BaseLearner
 from labelwise.metrics import classification_metrics
-from labelwise.stopping import STOP_SET_SIZE, StoppingMonitor, draw_stop_set, flat_row
+from labelwise.stopping import StoppingMonitor, flat_row
 from labelwise.strategies import Strategy, get_strategy
 from labelwise.validation import (
     LabelwiseError,
@@ -198,9 +198,10 @@ class RoundRecord:
         train_seconds: wall time of ``fit`` (and the "+ft" fine-tuning).
         query_seconds: wall time of scoring + selection ("query time", Krishnan et al. 2021).
         pseudo_labels: what "+ft" fine-tuning did this round (None without "+ft").
-        stopping: every stopping criterion's value and verdict after this round,
-            ``{"<criterion>_value": float, "<criterion>_stop": bool}`` (see
-            :mod:`labelwise.stopping`; NaN / False while a criterion cannot be computed).
+        stopping: the stopping monitor's flat row after this round: each criterion's value
+            (named for what it holds, e.g. ``stabilizing_predictions_kappa``), threshold and
+            verdict, and ``recommended_value`` / ``_stop`` / ``_reason`` (see
+            :func:`labelwise.stopping.flat_row`; NaN / False while one cannot be computed).
         stopping_seconds: wall time of the stopping monitor's inputs (the stop-set predictions,
             the cross-validated accuracy).
     """
@@ -233,7 +234,7 @@ def run_active_learning(
     learner_params: dict | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     evaluate: Callable[[BaseLearner, np.ndarray, np.ndarray], dict] | None = None,
-    stop_set_size: int = STOP_SET_SIZE,
+    stop_set_size: int | None = None,
     stopping_cv: bool | None = None,
     monitor: StoppingMonitor | None = None,
 ) -> list[RoundRecord]:
@@ -265,20 +266,18 @@ def run_active_learning(
         evaluate: optional ``(model, labeled_idx, test_proba) -> dict`` of extra per-round
             metrics (e.g. worst-group accuracy, sampling bias), merged into the round's
             ``metrics``; ``test_proba`` (n_test, K) is the round's one pass over the test split.
-        stop_set_size: size of the stop set (see below).
-        stopping_cv: compute the cross-validated accuracy that the accuracy plateau reads (the
-            labeling app's estimate, 5 more fits a round); None = for learners that need no
-            PyTorch (scikit-learn fits are cheap), not for torch ones.
-        monitor: the :class:`~labelwise.stopping.StoppingMonitor` to feed (its thresholds);
-            default: one with the papers' defaults.
+        stop_set_size: size of the stop set (None: 1,000 items, or the whole pool when
+            smaller; a size larger than the pool is an error).
+        stopping_cv: compute the 5-fold cross-validated accuracy that the accuracy plateau
+            reads (5 more fits a round; None or False: not computed, the plateau stays NaN).
+        monitor: the :class:`~labelwise.stopping.StoppingMonitor` to feed (its stop set, its
+            thresholds, its ``cv``; ``stop_set_size`` and ``stopping_cv`` then do not apply);
+            default: a new one seeded with ``random_state``.
 
-    Every round feeds the stopping monitor, and ``record.stopping`` holds each criterion's value
-    and verdict: stabilizing predictions reads the model's predicted classes on a stop set of
-    ``stop_set_size`` items of the unlabeled pool drawn once per run (from the run's seed, apart
-    from the stream that draws the picks, so the picks do not change); overall uncertainty
-    reads the same forward pass, on the stop-set items still unlabeled (a uniform sample of the
-    unlabeled pool rather than all of it); max confidence reads the model's probabilities on
-    the picks of the round; the accuracy plateau reads the cross-validated accuracy.
+    Every round feeds the stopping monitor (:meth:`StoppingMonitor.observe`, the same call the
+    labeling app and the Label Studio backend make), and ``record.stopping`` holds its flat row:
+    each criterion's value, threshold and verdict and the recommended stop with its reason (see
+    :func:`labelwise.stopping.flat_row`).
 
     Returns:
         One :class:`RoundRecord` per round, rounds + 1 in all (the last has no picks).
@@ -349,44 +348,26 @@ def run_active_learning(
 
 
 class _Stopper:
-    """Feeds a :class:`StoppingMonitor` from the engine once per round (see
+    """Feeds the run's :class:`StoppingMonitor` from the engine once per round (see
     :func:`run_active_learning`)."""
 
-    def __init__(self, engine: ActiveLearner, random_state: int, stop_set_size: int,
+    def __init__(self, engine: ActiveLearner, random_state: int, stop_set_size: int | None,
                  cv: bool | None, monitor: StoppingMonitor | None):
-        from labelwise.learners.base import TORCH_EXTRAS
-
         self.engine = engine
-        self.monitor = monitor if monitor is not None else StoppingMonitor()
-        unlabeled = engine.unlabeled_idx()
-        # a stream of its own: drawing the stop set must not move the picks of a seed
-        seed = None if random_state is None else [int(random_state), 0x5709]
-        size = check_positive_int(stop_set_size, "stop set size")
-        self.stop_set = unlabeled[draw_stop_set(len(unlabeled), size,
-                                                np.random.default_rng(seed))]
-        self.cv = (not isinstance(engine.template, tuple(TORCH_EXTRAS))) if cv is None else cv
-        self.seed = 0 if random_state is None else int(random_state)
+        if monitor is None:
+            if stop_set_size is not None:
+                stop_set_size = check_positive_int(stop_set_size, "stop set size")
+            monitor = StoppingMonitor(stop_set_size, random_state, cv=bool(cv))
+        self.monitor = monitor
+        self.monitor.stop_set_for(len(engine.X_pool))  # a stop set larger than the pool fails now
 
     def update(self, picks: np.ndarray) -> tuple[dict, float]:
-        """This round's criteria (flat columns) and the seconds their inputs took; ``picks``
-        (b,) are the items picked for the next batch (empty on the last round)."""
+        """This round's flat row and the seconds it took; ``picks`` (b,) are the items picked
+        for the next batch (empty on the last round)."""
         import time
 
         engine = self.engine
         t0 = time.perf_counter()
-        if engine.model is None or not len(self.stop_set):  # no model yet (a seed set of one
-            row = self.monitor.update()                        # class), or no pool left
-        else:
-            proba = engine.model.predict_proba(engine.X_pool[self.stop_set])
-            still = ~np.isin(self.stop_set, engine.labeled_idx)
-            picks_proba = engine.model.predict_proba(engine.X_pool[picks]) if len(picks) else None
-            cv = None
-            if self.cv:
-                from labelwise.stopping import cross_validated_accuracy
-
-                cv = cross_validated_accuracy(engine.template, engine.X_pool[engine.labeled_idx],
-                                              engine.labels, random_state=self.seed)
-            row = self.monitor.update(stop_set_pred=proba.argmax(axis=1),
-                                      pool_proba=proba[still] if still.any() else None,
-                                      picks_proba=picks_proba, cv_accuracy=cv)
+        row = self.monitor.observe(engine.model, engine.X_pool, engine.labeled_idx, picks,
+                                   learner=engine.template, labels=engine.labels)
         return flat_row(row), time.perf_counter() - t0

@@ -31,7 +31,7 @@ def test_estimate_is_scikit_learns_cross_val_score_on_fixed_folds():
     assert cross_validated_accuracy(learner, X, y, random_state=7) == want.mean()
 
 
-def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
+def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path, capsys):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 40)
     X = (rng.normal(size=(80, 2)) * 0.3 + 6.0 * y[:, None]).astype(np.float32)
@@ -51,8 +51,19 @@ def test_the_model_stops_changing_on_easy_data_and_status_says_so(tmp_path):
     stab = status["criteria"]["stabilizing_predictions"]
     # the two blobs are split perfectly from the first model on: every kappa is 1
     assert stab["value"] == 1.0 and stab["stop"] and status["stopped_changing"]
-    assert status["message"].startswith("the model has stopped changing")
+    assert stab["threshold"] == 0.99
+    # 2 + 5 x 4 = 22 labels: the recommended stop compares models 50 labels apart, not yet
+    assert not status["stop"] and status["message"].startswith("go on: too few rounds")
+    assert status["message"] == status["recommended"]["reason"]
     assert project.status()["stopping"]["stopped_changing"]
+    # `labelwise status` prints the sentence and every criterion beside its threshold
+    from labelwise.cli import main
+
+    project.close()
+    assert main(["status", str(tmp_path / "p")]) == 0
+    out = capsys.readouterr().out
+    assert "stopping: go on: too few rounds to judge" in out
+    assert "stabilizing predictions 1 (threshold 0.99, stop)" in out
 
 
 def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_path):
@@ -66,3 +77,29 @@ def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_
     first, second = ({i // 25 for i, r in [(q["item"], q["round"]) for q in project.queue()]
                       if r == n} for n in (1, 2))
     assert len(first) == 4 and len(second) == 4 and not first & second
+
+
+def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 40)
+    X = (rng.normal(size=(80, 2)) + 1.0 * y[:, None]).astype(np.float32)
+    names = np.array(["a", "b"])
+
+    def rows(folder, restart_after=None):
+        labels = [names[y[i]] if i in (0, 79) else None for i in range(80)]
+        project = create_project(folder, [f"i{i}" for i in range(80)], X, list(names),
+                                 labels=labels, batch_size=4, prepare=False)
+        for r in range(5):
+            if r == restart_after:
+                project._monitor = None  # what a new process has: the saved monitor only
+            project.prepare_next_batch()
+            for q in project.queue():
+                if q["status"] == "current":
+                    project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)",
+                                         (q["item"],))
+                    project.label(q["item"], names[y[q["item"]]], "ann")
+        return project._monitor.to_dict()
+
+    straight, restarted = rows(tmp_path / "a"), rows(tmp_path / "b", restart_after=3)
+    assert len(straight["kappas"]) == 4 and straight["kappas"] == restarted["kappas"]
+    assert straight["rows"] == restarted["rows"]

@@ -195,22 +195,25 @@ def _ramp_pool(n=300):
 def test_the_stopping_monitor_is_fed_every_round():
     X, y = _ramp_pool()
     recs = run_active_learning(X, y, X[:100], y[:100], strategy="random", seed_size=4,
-                               batch_size=4, rounds=6, random_state=0, stop_set_size=50)
+                               batch_size=4, rounds=6, random_state=0, stop_set_size=50,
+                               stopping_cv=True)
     cols = recs[0].stopping
-    assert set(cols) == {f"{c}_{w}" for c in ("stabilizing_predictions", "overall_uncertainty",
-                                               "max_confidence", "accuracy_plateau")
-                         for w in ("value", "stop")}
-    kappa = [r.stopping["stabilizing_predictions_value"] for r in recs]
+    assert set(cols) == {f"{c}_{w}" for c, m in (
+        ("stabilizing_predictions", "kappa"), ("overall_uncertainty", "mean_entropy"),
+        ("max_confidence", "largest_entropy"), ("accuracy_plateau", "gain"),
+        ("recommended", "value")) for w in (m, "threshold", "stop")} | {
+        "recommended_reason", "stop_set_size"}
+    kappa = [r.stopping["stabilizing_predictions_kappa"] for r in recs]
     # kappa needs 3 pairs of successive models: rounds 0-2 have none yet
     assert all(np.isnan(kappa[:3])) and all(np.isfinite(kappa[3:]))
     # separable blobs: every model predicts the stop set the same way, so kappa = 1 and the
     # criterion stops at the first round it can
     assert kappa[3] == 1.0 and recs[3].stopping["stabilizing_predictions_stop"]
     # max confidence reads the picks: none after the last round
-    assert np.isnan(recs[-1].stopping["max_confidence_value"])
-    assert all(np.isfinite(r.stopping["max_confidence_value"]) for r in recs[:-1])
-    # logreg needs no torch: the cross-validated accuracy feeds the plateau (needs > 3 rounds)
-    plateau = [r.stopping["accuracy_plateau_value"] for r in recs]
+    assert np.isnan(recs[-1].stopping["max_confidence_largest_entropy"])
+    assert all(np.isfinite(r.stopping["max_confidence_largest_entropy"]) for r in recs[:-1])
+    # stopping_cv=True: the cross-validated accuracy feeds the plateau (needs > 3 rounds)
+    plateau = [r.stopping["accuracy_plateau_gain"] for r in recs]
     assert np.isnan(plateau[0]) and np.isfinite(plateau[-1])
     assert all(r.stopping_seconds > 0 for r in recs)
 
@@ -228,18 +231,17 @@ def test_overall_uncertainty_is_the_mean_entropy_on_the_unlabeled_stop_set():
             return super().update(**kw)
 
     recs = run_active_learning(X, y, X, y, strategy="margin", seed_size=4, batch_size=10,
-                               rounds=2, random_state=0, stop_set_size=1000, monitor=Spy(),
-                               stopping_cv=False)
-    # the pool has 120 items, 4 labeled at the start: the stop set is the other 116; after
-    # round 0's picks are labeled, round 1 reads the entropy of the stop-set items still
-    # unlabeled only
-    assert len(seen[0]["stop_set_pred"]) == 116 and len(seen[0]["pool_proba"]) == 116
+                               rounds=2, random_state=0, monitor=Spy())
+    # the pool has 120 items, fewer than 1,000: the stop set is all of them; 4 are labeled at
+    # the start, and after round 0's picks are labeled round 1 reads the entropy of the
+    # stop-set items still unlabeled only
+    assert len(seen[0]["stop_set_proba"]) == 120 and len(seen[0]["pool_proba"]) == 116
     assert len(seen[1]["pool_proba"]) == 106
-    value = recs[1].stopping["overall_uncertainty_value"]
+    value = recs[1].stopping["overall_uncertainty_mean_entropy"]
     assert value == pytest.approx(entropy(seen[1]["pool_proba"]).mean())
     assert seen[0]["picks_proba"].shape == (10, 2) and seen[2]["picks_proba"] is None
-    assert all(kw["cv_accuracy"] is None for kw in seen)  # stopping_cv=False
-    assert np.isnan(recs[-1].stopping["accuracy_plateau_value"])
+    assert all(kw["cv_accuracy"] is None for kw in seen)  # no 5-fold CV by default
+    assert np.isnan(recs[-1].stopping["accuracy_plateau_gain"])
 
 
 def test_the_monitor_does_not_move_the_picks(digits):

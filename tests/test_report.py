@@ -71,9 +71,9 @@ def _stopping_run(strategy, seed, accs, kappa_stop, plateau_value=None):
     """A run whose stabilizing-predictions verdicts are ``kappa_stop`` (one per round)."""
     rows = _curve(strategy, seed, accs)
     for row, stop in zip(rows, kappa_stop, strict=True):
-        row.update({"stabilizing_predictions_value": 1.0 if stop else 0.5,
+        row.update({"stabilizing_predictions_kappa": 1.0 if stop else 0.5,
                     "stabilizing_predictions_stop": stop,
-                    "accuracy_plateau_value": plateau_value, "accuracy_plateau_stop": False})
+                    "accuracy_plateau_gain": plateau_value, "accuracy_plateau_stop": False})
     return rows
 
 

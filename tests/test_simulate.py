@@ -7,7 +7,7 @@ import pytest
 from labelwise.cli import main
 from labelwise.experiments.simulate import RunSpec, _pseudo_label_columns, run_one
 from labelwise.loop import initial_labeled_set
-from labelwise.stopping import CRITERIA
+from labelwise.stopping import CRITERIA, RECOMMENDED, value_column
 
 
 def test_run_with_a_typiclust_seed_set_writes_stopping_columns(tmp_path, capsys, digits):
@@ -18,8 +18,8 @@ def test_run_with_a_typiclust_seed_set_writes_stopping_columns(tmp_path, capsys,
     assert code == 0, capsys.readouterr().err
     results = pd.read_csv(out / "results.csv")
     assert set(results["seed_set"]) == {"typiclust"}
-    for c in CRITERIA:
-        assert {f"{c}_value", f"{c}_stop"} <= set(results.columns)
+    for c in (*CRITERIA, RECOMMENDED):
+        assert {value_column(c), f"{c}_threshold", f"{c}_stop"} <= set(results.columns)
         assert results[f"{c}_stop"].dtype == bool
     assert (results["stopping_seconds"] > 0).all()
     # both strategies start from the same TypiClust seed set, picked without the labels
@@ -30,7 +30,7 @@ def test_run_with_a_typiclust_seed_set_writes_stopping_columns(tmp_path, capsys,
     assert first["random"] == first["margin"]  # the same seed set, the same first model
     summary = (out / "summary.md").read_text().split("## When to stop")[1]
     assert "| strategy | stabilizing predictions | overall uncertainty | max confidence | " \
-           "accuracy plateau |" in summary
+           "accuracy plateau | recommended |" in summary
     assert "| margin |" in summary
 
 
@@ -49,8 +49,8 @@ def test_run_one_rows_say_how_the_seed_set_was_drawn():
     rows = run_one(spec)["results"]
     assert [r["seed_set"] for r in rows] == ["probcover", "probcover"]
     # no cross-validated accuracy asked for: the plateau has no value
-    assert all(np.isnan(r["accuracy_plateau_value"]) for r in rows)
-    assert np.isfinite(rows[0]["overall_uncertainty_value"])
+    assert all(np.isnan(r["accuracy_plateau_gain"]) for r in rows)
+    assert np.isfinite(rows[0]["overall_uncertainty_mean_entropy"])
 
 
 @pytest.mark.parametrize("seed_set", ["typiclust", "probcover"])

@@ -198,7 +198,7 @@ def _fake_tables(specs, rng):
     rows, picks = [], []
     metrics = ("accuracy", "worst_group_accuracy", "minority_ap", "sampling_bias",
                "imbalance_ratio", "ece", "brier", "ood_auroc")
-    from labelwise.stopping import CRITERIA
+    from labelwise.stopping import CRITERIA, value_column
     for sp in specs:
         keys = {"setting": sp.tag, "strategy": sp.strategy, "learner": sp.learner,
                 "seed": sp.seed}
@@ -206,7 +206,7 @@ def _fake_tables(specs, rng):
             rows.append({**keys, "round": r, "n_labeled": sp.seed_size + r * sp.batch_size,
                          "query_seconds": rng.random(), "seed_set": sp.seed_set,
                          **{m: rng.random() for m in metrics},
-                         **{f"{c}_value": rng.random() for c in CRITERIA},
+                         **{value_column(c): rng.random() for c in CRITERIA},
                          **{f"{c}_stop": bool(r >= 1) for c in CRITERIA}})
             picks += [{**keys, "round": r, "label": int(rng.integers(2)),
                        "group": int(rng.integers(4))} for _ in range(3)]
@@ -301,7 +301,7 @@ def test_seed_set_line_lists_every_kind_of_a_setting():
 
 def _stop_table(stops_per_seed, accs):
     t = _table({("m", seed): accs for seed in range(len(stops_per_seed))})
-    t["stabilizing_predictions_value"] = 0.5
+    t["stabilizing_predictions_kappa"] = 0.5
     t["stabilizing_predictions_stop"] = [s for stops in stops_per_seed for s in stops]
     return t
 

@@ -192,77 +192,60 @@ class ModelStep:
                 "pseudo_labels": info["pseudo_labels"]}
 
     def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
-        """The stopping criteria after this round's model (:mod:`labelwise.stopping`).
+        """Feed this round's model to the project's :class:`~labelwise.stopping.StoppingMonitor`
+        (the one ``labelwise run`` and the Label Studio backend call: same labels, same rows).
 
-        Successive models are compared on a fixed stop set of items (drawn once from the
-        project's seed). Batches prepared ahead from the same labels give the same model, so a
-        round counts only when it was trained on more labels than the last counted one. The
-        accuracy plateau reads the estimates of the rounds before (this round's is computed
-        after its batch is served), so it lags one round.
+        The monitor lives in memory for the worker and is saved with the newest round
+        (``rounds.info.stopping_monitor``), so a restarted app continues where it stopped.
+        Batches prepared ahead from the same labels give the same model: the monitor counts a
+        round only when it was trained on more labels than the last counted one.
 
         Returns:
-            ``{"stop_pred": (s,) predicted classes on the stop set, "kappa": agreement with the
-            last counted model or None, "stopping": {criterion: {"value", "stop"}}}``.
+            ``{"stopping": the monitor's row (JSON: NaN as null), "stopping_monitor": its
+            saved state}``, merged into the round's info.
         """
-        from labelwise import stopping as S
+        from labelwise.stopping import StoppingMonitor, _nan_to_none
 
-        by_labels: dict[int, tuple] = {}  # one model per label count: batches prepared
-        for n, acc, raw in conn.execute(  # together or ahead on the same labels count once
-                "SELECT n_labels, cv_accuracy, info FROM rounds WHERE round < ? ORDER BY round",
-                (new_round,)):
-            rec = json.loads(raw) if raw else {}
-            if rec.get("stop_pred") is not None:
-                by_labels[n] = (n, acc if acc is not None else by_labels.get(n, (0, None))[1],
-                                rec)
-        history = list(by_labels.values())
-        if history and history[-1][0] >= n_labels:  # the same labels: nothing new to judge
-            last = history[-1][2]
-            return {"stop_pred": last["stop_pred"], "kappa": None,
-                    "stopping": last.get("stopping")}
-        stop_set = S.draw_stop_set(self.n_items, random_state=int(self.settings["random_state"]))
-        pred = engine.model.predict_proba(self.features[stop_set]).argmax(axis=1)
-        kappas = [rec["kappa"] for _, _, rec in history if rec.get("kappa") is not None]
-        kappa = None
-        if history:
-            kappa = S.agreement_kappa(np.asarray(history[-1][2]["stop_pred"]), pred)
-            kappas.append(kappa)
-        ctx = engine.last_context
-        picks = ctx.picked_positions
-        accuracies = [acc for _, acc, _ in history]
-        crit = {"stabilizing_predictions": S.stabilizing_predictions(kappas),
-                "overall_uncertainty": S.overall_uncertainty(ctx.proba),
-                "max_confidence": S.max_confidence(ctx.proba[picks]),
-                "accuracy_plateau": S.accuracy_plateau(accuracies)}
-        for c in crit.values():  # JSON has no NaN: "not computable yet" is null
-            c["value"] = c["value"] if np.isfinite(c["value"]) else None
-        return {"stop_pred": pred.tolist(), "kappa": kappa,
-                "stopping": {**crit, "stop_set_size": len(stop_set)}}
+        monitor = getattr(self, "_monitor", None)
+        if monitor is None:
+            row = conn.execute(
+                "SELECT json_extract(info, '$.stopping_monitor') FROM rounds WHERE round < ? "
+                "AND json_extract(info, '$.stopping_monitor') IS NOT NULL ORDER BY round DESC "
+                "LIMIT 1", (new_round,)).fetchone()
+            monitor = (StoppingMonitor.from_json(row[0]) if row is not None else
+                       StoppingMonitor(random_state=int(self.settings["random_state"])))
+            self._monitor = monitor
+        picks = engine.last_query.picks[:int(self.settings["batch_size"])]
+        row = monitor.observe(engine.model, self.features, engine.labeled_idx, picks)
+        with db.transaction(conn):  # only the newest round keeps the saved monitor
+            conn.execute("UPDATE rounds SET info = json_remove(info, '$.stopping_monitor') "
+                         "WHERE json_extract(info, '$.stopping_monitor') IS NOT NULL")
+        return {"stopping": _nan_to_none([row])[0], "stopping_monitor": monitor.to_dict()}
 
     def stopping_status(self) -> dict | None:
-        """The latest stopping criteria and one sentence for people, or None before any model.
+        """The latest stopping advice for people, or None before any model.
 
-        ``{"criteria": {name: {"value", "stop"}}, "stopped_changing": bool, "message": str}``;
-        "the model has stopped changing" follows stabilizing predictions (Bloodgood &
-        Vijay-Shanker 2009), the default criterion.
+        ``{"stop": bool, "message": str, "recommended": {"value", "threshold", "stop",
+        "reason"}, "criteria": {name: {"value", "threshold", "stop"}}, "stopped_changing":
+        bool}``: ``stop`` and ``message`` are the recommended stop and its one-line reason
+        (:mod:`labelwise.stopping`; what the page and ``labelwise status`` show);
+        ``stopped_changing`` is stabilizing predictions' verdict (Bloodgood & Vijay-Shanker
+        2009).
         """
+        from labelwise.stopping import CRITERIA, RECOMMENDED
+
         row = self.conn.execute(
-            "SELECT info FROM rounds WHERE json_extract(info, '$.stopping') IS NOT NULL "
+            "SELECT json_extract(info, '$.stopping') FROM rounds WHERE "
+            "json_extract(info, '$.stopping.recommended') IS NOT NULL "
             "ORDER BY round DESC LIMIT 1").fetchone()
         if row is None:
             return None
-        crit = json.loads(row[0])["stopping"]
-        size = crit.pop("stop_set_size", None)
-        stab = crit["stabilizing_predictions"]
-        if stab["stop"]:
-            message = (f"the model has stopped changing: over the last 3 rounds its predictions "
-                       f"on {size} items agreed with the previous model's (mean kappa "
-                       f"{stab['value']:.3f} > 0.99); more labels may add little")
-        elif stab["value"] is not None:
-            message = (f"the model is still changing (mean kappa {stab['value']:.3f} over the "
-                       f"last 3 rounds, on {size} items; it stops at > 0.99)")
-        else:
-            message = "the model is still changing (too few rounds to judge)"
-        return {"criteria": crit, "stopped_changing": bool(stab["stop"]), "message": message}
+        last = json.loads(row[0])
+        rec = last[RECOMMENDED]
+        return {"stop": bool(rec["stop"]), "message": rec["reason"], "recommended": rec,
+                "criteria": {c: last[c] for c in CRITERIA},
+                "stopped_changing": bool(last["stabilizing_predictions"]["stop"]),
+                "n_labeled": last.get("n_labeled"), "stop_set_size": last.get("stop_set_size")}
 
     def estimate_accuracy(self, before_fold=None) -> dict | None:
         """The cross-validated accuracy of the newest round's model, when it was prepared

@@ -190,7 +190,7 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
         typer.echo(f"stopping: {s['stopping']['message']}")
         typer.echo("  " + "; ".join(
             f"{name.replace('_', ' ')} "
-            f"{'-' if c['value'] is None else format(c['value'], '.4g')}"
-            f"{' (stop)' if c['stop'] else ''}"
+            f"{'-' if c['value'] is None else format(c['value'], '.4g')} "
+            f"(threshold {c['threshold']:.4g}{', stop' if c['stop'] else ''})"
             for name, c in crit.items()))
     proj.check_embeddings()  # a problem here is the last line: "error: ..."

@@ -18,7 +18,7 @@ from labelwise.metrics import (
     labels_saved,
     mean_ci,
 )
-from labelwise.stopping import CRITERIA, first_stop_round
+from labelwise.stopping import CRITERIA, RECOMMENDED, first_stop_round, value_column
 from labelwise.validation import plural
 
 
@@ -268,7 +268,8 @@ def write_summary(results: pd.DataFrame, path: str | Path, metric: str = "accura
 RUN_KEYS = ("setting", "strategy", "learner", "seed")
 STOPPING_NAMES = {"stabilizing_predictions": "stabilizing predictions",
                   "overall_uncertainty": "overall uncertainty",
-                  "max_confidence": "max confidence", "accuracy_plateau": "accuracy plateau"}
+                  "max_confidence": "max confidence", "accuracy_plateau": "accuracy plateau",
+                  RECOMMENDED: "recommended"}
 
 
 def has_stopping(results: pd.DataFrame) -> bool:
@@ -287,13 +288,13 @@ def stopping_per_run(results: pd.DataFrame, metric: str = "accuracy") -> pd.Data
         run = run.sort_values("round")
         records = run.to_dict("records")
         final, n_final = run[metric].iloc[-1], run["n_labeled"].iloc[-1]
-        for c in CRITERIA:
+        for c in (*CRITERIA, RECOMMENDED):
             if f"{c}_stop" not in run:
                 continue
             i = first_stop_round(records, c)
             at = records[i] if i is not None else None
             rows.append({**dict(zip(keys, key, strict=True)), "criterion": c,
-                         "computed": bool(run[f"{c}_value"].notna().any()),
+                         "computed": bool(run[value_column(c)].notna().any()),
                          "fired": at is not None,
                          "round": np.nan if at is None else at["round"],
                          "n_labeled": np.nan if at is None else at["n_labeled"],
@@ -336,7 +337,7 @@ def stopping_markdown(results: pd.DataFrame, by=("strategy",), metric: str = "ac
     """A markdown table: one row per group of ``by``, one column per criterion, each cell
     "round r (n of N labels): cost ± 95% half-width (fired/runs)" (:func:`stopping_summary`)."""
     summary = stopping_summary(results, by, metric)
-    crits = [c for c in CRITERIA if c in set(summary["criterion"])]
+    crits = [c for c in (*CRITERIA, RECOMMENDED) if c in set(summary["criterion"])]
     head = "| " + " | ".join([*by, *(STOPPING_NAMES[c] for c in crits)]) + " |"
     lines = [head, "|" + "---|" * (len(by) + len(crits))]
     cells = {tuple(r[b] for b in by) + (r["criterion"],): _stopping_cell(r)
@@ -357,15 +358,18 @@ def stopping_definition(metric: str = "accuracy") -> str:
             f"still gained (mean ± 95% interval over those runs; (k/n) = fired in k of n runs, "
             f"never = not within the budget). Criteria: *stabilizing predictions* (Bloodgood & "
             f"Vijay-Shanker 2009) = mean Cohen's kappa of the last {S.KAPPA_WINDOW} pairs of "
-            f"successive models on a stop set of {S.STOP_SET_SIZE} unlabeled pool items drawn "
-            f"once per run, stop when > {S.KAPPA_THRESHOLD}; *overall uncertainty* (Zhu, Wang & "
+            f"successive models on a stop set of {S.STOP_SET_SIZE} pool items (the whole pool "
+            f"when smaller) drawn once per run, stop when > {S.KAPPA_THRESHOLD}; "
+            f"*overall uncertainty* (Zhu, Wang & "
             f"Hovy 2008) = mean entropy over the stop-set items still unlabeled (a sample of the "
             f"unlabeled pool), stop when < {S.OVERALL_UNCERTAINTY_THRESHOLD}; *max confidence* "
             f"(same paper) = the largest entropy among the next batch's picks, stop when < "
             f"{S.MAX_CONFIDENCE_THRESHOLD}; *accuracy plateau* = the 5-fold cross-validated "
             f"accuracy on the labels (the labeling app's estimate) has not risen by more than "
-            f"{S.PLATEAU_EPS} over its best before the last {S.PLATEAU_WINDOW} rounds. "
-            "*No value* = "
+            f"{S.PLATEAU_EPS} over its best before the last {S.PLATEAU_WINDOW} rounds; "
+            f"*recommended* (docs/stopping.md) = the accuracy gain of the last {S.GAIN_LABELS} "
+            f"labels as the current model estimates it on the stop set, stop when < "
+            f"{S.GAIN_THRESHOLD}. *No value* = "
             "the criterion had no value in any run: fewer rounds than its window, or (accuracy "
-            "plateau) no cross-validated accuracy, which is computed for scikit-learn learners "
-            "only (a PyTorch learner's 5 extra trainings a round were not spent).")
+            "plateau) no cross-validated accuracy, which is computed only when asked for "
+            "(stopping_cv: 5 extra fits a round).")

@@ -49,7 +49,7 @@ class RunSpec:
     #: (its own features, pixels for images; "minilm" for texts)
     encoder: str | None = None
     #: compute the cross-validated accuracy the accuracy-plateau stopping criterion reads (5 more
-    #: fits a round); None = for learners that need no PyTorch (see run_active_learning)
+    #: fits a round); None or False = not computed (see run_active_learning)
     stopping_cv: bool | None = None
 
 
@@ -123,9 +123,9 @@ def run_one(spec: RunSpec) -> dict[str, list[dict]]:
     """Execute one run; returns {"results": rows, "picks": pick rows} (lists of dicts).
 
     Results: one row per round with every metric, how the seed set was drawn (``seed_set``) and
-    every stopping criterion's value and verdict (``<criterion>_value``, ``<criterion>_stop``,
-    see :mod:`labelwise.stopping`); picks: one row per picked item with its label (and its
-    group when the data set has groups).
+    the stopping monitor's flat row (each criterion's value, threshold and verdict, and the
+    recommended stop with its reason; see :func:`labelwise.stopping.flat_row`); picks: one row
+    per picked item with its label (and its group when the data set has groups).
     """
     from labelwise.loop import run_active_learning
 

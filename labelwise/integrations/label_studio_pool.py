@@ -205,6 +205,7 @@ class TaskPool:
             if engine.model is not None:
                 proba = engine.model.predict_proba(X)
                 predicted = np.asarray(engine.classes_)[proba.argmax(axis=1)].astype(str)
+            stopping = self._observe_stopping(engine, X, idx)
         except Exception as exc:  # a learner's error: keep answering from the last ranking
             with self.lock:
                 self._failed = version
@@ -218,7 +219,7 @@ class TaskPool:
             self.model = engine.model
             self.model_version = f"{s.name}-{n_labels}-labels-v{version}"
             self.info = dict(info, n_tasks=n, n_labeled=len(idx),
-                             model_version=self.model_version)
+                             model_version=self.model_version, stopping=stopping)
             self._ranked, self.last_error = version, None
 
     def refresh_later(self) -> None:
@@ -246,6 +247,17 @@ class TaskPool:
         if worker is not None:
             worker.join(timeout)
         return self._worker is None
+
+    def _observe_stopping(self, engine, X, idx) -> dict:
+        """Feed the round to the pool's stopping monitor (the one ``labelwise run`` and the app
+        call) and return its flat row, which becomes ``info["stopping"]``. A pool with no batch
+        has no picks to judge, so max confidence stays NaN here. A grown pool keeps the stop
+        set drawn at the first round. Runs in the background round (one at a time)."""
+        from labelwise.stopping import StoppingMonitor, flat_row
+
+        if getattr(self, "stopping", None) is None:
+            self.stopping = StoppingMonitor(random_state=self.settings.random_state)
+        return flat_row(self.stopping.observe(engine.model, X, idx))
 
     def predict(self, tasks: list[dict]) -> list[dict]:
         """One Label Studio prediction per task, in order, from the last ranking: the predicted
