@@ -305,4 +305,53 @@ class Project(Labeling, ModelStep, Transfer):
                                  if h["cv_accuracy"] is not None), None),
             "cold_start": self.settings.get("cold_start", "random"),
             "stopping": self.stopping_status(),
+            "model": self.model_state(),
+            "fine_tuning": self.fine_tuning_status(),
         }
+
+    def model_state(self) -> dict | None:
+        """What the labeling server's worker last published (:meth:`BatchWorker.model_state`):
+        which model ranked the items handed out, which one trains, any problem; with
+        ``"running"``: whether the server that published it still runs. None before any."""
+        row = self.conn.execute("SELECT value FROM settings WHERE key = 'model_state'"
+                                ).fetchone()
+        if row is None:
+            return None
+        state = json.loads(row[0])
+        state["running"] = _alive(state.get("pid"))
+        return state
+
+    def fine_tuning_status(self) -> str | None:
+        """One line on what "+ft" fine-tuning did in the newest fitted round (Khosla et al.
+        2022: pseudo-labels of confident pool items), or None when the round did none."""
+        row = self.conn.execute(
+            "SELECT n_labels, info FROM rounds WHERE json_extract(info, '$.fitted') "
+            "ORDER BY round DESC LIMIT 1").fetchone()
+        info = json.loads(row[1]).get("pseudo_labels") if row is not None else None
+        if not info:
+            return None
+        head = f"+ft in the last round (model on {row[0]} labels): "
+        if info.get("skipped"):
+            why = info.get("reason") or (f"{info.get('n_confident')} confident items, fewer "
+                                         f"than the {info.get('min_confident')} it needs")
+            return head + f"skipped ({why})"
+        out = head + (f"fine-tuned on {info.get('n_confident')} pseudo-labels (pool items "
+                      f"with confidence > {info.get('gamma')}) + {info.get('n_labeled')} labels")
+        if info.get("epochs"):
+            out += f", {info['epochs']} epochs (stopped on {info.get('stopped')})"
+        return out
+
+
+def _alive(pid) -> bool:
+    """Whether process ``pid`` runs on this machine."""
+    import os
+
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

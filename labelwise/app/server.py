@@ -266,6 +266,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
             out["item"].update(item_assist(proj, out["item"]["idx"]))
         out["worker_error"] = worker.last_error
         out["worker_busy"] = worker.busy
+        out["model"] = worker.model_state()
         return out
 
     @app.get("/api/items/{idx}/content")
@@ -302,6 +303,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
         out = proj.progress(request.scope.get(ANNOTATOR_KEY) or annotator)
         out["worker_busy"] = worker.busy
         out["worker_error"] = worker.last_error
+        out["model"] = worker.model_state()
         return out
 
     @app.get("/api/labels")
