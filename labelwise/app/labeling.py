@@ -209,6 +209,18 @@ class Labeling:
             conn.execute("DELETE FROM assignments WHERE item_idx = ? AND annotator != ? AND "
                          "assigned_at <= ?", (idx, annotator, now - self.lease_seconds))
 
+    def renew_all_leases(self) -> int:
+        """Renew every lease (a server starting): whoever held an item when the last server
+        stopped gets a full lease to come back for it before anyone else can take it.
+
+        Returns:
+            how many leases were renewed.
+        """
+        conn = self.conn
+        with db.transaction(conn):
+            return conn.execute("UPDATE assignments SET assigned_at = ?",
+                                (time.time(),)).rowcount
+
     def heartbeat(self, annotator: str) -> dict:
         """Renew every lease ``annotator`` holds (the page calls this while it is open).
 
@@ -301,7 +313,14 @@ class Labeling:
         return {"label_id": label_id, "item": idx, "label": label, "annotator": annotator}
 
     def skip(self, item, annotator: str) -> dict:
-        """Take ``item`` out of the queue for everyone; the strategy never picks it again."""
+        """Take ``item`` out of the queue for everyone; the strategy never picks it again.
+
+        Only the annotator the item was served to (by :meth:`next_item`, still theirs as in
+        :meth:`label`) may skip it: nobody takes an item from under another's hands.
+
+        Raises:
+            Conflict: already skipped or labeled, or not held by ``annotator``.
+        """
         annotator = check_annotator(annotator)
         idx = self._check_item(item)
         conn = self.conn
@@ -314,10 +333,15 @@ class Labeling:
                                  "undone_at IS NULL", (idx,)).fetchone()[0]
             if count >= self.lpi:
                 raise Conflict(f"item {idx} is already labeled")
-            if not (conn.execute("SELECT 1 FROM queue WHERE item_idx = ?", (idx,)).fetchone()
-                    or conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND "
-                                    "annotator = ?", (idx, annotator)).fetchone()):
-                raise Conflict(f"item {idx} is not in the query queue")
+            if not conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND "
+                                "annotator = ?", (idx, annotator)).fetchone():
+                other = conn.execute("SELECT annotator FROM assignments WHERE item_idx = ? "
+                                     "ORDER BY assigned_at DESC LIMIT 1", (idx,)).fetchone()
+                if other is not None:
+                    raise Conflict(f"item {idx} is assigned to {other[0]}; skip only the item "
+                                   "the app serves you")
+                raise Conflict(f"item {idx} was not served to {annotator}; skip only the item "
+                               "the app serves you")
             conn.execute("INSERT INTO skips VALUES (?, ?, ?)", (idx, annotator, now))
             conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
             self._advance(conn, now)

@@ -31,6 +31,7 @@ import numpy as np
 from labelwise.app import db
 from labelwise.app.errors import (
     DB_NAME,
+    DEFAULT_LEASE_SECONDS,
     EMBEDDINGS_NAME,
     Conflict,
     DiskFull,
@@ -88,6 +89,38 @@ def check_embeddings_file(path: Path, n_items: int,
     return X.shape
 
 
+#: settings a project made by an older release may lack, and their values then
+SETTING_DEFAULTS = {"labels_per_item": 1, "lease_seconds": DEFAULT_LEASE_SECONDS,
+                    "cold_start": "random", "random_state": 0, "encoder": None,
+                    "data_root": None, "learner_params": None}
+#: settings every project has, with a check of each value
+REQUIRED_SETTINGS = {
+    "classes": lambda v: isinstance(v, list) and len(v) >= 2
+    and all(isinstance(c, str) for c in v),
+    "n_items": lambda v: _is_int(v) and v >= 0,
+    "batch_size": lambda v: _is_int(v) and v >= 1,
+    "labels_per_item": lambda v: _is_int(v) and v >= 1,
+    "lease_seconds": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+    "random_state": lambda v: _is_int(v) and v >= 0,
+    "strategy": lambda v: isinstance(v, str), "learner": lambda v: isinstance(v, str),
+    "modality": lambda v: v in ("image", "text", "features"),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_settings(settings: dict) -> None:
+    """Raise KeyError ``"no setting 'x'"`` or ValueError naming the first missing or malformed
+    setting (the caller reports the project as damaged)."""
+    for key, ok in REQUIRED_SETTINGS.items():
+        if key not in settings:
+            raise KeyError(key)
+        if not ok(settings[key]):
+            raise ValueError(f"setting {key} is {settings[key]!r}")
+
+
 class Project(Labeling, ModelStep, Transfer):
     """An open project: each method is one short transaction on the database.
 
@@ -122,8 +155,10 @@ class Project(Labeling, ModelStep, Transfer):
         try:
             db.check_intact(self.conn, db_path)
             db.migrate(self.conn)
+            db.check_tables(self.conn)
             rows = self.conn.execute("SELECT key, value FROM settings").fetchall()
-            self.settings = {k: json.loads(v) for k, v in rows}
+            self.settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in rows}}
+            check_settings(self.settings)
             self.classes: list[str] = self.settings["classes"]
             self.n_items: int = self.settings["n_items"]
             n_rows = self.conn.execute("SELECT count(*) FROM items").fetchone()[0]

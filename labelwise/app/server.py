@@ -168,6 +168,10 @@ def create_app(project: str | Path | Project, token: str | None = None,
     from labelwise.app.worker import BatchWorker
 
     proj = project if isinstance(project, Project) else Project(project)
+    try:  # whoever held an item when the last server stopped gets it back first
+        proj.renew_all_leases()
+    except (sqlite3.Error, OSError):  # a full disk: serve anyway (labels answer 507)
+        pass
     worker = BatchWorker(proj)
 
     @asynccontextmanager
@@ -213,7 +217,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
             return _error(507, "the disk is full: nothing was saved; free some space on the "
                                "server, then try again")
         if is_corrupt(exc):
-            return _error(500, f"the project database is damaged ({exc}): nothing was saved; "
+            return _error(503, f"the project database is damaged ({exc}): nothing was saved; "
                                "stop the server and run `labelwise status` for what to do")
         raise exc
 
