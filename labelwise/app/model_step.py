@@ -45,6 +45,7 @@ class Ranking:
     seconds: float
     group: int | None = None
     exhausted: bool = False
+    remaining: int | None = None  # items not queued yet, as of the last queue_ranked
 
 
 class ModelStep:
@@ -259,7 +260,9 @@ class ModelStep:
                 "SELECT item_idx FROM queue UNION SELECT item_idx FROM skips UNION "
                 "SELECT item_idx FROM assignments UNION "
                 "SELECT item_idx FROM labels WHERE undone_at IS NULL")}
-            keep = [j for j, i in enumerate(ranking.items) if int(i) not in still][:missing * size]
+            left = [j for j, i in enumerate(ranking.items) if int(i) not in still]
+            keep = left[:missing * size]
+            ranking.remaining = len(left) - len(keep)
             if not keep:
                 ranking.exhausted = True
                 return None

@@ -214,11 +214,13 @@ class Project(Labeling, ModelStep, Transfer):
 
     @property
     def features(self) -> np.ndarray:
-        """(n, d) float32 features of the pool, loaded once."""
+        """(n, d) float32 features of the pool, memory-mapped read-only once: the pages live in
+        the page cache, shared with every process that reads the project, and a 100,000 x 384
+        pool costs the server no private copy (``benchmarks/bench_app_memory.py``)."""
         with self._features_lock:
             if self._features is None:
                 self.check_embeddings()
-                self._features = np.load(self.path / EMBEDDINGS_NAME)
+                self._features = np.load(self.path / EMBEDDINGS_NAME, mmap_mode="r")
             return self._features
 
     @property

@@ -38,6 +38,9 @@ FIT_LIMIT_FACTOR = 5.0
 FIT_LIMIT_MIN_S = 60.0
 #: the ranking reaches this many fit-and-rank durations ahead at the team's label rate
 AHEAD_ROUNDS = 3.0
+#: after a fit of T seconds the next one waits FIT_PAUSE_FACTOR x T (unless the ranking runs
+#: low), so fitting takes at most 1 / (1 + FIT_PAUSE_FACTOR) of a core and the requests keep one
+FIT_PAUSE_FACTOR = 0.5
 
 
 class BatchWorker:
@@ -202,14 +205,15 @@ class BatchWorker:
             ranking = self.project.latest_ranking()
             if not self._new_labels(ranking) and not ranking.exhausted:
                 continue  # nothing new to learn from
-            if time.monotonic() < self._retry_at:
+            if time.monotonic() < self._retry_at or not self._fit_due(ranking):
                 continue
             self.fitting_labels = self._labels_in_force()
             self.fitting_since = time.monotonic()
             self._idle.clear()
             try:
                 self._publish()
-                ranking = self.project.rank(depth=self.depth())
+                with _one_blas_thread():  # the other core answers the annotators
+                    ranking = self.project.rank(depth=self.depth())
                 if ranking is not None:
                     if ranking.fitted:
                         self.last_fit_seconds = ranking.train_seconds
@@ -222,6 +226,7 @@ class BatchWorker:
                 self.last_error = self.fit_error
                 self._retry_at = time.monotonic() + max(5.0, 10 * self.poll)
             finally:
+                self._fit_ended = time.monotonic()
                 self.fitting_since = None
                 self.fitting_labels = None
                 self._idle.set()
@@ -236,6 +241,17 @@ class BatchWorker:
                     import sklearn.model_selection  # noqa: F401
                 except ImportError:
                     pass
+
+    def _fit_due(self, ranking) -> bool:
+        """Whether the next fit may start: no ranking yet, or the pause after the last fit is
+        over, or the ranking would run out before a fit of the last one's length ends."""
+        if ranking is None or ranking.exhausted or ranking.remaining is None:
+            return True
+        pause = FIT_PAUSE_FACTOR * self.last_fit_seconds
+        if time.monotonic() - getattr(self, "_fit_ended", 0.0) >= pause:
+            return True
+        rate = max(self.project.label_rate(), self.project.potential_rate())
+        return ranking.remaining < 1.5 * rate * (ranking.train_seconds + ranking.select_seconds)
 
     def _run_accuracy(self) -> None:
         while not self._stop.is_set():
@@ -254,6 +270,17 @@ class BatchWorker:
                 # at most a quarter of one core: a team's rounds come faster than their
                 # estimates, and the chart needs no more than a point every few rounds
                 self._stop.wait(3 * (time.perf_counter() - t0))
+
+
+def _one_blas_thread():
+    """Limit the BLAS libraries to one thread (threadpoolctl, when installed), else nothing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def model_message(ranked_by: int | None, training: int | None, expected_s: float,
