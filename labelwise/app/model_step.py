@@ -210,7 +210,7 @@ class ModelStep:
                     "cv_done": False}
             if fit is not None:
                 info.update(self._stopping(conn, engine, new_round, len(y)))
-            model_labels = len(y) if fit is not None else self._model_labels(conn)
+            model_labels = len(y) if fit is not None else self.model_labels()
         info["model_labels"] = model_labels
         ranking = Ranking(items=picks, scores=scores, info=info, n_labels=len(y),
                           labeled_idx=labeled_idx, y=y,
@@ -227,11 +227,11 @@ class ModelStep:
                 lock = self.__dict__.setdefault("_engine_mutex", threading.RLock())
         return lock
 
-    def _model_labels(self, conn) -> int | None:
+    def model_labels(self) -> int | None:
         """The labels of the newest fitted model that ranked a batch (None: none yet)."""
-        row = conn.execute("SELECT info FROM rounds WHERE json_extract(info, '$.fitted') "
-                           "ORDER BY round DESC LIMIT 1").fetchone()
-        return json.loads(row[0]).get("model_labels") if row is not None else None
+        row = self.conn.execute("SELECT n_labels, info FROM rounds WHERE json_extract(info, "
+                                "'$.fitted') ORDER BY round DESC LIMIT 1").fetchone()
+        return None if row is None else json.loads(row[1]).get("model_labels", row[0])
 
     def latest_ranking(self) -> Ranking | None:
         """The newest :meth:`rank` of this process (in memory), or None."""

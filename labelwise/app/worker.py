@@ -125,7 +125,8 @@ class BatchWorker:
         "problem": one line or None, "message": one line for people}``.
         """
         ranking = self.project.latest_ranking()
-        ranked_by = ranking.info.get("model_labels") if ranking is not None else None
+        ranked_by = ranking.info.get("model_labels") if ranking is not None \
+            else self.project.model_labels()  # restarted: the batches queued before
         since = self.fitting_since
         running = time.monotonic() - since if since is not None else None
         problem = self.fit_error
