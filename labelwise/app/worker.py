@@ -41,6 +41,9 @@ AHEAD_ROUNDS = 3.0
 #: after a fit of T seconds the next one waits FIT_PAUSE_FACTOR x T (unless the ranking runs
 #: low), so fitting takes at most 1 / (1 + FIT_PAUSE_FACTOR) of a core and the requests keep one
 FIT_PAUSE_FACTOR = 0.5
+#: a server's first fit (no model in memory yet) that takes longer than this (seconds) lets
+#: the cold-start strategy queue batches meanwhile, if the team needs any
+FIRST_FIT_PATIENCE_S = 5.0
 
 
 class BatchWorker:
@@ -62,6 +65,7 @@ class BatchWorker:
         self.last_result: dict | None = None
         self.last_estimate: dict | None = None
         self.last_fit_seconds = 0.0
+        self.fits = 0  # models fitted by this worker
         self.fitting_since: float | None = None  # monotonic time the running fit began
         self.fitting_labels: int | None = None
         self._retry_at = 0.0  # after a failed fit, the next try waits (monotonic time)
@@ -122,7 +126,8 @@ class BatchWorker:
 
         ``{"ranked_by": labels of the model that ranked them (None: cold start), "training":
         labels of the model in training or None, "expected_seconds", "running_seconds",
-        "problem": one line or None, "message": one line for people}``.
+        "fits": models fitted by this server, "problem": one line or None, "message": one
+        line for people}``.
         """
         ranking = self.project.latest_ranking()
         ranked_by = ranking.info.get("model_labels") if ranking is not None \
@@ -137,7 +142,7 @@ class BatchWorker:
         return {"ranked_by": ranked_by, "training": self.fitting_labels if since else None,
                 "expected_seconds": round(self.last_fit_seconds, 1),
                 "running_seconds": None if running is None else round(running, 1),
-                "problem": problem,
+                "fits": self.fits, "problem": problem,
                 "message": model_message(ranked_by, self.fitting_labels if since else None,
                                          self.last_fit_seconds, problem)}
 
@@ -165,7 +170,13 @@ class BatchWorker:
         p = self.project
         ranking = p.latest_ranking()
         if ranking is None:  # the first fit of this process is on its way
-            return
+            since = self.fitting_since
+            if since is None or time.monotonic() - since < FIRST_FIT_PATIENCE_S:
+                return
+            # it takes long: the batches come from the cold-start strategy meanwhile
+            ranking = p.rank(depth=self.depth(), refit=False)
+            if ranking is None:
+                return
         while not self._stop.is_set():
             out = p.queue_ranked(ranking, batches=None)
             if out is not None:
@@ -178,9 +189,9 @@ class BatchWorker:
             # the last good model ranks again (a query, no fit) while a new fit starts
             if not self.busy and time.monotonic() >= self._retry_at:
                 self._fit_wanted.set()
-            fresh = p.rank(depth=self.depth(), refit=False)
-            if fresh is None or p.queue_ranked(fresh, batches=None) is None:
-                break
+            ranking = p.rank(depth=self.depth(), refit=False)
+            if ranking is None:  # the pool is exhausted
+                return
         if not self.busy and time.monotonic() >= self._retry_at and \
                 self._new_labels(ranking):
             self._fit_wanted.set()
@@ -218,6 +229,7 @@ class BatchWorker:
                 if ranking is not None:
                     if ranking.fitted:
                         self.last_fit_seconds = ranking.train_seconds
+                        self.fits += 1
                     self.fit_error = None
                 self._retry_at = 0.0
             except Exception as exc:  # the last good model keeps ranking; the page says why
