@@ -2,7 +2,8 @@
 
 Tables (one row per ...):
 
-- ``settings``: key -> JSON value (classes, strategy, learner, batch size, encoder, ...).
+- ``settings``: key -> JSON value (classes, strategy, learner, batch size, encoder, ...; and
+  ``model_state``, what the labeling server's worker last published for ``labelwise status``).
 - ``items``: pool item ``idx`` (its row in ``embeddings.npy``), its ``item_id`` (path relative to
   the image folder, or ``"line N"`` of a text file), the text (texts only) and the path (images).
 - ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``

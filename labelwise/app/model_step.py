@@ -17,7 +17,6 @@ import numpy as np
 
 from labelwise.app import db
 from labelwise.stopping import cross_validated_accuracy  # noqa: F401 (the chart's estimate)
-from labelwise.validation import LabelwiseError
 
 _LOCK_LOCK = threading.Lock()
 
@@ -405,13 +404,3 @@ class ModelStep:
                              [(cv, r) for r in rounds])
         return {"rounds": rounds, "cv_accuracy": cv, "n_labels": len(y),
                 "cv_seconds": time.perf_counter() - t0}
-
-    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n,) predicted class and (n,) confidence (max probability) for every item, from the
-        learner trained on all labels in force."""
-        idx, y = self.labeled_arrays()
-        if len(set(y.tolist())) < 2:
-            raise LabelwiseError("predictions need labels of at least 2 classes")
-        learner = self._learner().fit(self.features[idx], y)
-        proba = learner.predict_proba(self.features)
-        return learner.classes_[proba.argmax(axis=1)].astype(str), proba.max(axis=1)

@@ -10,12 +10,12 @@ operations live in four modules, one job each:
 - :mod:`labelwise.app.model_step`: the model's round, through the shared engine;
 - :mod:`labelwise.app.transfer`: importing and exporting labels.
 
-The batch pipeline: round r's batch is labeled while round r+1's batch is already queued, picked
-by the strategy from the model trained on every label given before round r started ("prepared
-ahead, from the model of the previous round"). When round r is done, round r+1 becomes current at
-once and the worker trains on the new labels to prepare round r+2, so the annotator never waits
-as long as training plus selection is faster than labeling a batch. Until the labels hold two
-classes the batches come from the cold-start strategy.
+The batch pipeline: the batch being labeled is followed by batches already queued, so the
+annotators never wait for a model. Synchronously, :meth:`prepare_next_batch` fits and picks the
+next batch(es); the server's background worker (:mod:`labelwise.app.worker`) instead ranks the
+pool deep with each new model in its own thread and queues batches from the newest ranking while
+the next model trains, so an item may come from a model one round old (never twice). Until the
+labels hold two classes the batches come from the cold-start strategy.
 """
 
 from __future__ import annotations

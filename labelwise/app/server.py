@@ -14,7 +14,8 @@ Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with 
 | ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
 | ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
 | ``POST /api/heartbeat`` | ``{"annotator": "A"}``: renews A's leases (the page, every 15 s) |
-| ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
+| ``GET /api/progress`` | counts, batch position, accuracy per round, worker state, and |
+| | ``model``: which model ranked the items, which one trains, any problem |
 | ``GET /api/labels`` | every label in force |
 
 Access (the page ``/``, ``/static/*`` and ``/api/health`` carry no data and are always served):
