@@ -134,7 +134,9 @@ class ModelStep:
         ranking = self.rank(batches=batches)
         if ranking is None:
             return None
-        return self.queue_ranked(ranking, batches=batches, accuracy=accuracy)
+        out = self.queue_ranked(ranking, batches=batches, accuracy=accuracy)
+        self._round_seconds = getattr(self, "_round_seconds", 0.0) + ranking.seconds
+        return out
 
     def rank(self, depth: int | None = None, batches: int | None = 1,
              refit: bool = True) -> Ranking | None:
@@ -249,6 +251,8 @@ class ModelStep:
         conn = self.conn
         size = int(self.settings["batch_size"])
         t0 = time.perf_counter()
+        if self._batches_missing(conn) == 0:  # a read first: no write lock while idle
+            return None
         with db.transaction(conn):
             missing = self._batches_missing(conn)
             if batches is not None:
@@ -283,8 +287,9 @@ class ModelStep:
                       None if np.isnan(ranking.scores[j]) else float(ranking.scores[j]))
                      for pos, j in enumerate(keep[start:start + size])])
             self._advance(conn, time.time())
-        self._round_seconds = (ranking.seconds if ranking.group == first else 0.0) + (
-            time.perf_counter() - t0)
+        # what batches_wanted covers: queueing from a ranking ready in memory is all the wait
+        # (prepare_next_batch adds the fit and the selection it ran first)
+        self._round_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = None
         if ranking.fitted and accuracy:  # the batches are served already; this feeds the chart
