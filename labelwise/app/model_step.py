@@ -100,6 +100,15 @@ class ModelStep:
         behind = 2 * self.label_rate() * getattr(self, "_round_seconds", 0.0)
         return math.ceil((active + behind) / int(self.settings["batch_size"])) + 1
 
+    def batches_missing(self) -> int:
+        """How many batches the team needs queued beyond those open now."""
+        return self._batches_missing(self.conn)
+
+    def has_model(self) -> bool:
+        """Whether this process holds a fitted model (else a ranking comes from the cold
+        start)."""
+        return getattr(getattr(self, "_engine", None), "model", None) is not None
+
     def _batches_missing(self, conn) -> int:
         open_rounds = conn.execute("SELECT count(*) FROM rounds WHERE status IN "
                                    "('current', 'next')").fetchone()[0]

@@ -174,7 +174,7 @@ class BatchWorker:
             if since is None or time.monotonic() - since < FIRST_FIT_PATIENCE_S:
                 return
             # it takes long: the batches come from the cold-start strategy meanwhile
-            ranking = p.rank(depth=self.depth(), refit=False)
+            ranking = self._rank_again()
             if ranking is None:
                 return
         while not self._stop.is_set():
@@ -189,12 +189,24 @@ class BatchWorker:
             # the last good model ranks again (a query, no fit) while a new fit starts
             if not self.busy and time.monotonic() >= self._retry_at:
                 self._fit_wanted.set()
-            ranking = p.rank(depth=self.depth(), refit=False)
-            if ranking is None:  # the pool is exhausted
+            ranking = self._rank_again()
+            if ranking is None:  # nothing missing, or the pool is exhausted
                 return
         if not self.busy and time.monotonic() >= self._retry_at and \
                 self._new_labels(ranking):
             self._fit_wanted.set()
+
+    def _rank_again(self):
+        """Rank without a fit, when batches are missing: the last good model ranks as deep as
+        a fit would; without one the cold-start strategy picks only the missing batches (it may
+        cluster the pool, e.g. TypiClust: its cost grows with the picks)."""
+        p = self.project
+        missing = p.batches_missing()
+        if missing == 0:
+            return None
+        size = int(p.settings["batch_size"])
+        depth = self.depth() if p.has_model() else size * missing
+        return p.rank(depth=depth, refit=False)
 
     def _labels_in_force(self) -> int:
         return self.project.conn.execute(
