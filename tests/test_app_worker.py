@@ -251,6 +251,27 @@ def test_a_fit_that_never_ends_is_reported_and_labeling_goes_on(tmp_path, gated)
         worker.stop()
 
 
+def test_a_restarted_server_whose_first_fit_hangs_serves_cold_start_picks(tmp_path, gated,
+                                                                            monkeypatch):
+    import labelwise.app.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "FIRST_FIT_PATIENCE_S", 0.2)
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    restarted = Project(p.path)  # no model in this process
+    gated.GATE.clear()
+    worker = BatchWorker(restarted, poll=0.02).start()
+    seen: set[int] = set()
+    try:
+        assert label_some(restarted, truth_of, ["a", "b"], 20, seen, worker) == 0
+        assert worker.busy and worker.fits == 0  # all 40 while the first fit hangs
+        cold = restarted.conn.execute(
+            "SELECT count(*) FROM rounds WHERE json_extract(info, '$.cold_start')").fetchone()[0]
+        assert cold >= 1
+    finally:
+        gated.GATE.set()
+        worker.stop()
+
+
 # a server process whose learner's fit hangs while the file named by LABELWISE_TEST_GATE exists
 SERVE_GATED = """
 import os, sys, time
