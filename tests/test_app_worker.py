@@ -132,11 +132,12 @@ def make_big(tmp_path, n=400, **kw):
 def label_some(project, truth_of, annotators, count, seen, worker=None):
     """Each of ``annotators`` asks for an item and labels it, ``count`` times in turn (waking
     ``worker`` as the server does); a "waiting" answer is asked again, as the page does, for up
-    to 2 s. Returns how many times an annotator got no item within those 2 s."""
+    to 10 s (a loaded machine). Returns how many times an annotator got no item within those
+    10 s (the gated fits hang for up to 60 s)."""
     stuck = 0
     for _ in range(count):
         for a in annotators:
-            deadline = time.monotonic() + 2.0
+            deadline = time.monotonic() + 10.0
             while (out := project.next_item(a))["item"] is None \
                     and time.monotonic() < deadline:
                 if worker is not None:
@@ -162,8 +163,10 @@ def test_annotators_get_items_while_a_slow_fit_runs(tmp_path, gated):
         assert wait_for(lambda: p.latest_ranking() is not None and not worker.busy)
         gated.GATE.clear()  # every fit from now on hangs until the gate opens
         team = [f"a{i}" for i in range(4)]
+        fits = gated.fits
         label_some(p, truth_of, team, 1, seen, worker)
-        assert wait_for(lambda: worker.busy)  # the next model trains on the new labels
+        # the next model trains on the new labels: its fit is at the gate
+        assert wait_for(lambda: worker.busy and gated.fits > fits)
         before = gated.fits
         stuck = label_some(p, truth_of, team, 25, seen, worker)  # 100 labels, 25 batches of 4
         assert worker.busy and gated.fits == before  # all while one fit hangs
