@@ -104,6 +104,11 @@ class ModelStep:
         """How many batches the team needs queued beyond those open now."""
         return self._batches_missing(self.conn)
 
+    def open_batches(self) -> int:
+        """How many batches are being handed out or queued ahead."""
+        return self.conn.execute("SELECT count(*) FROM rounds WHERE status IN "
+                                 "('current', 'next')").fetchone()[0]
+
     def has_model(self) -> bool:
         """Whether this process holds a fitted model (else a ranking comes from the cold
         start)."""

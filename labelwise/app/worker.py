@@ -42,7 +42,7 @@ AHEAD_ROUNDS = 3.0
 #: low), so fitting takes at most 1 / (1 + FIT_PAUSE_FACTOR) of a core and the requests keep one
 FIT_PAUSE_FACTOR = 0.5
 #: a server's first fit (no model in memory yet) that takes longer than this (seconds) lets
-#: the cold-start strategy queue batches meanwhile, if the team needs any
+#: the cold-start strategy queue a batch meanwhile, once no batch is left open
 FIRST_FIT_PATIENCE_S = 5.0
 
 
@@ -171,7 +171,8 @@ class BatchWorker:
         ranking = p.latest_ranking()
         if ranking is None:  # the first fit of this process is on its way
             since = self.fitting_since
-            if since is None or time.monotonic() - since < FIRST_FIT_PATIENCE_S:
+            if since is None or time.monotonic() - since < FIRST_FIT_PATIENCE_S \
+                    or p.open_batches() > 0:  # the batches queued before still serve
                 return
             # it takes long: the batches come from the cold-start strategy meanwhile
             ranking = self._rank_again()
