@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 
-def make_pool(n: int, d: int = 384, k: int = 5, seed: int = 0):
+def make_pool(n: int, d: int = 384, k: int = 5, seed: int = 0, spread: float = 1.0):
+    """(n, d) float32 Gaussian clusters around ``k`` centers drawn with scale ``spread`` (0.1:
+    overlapping classes, a slow logistic-regression fit), and their (n,) class names."""
     rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 1, (k, d)).astype(np.float32)
+    centers = rng.normal(0, spread, (k, d)).astype(np.float32)
     y = rng.integers(0, k, n)
     X = centers[y] + rng.normal(0, 1.5, (n, d)).astype(np.float32)
     return X.astype(np.float32), np.array([f"c{c}" for c in y])

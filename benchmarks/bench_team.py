@@ -43,18 +43,45 @@ ROOT = HERE.parent
 POLL_S = 0.5  # what the page waits before asking again while the batch is prepared
 HEARTBEAT_S = 15.0
 
+#: seconds the "slow" variant's learner sleeps in each fit (issue: "a learner whose fit takes 12 s")
+SLOW_FIT_S = 12.0
+# registers "bench-slow": logistic regression whose fit first sleeps SLOW_FIT_S seconds
+PRELUDE = f"""
+import time
+from labelwise.learners import register_learner
+from labelwise.learners.sklearn import LogisticRegressionLearner
+
+class SlowLogreg(LogisticRegressionLearner):
+    def _fit(self, X, y_idx):
+        time.sleep({SLOW_FIT_S})
+        return super()._fit(X, y_idx)
+
+register_learner("bench-slow", SlowLogreg, "logreg that sleeps {SLOW_FIT_S} s per fit")
+"""
 # run with the code under test (its labelwise on sys.path): creates the project from the arrays
-CREATE = """
+CREATE = PRELUDE + """
 import sys, numpy as np
 from labelwise.app.create import create_project
 X = np.load(sys.argv[2]); y = np.load(sys.argv[3])
-seeds = np.random.default_rng(1).choice(len(X), 50, replace=False)
+seeds = np.random.default_rng(1).choice(len(X), int(sys.argv[6]), replace=False)
 labels = [None] * len(X)
 for i in seeds:
     labels[i] = str(y[i])
 create_project(sys.argv[1], [f"item{i}" for i in range(len(X))], X, sorted(set(y.tolist())),
-               labels=labels, batch_size=int(sys.argv[4]))
+               labels=labels, batch_size=int(sys.argv[4]), learner=sys.argv[5])
 """
+# the labeling server, with "bench-slow" registered
+SERVE = PRELUDE + """
+import sys
+from labelwise.cli import entry
+sys.argv = ["labelwise"] + sys.argv[1:]
+entry()
+"""
+#: variant -> (learner, seed labels, class separation of the pool): "team" and "idle" fit in
+#: well under a second; "slow" sleeps SLOW_FIT_S s per fit; "real" is logreg on 1,000+ labels
+#: of overlapping 384-d classes (a fit of about 4 CPU-s, 10-20 s on a shared machine)
+VARIANTS = {"team": ("logreg", 50, 1.0), "idle": ("logreg", 50, 1.0),
+            "slow": ("bench-slow", 50, 1.0), "real": ("logreg", 1000, 0.1)}
 
 
 def free_port() -> int:
@@ -68,7 +95,7 @@ def start_server(code: Path, project: Path):
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "labelwise.cli", "label", str(project),
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, "label", str(project),
                              "--port", str(port)], cwd=code, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -127,13 +154,15 @@ def go_idle(url: str, until: float) -> None:
 
 
 def run_variant(code: Path, root: Path, X_path: Path, y: np.ndarray, y_path: Path, args,
-                idle: bool) -> dict:
+                variant: str) -> dict:
     import httpx
 
-    project = root / f"{code.name}-{'idle' if idle else 'team'}"
+    idle = variant == "idle"
+    learner, n_seeds, _ = VARIANTS[variant]
+    project = root / f"{code.name}-{variant}"
     env = {**os.environ, "PYTHONPATH": str(code)}
     subprocess.run([sys.executable, "-c", CREATE, str(project), str(X_path), str(y_path),
-                    str(args.batch_size)], cwd=code, env=env, check=True)
+                    str(args.batch_size), learner, str(n_seeds)], cwd=code, env=env, check=True)
     proc, url = start_server(code, project)
     try:
         # the annotators arrive once the worker has prepared its first batch ahead (the server
@@ -171,7 +200,8 @@ def run_variant(code: Path, root: Path, X_path: Path, y: np.ndarray, y_path: Pat
     nxt = [v for r in recs for v in r["next_ms"]]
     lab = [v for r in recs for v in r["label_ms"]] or [float("nan")]
     return {
-        "variant": "idle" if idle else "team", "workers": n_work,
+        "variant": variant, "workers": n_work,
+        "allowed": len(acked) / elapsed / (n_work / args.think),
         "waiting": states.count("waiting") / max(1, len(states)),
         "labels_s": len(acked) / elapsed, "per_worker": len(acked) / elapsed / n_work,
         "next_p50": np.percentile(nxt, 50), "next_p99": np.percentile(nxt, 99),
@@ -191,33 +221,41 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--baseline", type=Path, default=None,
                     help="a checkout of older code to run first, for the ratios")
-    ap.add_argument("--variants", default="team,idle")
+    ap.add_argument("--variants", default="team,idle",
+                    help="comma-separated: team, idle, slow (a 12 s fit), real (logreg on "
+                         "1,000 labels of overlapping classes)")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from bench_label_loop import make_pool
 
-    X, y = make_pool(args.items)
+    pools = {}
     codes = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [("this", ROOT)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        np.save(root / "X.npy", X)
-        np.save(root / "y.npy", y)
+        for variant in args.variants.split(","):
+            spread = VARIANTS[variant][2]
+            if spread not in pools:
+                X, y = make_pool(args.items, spread=spread)
+                pools[spread] = (root / f"X{spread}.npy", y, root / f"y{spread}.npy")
+                np.save(pools[spread][0], X)
+                np.save(pools[spread][2], y)
         for tag, code in codes:
             for variant in args.variants.split(","):
-                r = run_variant(code, root, root / "X.npy", y, root / "y.npy", args,
-                                idle=variant == "idle")
+                X_path, y, y_path = pools[VARIANTS[variant][2]]
+                r = run_variant(code, root, X_path, y, y_path, args, variant)
                 r["code"] = tag
                 rows.append(r)
                 print(f"  done: {tag} {variant} (load {r['load']:.1f})", file=sys.stderr)
     print(f"{args.annotators} annotators, think {args.think} s, {args.items} items, batch "
           f"{args.batch_size}, {args.seconds:.0f} s per variant, {os.cpu_count()} cores")
     print(f"{'code':>8} {'variant':>7} {'working':>7} {'waiting':>8} {'labels/s':>8} "
+          f"{'allowed':>7} "
           f"{'per ann':>7} {'next p50/p99 ms':>16} {'label p50/p99 ms':>17} {'409':>4} "
           f"{'rounds':>6} {'stored':>6} {'load':>5}")
     for r in rows:
         print(f"{r['code']:>8} {r['variant']:>7} {r['workers']:>7} {100 * r['waiting']:>7.1f}% "
-              f"{r['labels_s']:>8.1f} {r['per_worker']:>7.2f} "
+              f"{r['labels_s']:>8.1f} {100 * r['allowed']:>6.0f}% {r['per_worker']:>7.2f} "
               f"{r['next_p50']:>7.0f} / {r['next_p99']:<6.0f} {r['label_p50']:>8.0f} / "
               f"{r['label_p99']:<6.0f} {r['refused']:>4} {r['rounds']:>6} "
               f"{'ok' if r['stored_ok'] else 'BAD':>6} {r['load']:>5.1f}")
@@ -228,9 +266,9 @@ def main() -> None:
             print(f"{variant}: labels/s x{new['labels_s'] / old['labels_s']:.2f}, next p99 "
                   f"x{new['next_p99'] / old['next_p99']:.2f}, waiting "
                   f"{100 * old['waiting']:.1f}% -> {100 * new['waiting']:.1f}%")
-    idle = [r for r in rows if r["code"] == "this"]
-    if len(idle) == 2:
-        team, one_idle = idle
+    mine = {r["variant"]: r for r in rows if r["code"] == "this"}
+    if "team" in mine and "idle" in mine:
+        team, one_idle = mine["team"], mine["idle"]
         print(f"one idle annotator: labels/s per working annotator "
               f"x{one_idle['per_worker'] / team['per_worker']:.2f} of the full team's")
 

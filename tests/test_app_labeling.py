@@ -187,6 +187,41 @@ def test_batches_wanted_by_hand(tmp_path, clock):
     assert p.active_annotators() == 0 and p.label_rate() == 0.0 and p.batches_wanted() == 2
 
 
+def test_the_rate_the_think_time_allows_by_hand(tmp_path, clock):
+    p = make(tmp_path)
+    assert p.potential_rate() == 0.0  # no label yet
+    for k, a in enumerate("abcd"):  # each takes 1, 2, 3 and 4 s from serving to labeling
+        idx = item_of(p, a)
+        clock.t += k + 1
+        p.label(idx, truth(idx), a)
+        clock.t -= k + 1
+    # 4 annotators active; median think time: the 3rd of 4 sorted times, 3 s
+    assert p._activity().think_seconds() == 3.0
+    assert p.potential_rate() == pytest.approx(4 / 3.0)
+    clock.t += 65.0  # everyone gone (last heard 4 s after the start): nobody to label
+    assert p.potential_rate() == 0.0
+
+
+def test_the_worker_ranks_ahead_by_the_rate_and_the_fit_time(tmp_path, clock):
+    from labelwise.app.model_step import Ranking
+    from labelwise.app.worker import BatchWorker
+
+    p = make(tmp_path)  # batch size 4
+    worker = BatchWorker(p)
+    for a in "abcdefghi":
+        p.heartbeat(a)  # 9 active: ceil(9 / 4) + 1 = 4 batches wanted now
+    p._round_seconds = 0.0
+    assert worker.depth() == 16 + 0  # no rate measured, no model yet
+    for k in range(60):  # 2 labels/s over the last 30 s
+        p._activity().labeled(clock.t - 29 + k * 0.4)
+    assert p.batches_wanted() == 4
+    assert worker.depth() == 16 + 6  # 3 rounds of 1 s at 2 labels/s
+    p._ranking = Ranking(np.arange(5), np.zeros(5), {"model_labels": 8}, 8, np.arange(8),
+                         np.array(["a"] * 8), train_seconds=10.0, select_seconds=1.0,
+                         fitted=True, seconds=11.0)
+    assert worker.depth() == 16 + 3 * 2 * (1 + 11)  # 3 fit-and-rank durations at 2/s
+
+
 def test_many_annotators_get_several_batches_from_one_round(tmp_path, clock):
     p = make(tmp_path)
     names = [f"a{i}" for i in range(10)]

@@ -5,6 +5,7 @@ acknowledged into a damaged or full database.
 """
 
 import errno
+import json
 import os
 import sqlite3
 
@@ -229,3 +230,39 @@ def test_a_really_full_disk_in_the_cli_is_one_line(tmp_path, small_disk, fill_di
     os.remove(disk / "filler")
     assert p.active_labels() == []
     assert p.import_labels(labels)["imported"] == 2
+
+
+# -- status: the model and what +ft did ----------------------------------------------------------
+def test_status_says_what_ft_did_in_the_newest_fitted_round(tmp_path, capsys):
+    p = make(tmp_path, labels=["a", "b"] + [None] * 58)
+    assert p.status()["fine_tuning"] is None  # margin: no fine-tuning
+    used = {"skipped": False, "reason": None, "n_confident": 41, "min_confident": 6,
+            "n_labeled": 2, "n_train": 43, "epochs": 7, "stopped": "accuracy", "gamma": 0.8}
+    skipped = {**used, "skipped": True, "n_confident": 3, "epochs": 0,
+               "reason": "3 of 58 pool items have confidence > 0.80, fewer than the minimum 6"}
+    for info, want in (
+            (used, "+ft in the last round (model on 2 labels): fine-tuned on 41 pseudo-labels "
+                   "(pool items with confidence > 0.8) + 2 labels, 7 epochs (stopped on "
+                   "accuracy)"),
+            (skipped, "+ft in the last round (model on 2 labels): skipped (3 of 58 pool items "
+                      "have confidence > 0.80, fewer than the minimum 6)")):
+        p.conn.execute("UPDATE rounds SET info = json_set(info, '$.pseudo_labels', json(?))",
+                       (json.dumps(info),))
+        assert p.status()["fine_tuning"] == want
+        assert cli(["status", p.path], capsys)[1].count(want) == 1
+
+
+def test_status_shows_the_model_the_server_last_published(tmp_path, capsys):
+    from labelwise.app.worker import BatchWorker
+
+    p = make(tmp_path, labels=["a", "b"] + [None] * 58)
+    assert p.status()["model"] is None
+    worker = BatchWorker(p, poll=0.05)
+    worker._publish()  # what the fitter does before and after each fit
+    state = Project(p.path).status()["model"]
+    assert state["running"] is True  # this process published it
+    out = cli(["status", p.path], capsys)[1]
+    assert f"model: {state['message']}\n" in out
+    p.conn.execute("UPDATE settings SET value = json_set(value, '$.pid', 0) "
+                   "WHERE key = 'model_state'")
+    assert "(when the labeling server last ran)" in cli(["status", p.path], capsys)[1]

@@ -1,14 +1,20 @@
-"""The background worker: batches ahead for the active team, the accuracy estimate on the side.
+"""The background worker: batches for the active team while the next model trains (nobody waits
+for a fit, a fit that fails or hangs), the accuracy estimate on the side.
 
 Real threads on small projects (two separable blobs, 3-d features); every wait is bounded.
 """
 
+import threading
 import time
 
 import numpy as np
+import pytest
 
 from labelwise.app.create import create_project
+from labelwise.app.project import Project
 from labelwise.app.worker import BatchWorker
+from labelwise.learners import LEARNERS, register_learner
+from labelwise.learners.sklearn import LogisticRegressionLearner
 
 N = 60
 SEEDS = (0, 1, 2, 57, 58, 59)
@@ -80,3 +86,275 @@ def test_estimate_accuracy_fills_in_a_deferred_estimate_once(tmp_path):
     assert est["rounds"] == [2, 3, 4] and est["n_labels"] == 6 and est["cv_accuracy"] == 1.0
     assert [h["cv_accuracy"] for h in p.progress()["history"]] == [1.0, 1.0, 1.0, 1.0]
     assert p.estimate_accuracy() is None
+
+
+# -- nobody waits for a fit --------------------------------------------------------------------
+
+
+class GatedLogreg(LogisticRegressionLearner):
+    """Logistic regression whose fit waits at a gate (a fake slow fit the test controls), or
+    raises while ``FAIL`` is set."""
+
+    GATE = threading.Event()
+    FAIL = threading.Event()
+    fits = 0
+
+    def _fit(self, X, y_idx):
+        type(self).fits += 1
+        if self.FAIL.is_set():
+            raise ValueError("the learner broke")
+        assert self.GATE.wait(60), "the test never opened the gate"
+        return super()._fit(X, y_idx)
+
+
+@pytest.fixture
+def gated():
+    register_learner("test-gated", GatedLogreg, "logreg behind a gate (tests)")
+    GatedLogreg.GATE.set()
+    GatedLogreg.FAIL.clear()
+    GatedLogreg.fits = 0
+    yield GatedLogreg
+    GatedLogreg.GATE.set()
+    LEARNERS.pop("test-gated", None)
+
+
+def make_big(tmp_path, n=400, **kw):
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 2
+    X = (rng.normal(size=(n, 4)) + 1.5 * y[:, None]).astype(np.float32)  # overlapping classes
+    seeds = set(range(10))
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(n)], X, ["a", "b"],
+                             labels=["ab"[y[i]] if i in seeds else None for i in range(n)],
+                             learner="test-gated", **kw)
+    return project, lambda idx: "ab"[y[idx]]
+
+
+def label_some(project, truth_of, annotators, count, seen, worker=None):
+    """Each of ``annotators`` asks for an item and labels it, ``count`` times in turn (waking
+    ``worker`` as the server does); a "waiting" answer is asked again, as the page does, for up
+    to 10 s (a loaded machine). Returns how many times an annotator got no item within those
+    10 s (the gated fits hang for up to 60 s)."""
+    stuck = 0
+    for _ in range(count):
+        for a in annotators:
+            deadline = time.monotonic() + 10.0
+            while (out := project.next_item(a))["item"] is None \
+                    and time.monotonic() < deadline:
+                if worker is not None:
+                    worker.wake()
+                time.sleep(0.02)
+            if out["item"] is None:
+                stuck += 1
+                continue
+            idx = out["item"]["idx"]
+            assert idx not in seen, f"item {idx} handed out twice"
+            seen.add(idx)
+            project.label(idx, truth_of(idx), a)
+            if worker is not None:
+                worker.wake()
+    return stuck
+
+
+def test_annotators_get_items_while_a_slow_fit_runs(tmp_path, gated):
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    worker = BatchWorker(p, poll=0.05).start()
+    seen: set[int] = set()
+    try:
+        assert wait_for(lambda: p.latest_ranking() is not None and not worker.busy)
+        gated.GATE.clear()  # every fit from now on hangs until the gate opens
+        team = [f"a{i}" for i in range(4)]
+        fits = gated.fits
+        label_some(p, truth_of, team, 1, seen, worker)
+        # the next model trains on the new labels: its fit is at the gate
+        assert wait_for(lambda: worker.busy and gated.fits > fits)
+        before = gated.fits
+        stuck = label_some(p, truth_of, team, 25, seen, worker)  # 100 labels, 25 batches of 4
+        assert worker.busy and gated.fits == before  # all while one fit hangs
+        assert stuck == 0
+        state = worker.model_state()
+        assert state["training"] is not None and state["ranked_by"] == 10
+        assert f"model on 10 labels; the next one, on {state['training']} labels, is " \
+               "training" in state["message"]
+        gated.GATE.set()
+        assert wait_for(lambda: p.latest_ranking().n_labels > 10 and not worker.busy)
+        label_some(p, truth_of, team, 5, seen, worker)
+    finally:
+        gated.GATE.set()
+        worker.stop()
+    items = [r[0] for r in p.conn.execute("SELECT item_idx FROM queue")]
+    assert len(items) == len(set(items))
+    # the items served while the fit hung came from the 10-label model, one round old or more
+    old = p.conn.execute("SELECT count(*) FROM rounds WHERE n_labels = 10 OR "
+                         "json_extract(info, '$.model_labels') = 10").fetchone()[0]
+    assert old * 4 >= 100
+
+
+def test_a_model_one_round_old_never_hands_out_an_item_twice(tmp_path, gated):
+    """Two annotators per item would double the risk; here the queue is filled from a stale
+    ranking while items it holds are labeled, held and skipped by others."""
+    p, truth_of = make_big(tmp_path, batch_size=3)
+    worker = BatchWorker(p, poll=0.02).start()
+    try:
+        assert wait_for(lambda: p.latest_ranking() is not None and not worker.busy)
+        stale = p.latest_ranking()
+        gated.GATE.clear()
+        held = p.next_item("holder")["item"]["idx"]  # held, never labeled
+        skipped = p.next_item("skipper")["item"]["idx"]
+        p.skip(skipped, "skipper")
+        seen = {held, skipped}
+        label_some(p, truth_of, ["x", "y", "z"], 20, seen, worker)
+        assert worker.busy  # the 10-label ranking (and its fallback) fed all of them
+        assert p.latest_ranking() is stale or p.latest_ranking().info["model_labels"] == 10
+        gated.GATE.set()
+        assert wait_for(lambda: p.latest_ranking().n_labels > 10 and not worker.busy)
+        label_some(p, truth_of, ["x", "y", "z"], 10, seen, worker)
+    finally:
+        gated.GATE.set()
+        worker.stop()
+    served = [r[0] for r in p.conn.execute("SELECT item_idx FROM labels")]
+    assert len(served) == len(set(served)) and held not in served and skipped not in served
+
+
+def test_a_fit_that_raises_is_reported_and_labeling_goes_on(tmp_path, gated):
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    worker = BatchWorker(p, poll=0.02).start()
+    try:
+        assert wait_for(lambda: p.latest_ranking() is not None and not worker.busy)
+        gated.FAIL.set()
+        seen: set[int] = set()
+        assert label_some(p, truth_of, ["a", "b"], 30, seen, worker) == 0
+        assert wait_for(lambda: worker.model_state()["problem"] is not None)
+        state = worker.model_state()
+        assert "fit on" in state["problem"] and "failed (ValueError: the learner broke)" in \
+            state["problem"] and "labeling goes on from the last good model" in state["problem"]
+        assert state["ranked_by"] == 10
+        assert Project(p.path).status()["model"]["problem"] == state["problem"]
+        gated.FAIL.clear()  # mended: the next try trains again
+        worker._retry_at = 0.0
+        label_some(p, truth_of, ["a"], 1, seen, worker)
+        assert wait_for(lambda: worker.model_state()["problem"] is None
+                        and p.latest_ranking().info["model_labels"] > 10)
+    finally:
+        worker.stop()
+
+
+def test_a_fit_that_never_ends_is_reported_and_labeling_goes_on(tmp_path, gated):
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    worker = BatchWorker(p, poll=0.02, fit_limit=0.3).start()
+    try:
+        assert wait_for(lambda: p.latest_ranking() is not None and not worker.busy)
+        gated.GATE.clear()  # never opened until the end
+        seen: set[int] = set()
+        assert label_some(p, truth_of, ["a", "b", "c"], 40, seen, worker) == 0  # 120 labels
+        assert wait_for(lambda: worker.model_state()["problem"] is not None)
+        problem = worker.model_state()["problem"]
+        assert "has run" in problem and "labeling goes on from the last good model" in problem
+    finally:
+        gated.GATE.set()
+        worker.stop()
+
+
+def test_a_restarted_server_whose_first_fit_hangs_serves_cold_start_picks(tmp_path, gated,
+                                                                            monkeypatch):
+    import labelwise.app.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "FIRST_FIT_PATIENCE_S", 0.2)
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    restarted = Project(p.path)  # no model in this process
+    gated.GATE.clear()
+    worker = BatchWorker(restarted, poll=0.02).start()
+    seen: set[int] = set()
+    try:
+        assert label_some(restarted, truth_of, ["a", "b"], 20, seen, worker) == 0
+        assert worker.busy and worker.fits == 0  # all 40 while the first fit hangs
+        cold = restarted.conn.execute(
+            "SELECT count(*) FROM rounds WHERE json_extract(info, '$.cold_start')").fetchone()[0]
+        assert cold >= 1
+    finally:
+        gated.GATE.set()
+        worker.stop()
+
+
+# a server process whose learner's fit hangs while the file named by LABELWISE_TEST_GATE exists
+SERVE_GATED = """
+import os, sys, time
+from labelwise.learners import register_learner
+from labelwise.learners.sklearn import LogisticRegressionLearner
+
+class Gated(LogisticRegressionLearner):
+    def _fit(self, X, y_idx):
+        while os.path.exists(os.environ["LABELWISE_TEST_GATE"]):
+            time.sleep(0.05)
+        return super()._fit(X, y_idx)
+
+register_learner("test-gated", Gated, "logreg behind a gate file (tests)")
+from labelwise.app.server import serve
+serve(sys.argv[1], port=int(sys.argv[2]))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_background_fit_loses_nothing(tmp_path, gated):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    p, truth_of = make_big(tmp_path, batch_size=4)
+    gate = tmp_path / "gate"
+    env = {**os.environ, "LABELWISE_TEST_GATE": str(gate), "PYTHONUNBUFFERED": "1"}
+
+    def start():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-c", SERVE_GATED, str(p.path), str(port)],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        assert wait_for(lambda: _healthy(httpx, url), 60)
+        return proc, url
+
+    proc, url = start()
+    acked = []
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            assert wait_for(lambda: c.get("/api/progress").json()["model"]["fits"] >= 1)
+            gate.touch()  # the next fit hangs
+            for _ in range(60):  # bounded; "waiting" answers are retried
+                item = c.get("/api/next", params={"annotator": "ann"}).json()["item"]
+                if item is None:
+                    time.sleep(0.05)
+                    continue
+                r = c.post("/api/label", json={"item": item["idx"], "annotator": "ann",
+                                               "label": truth_of(item["idx"])})
+                assert r.status_code == 200
+                acked.append((item["idx"], truth_of(item["idx"])))
+            model = c.get("/api/progress").json()["model"]
+            assert model["training"] is not None  # killed during the background fit
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    gate.unlink()
+    assert len(acked) >= 40
+    proc, url = start()
+    try:
+        labels = httpx.get(url + "/api/labels").json()
+        got = [(r["item"], r["label"]) for r in labels if r["source"] == "app"]
+        assert sorted(got) == sorted(acked)  # every acknowledged label, once
+        queued = [q["item"] for q in httpx.get(url + "/api/queue").json()]
+        assert len(queued) == len(set(queued))
+        nxt = httpx.get(url + "/api/next", params={"annotator": "ann"}).json()["item"]
+        assert nxt is not None and nxt["idx"] not in {i for i, _ in got}
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def _healthy(httpx, url) -> bool:
+    try:
+        return httpx.get(url + "/api/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -2,7 +2,8 @@
 
 Tables (one row per ...):
 
-- ``settings``: key -> JSON value (classes, strategy, learner, batch size, encoder, ...).
+- ``settings``: key -> JSON value (classes, strategy, learner, batch size, encoder, ...; and
+  ``model_state``, what the labeling server's worker last published for ``labelwise status``).
 - ``items``: pool item ``idx`` (its row in ``embeddings.npy``), its ``item_id`` (path relative to
   the image folder, or ``"line N"`` of a text file), the text (texts only) and the path (images).
 - ``labels``: every label ever given, with ``annotator``, ``created`` (unix time) and ``source``
@@ -28,6 +29,7 @@ and a power loss; the server answers only after the commit returns.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -129,6 +131,15 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def check_tables(conn: sqlite3.Connection) -> None:
+    """Raise ``sqlite3.DatabaseError("no table X")`` when a table of :data:`SCHEMA` is missing
+    (run after :func:`migrate`, which adds the tables of newer releases)."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    for name in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA):
+        if name not in have:
+            raise sqlite3.DatabaseError(f"no table {name}")
+
+
 #: what to do about a damaged project file (part of every such error)
 REPAIR_HINT = ("restore it from a backup, or run `labelwise init` again (labels exported "
                "earlier come back with its --labels option)")
@@ -140,7 +151,8 @@ def is_corrupt(exc: BaseException) -> bool:
     # SQLITE_CORRUPT = 11, SQLITE_NOTADB = 26 (the code is there on Python 3.11+)
     return isinstance(exc, sqlite3.DatabaseError) and (
         getattr(exc, "sqlite_errorcode", None) in (11, 26)
-        or "malformed" in str(exc) or "not a database" in str(exc))
+        or "malformed" in str(exc) or "not a database" in str(exc)
+        or str(exc).startswith(("no table ", "no such table", "no such column")))
 
 
 def check_intact(conn: sqlite3.Connection, path: str | Path) -> None:

@@ -50,15 +50,30 @@ class _Activity:
     def __init__(self, keep: int = 10_000):
         self.seen: dict[str, float] = {}
         self.label_times: deque[float] = deque(maxlen=keep)
+        self.served: dict[str, float] = {}  # annotator -> when their current item was served
+        self.think: deque[float] = deque(maxlen=200)  # served -> labeled, seconds
         self.lock = threading.Lock()
+
+    def serve(self, annotator: str, now: float) -> None:
+        with self.lock:
+            self.served[annotator] = now
 
     def saw(self, annotator: str, now: float) -> None:
         with self.lock:
             self.seen[annotator] = now
 
-    def labeled(self, now: float) -> None:
+    def labeled(self, now: float, annotator: str | None = None) -> None:
         with self.lock:
             self.label_times.append(now)
+            served = self.served.pop(annotator, None)
+            if served is not None:
+                self.think.append(now - served)
+
+    def think_seconds(self) -> float | None:
+        """The median time from serving an item to its label (the last 200), or None."""
+        with self.lock:
+            times = sorted(self.think)
+        return times[len(times) // 2] if times else None
 
     def active(self, since: float) -> int:
         with self.lock:
@@ -93,6 +108,14 @@ class Labeling:
     def label_rate(self, window: float = 30.0) -> float:
         """Labels per second given in the app over the last ``window`` seconds (the team)."""
         return self._activity().labels_since(time.time() - window) / window
+
+    def potential_rate(self) -> float:
+        """Labels per second the active team gives when nobody waits: active annotators over the
+        median time from serving an item to its label; 0 before any label. Unlike
+        :meth:`label_rate` it does not shrink while the team waits, so sizing the reserve from it
+        does not feed on its own shortage."""
+        think = self._activity().think_seconds()
+        return self.active_annotators() / max(think, 0.05) if think is not None else 0.0
 
     def _advance(self, conn, now: float | None = None) -> None:
         """Close the current round once each of its items is done or held by live leases, and
@@ -167,6 +190,7 @@ class Labeling:
                     # the round closes when the next one asks, or at this label: one
                     # annotator's round still waits for its last label, as the worker should
                     self._assign(conn, row[0], annotator, now)
+                    self._activity().serve(annotator, now)
             item = self._item_info(conn, row[0]) if row is not None else None
         state = "labeling" if item is not None else (
             "waiting" if self._work_left() else "finished")
@@ -184,6 +208,18 @@ class Labeling:
         if held + labeled > self.lpi:
             conn.execute("DELETE FROM assignments WHERE item_idx = ? AND annotator != ? AND "
                          "assigned_at <= ?", (idx, annotator, now - self.lease_seconds))
+
+    def renew_all_leases(self) -> int:
+        """Renew every lease (a server starting): whoever held an item when the last server
+        stopped gets a full lease to come back for it before anyone else can take it.
+
+        Returns:
+            how many leases were renewed.
+        """
+        conn = self.conn
+        with db.transaction(conn):
+            return conn.execute("UPDATE assignments SET assigned_at = ?",
+                                (time.time(),)).rowcount
 
     def heartbeat(self, annotator: str) -> dict:
         """Renew every lease ``annotator`` holds (the page calls this while it is open).
@@ -273,11 +309,18 @@ class Labeling:
             if count + 1 >= self.lpi:
                 conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
             self._advance(conn, now)
-        self._activity().labeled(now)
+        self._activity().labeled(now, annotator)
         return {"label_id": label_id, "item": idx, "label": label, "annotator": annotator}
 
     def skip(self, item, annotator: str) -> dict:
-        """Take ``item`` out of the queue for everyone; the strategy never picks it again."""
+        """Take ``item`` out of the queue for everyone; the strategy never picks it again.
+
+        Only the annotator the item was served to (by :meth:`next_item`, still theirs as in
+        :meth:`label`) may skip it: nobody takes an item from under another's hands.
+
+        Raises:
+            Conflict: already skipped or labeled, or not held by ``annotator``.
+        """
         annotator = check_annotator(annotator)
         idx = self._check_item(item)
         conn = self.conn
@@ -290,10 +333,15 @@ class Labeling:
                                  "undone_at IS NULL", (idx,)).fetchone()[0]
             if count >= self.lpi:
                 raise Conflict(f"item {idx} is already labeled")
-            if not (conn.execute("SELECT 1 FROM queue WHERE item_idx = ?", (idx,)).fetchone()
-                    or conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND "
-                                    "annotator = ?", (idx, annotator)).fetchone()):
-                raise Conflict(f"item {idx} is not in the query queue")
+            if not conn.execute("SELECT 1 FROM assignments WHERE item_idx = ? AND "
+                                "annotator = ?", (idx, annotator)).fetchone():
+                other = conn.execute("SELECT annotator FROM assignments WHERE item_idx = ? "
+                                     "ORDER BY assigned_at DESC LIMIT 1", (idx,)).fetchone()
+                if other is not None:
+                    raise Conflict(f"item {idx} is assigned to {other[0]}; skip only the item "
+                                   "the app serves you")
+                raise Conflict(f"item {idx} was not served to {annotator}; skip only the item "
+                               "the app serves you")
             conn.execute("INSERT INTO skips VALUES (?, ?, ?)", (idx, annotator, now))
             conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
             self._advance(conn, now)

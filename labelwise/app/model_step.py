@@ -9,13 +9,42 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from labelwise.app import db
 from labelwise.stopping import cross_validated_accuracy  # noqa: F401 (the chart's estimate)
-from labelwise.validation import LabelwiseError
+
+_LOCK_LOCK = threading.Lock()
+
+
+@dataclass
+class Ranking:
+    """One engine round's ranking of the pool, kept in memory for the batches to come.
+
+    ``items`` (k,) pool indices, best first, and ``scores`` (k,) their strategy scores (NaN
+    where the strategy has none); ``info`` what ``rounds.info`` stores for the batches queued
+    from it; ``n_labels`` the labels in force at its snapshot (``labeled_idx`` (m,), ``y``
+    (m,)); ``fitted`` whether a model was fitted for it (False: cold start, or the last model
+    ranked again).
+    """
+
+    items: np.ndarray
+    scores: np.ndarray
+    info: dict
+    n_labels: int
+    labeled_idx: np.ndarray
+    y: np.ndarray
+    train_seconds: float
+    select_seconds: float
+    fitted: bool
+    seconds: float
+    group: int | None = None
+    exhausted: bool = False
+    remaining: int | None = None  # items not queued yet, as of the last queue_ranked
 
 
 class ModelStep:
@@ -71,46 +100,85 @@ class ModelStep:
         behind = 2 * self.label_rate() * getattr(self, "_round_seconds", 0.0)
         return math.ceil((active + behind) / int(self.settings["batch_size"])) + 1
 
+    def batches_missing(self) -> int:
+        """How many batches the team needs queued beyond those open now."""
+        return self._batches_missing(self.conn)
+
+    def open_batches(self) -> int:
+        """How many batches are being handed out or queued ahead."""
+        return self.conn.execute("SELECT count(*) FROM rounds WHERE status IN "
+                                 "('current', 'next')").fetchone()[0]
+
+    def has_model(self) -> bool:
+        """Whether this process holds a fitted model (else a ranking comes from the cold
+        start)."""
+        return getattr(getattr(self, "_engine", None), "model", None) is not None
+
     def _batches_missing(self, conn) -> int:
         open_rounds = conn.execute("SELECT count(*) FROM rounds WHERE status IN "
                                    "('current', 'next')").fetchone()[0]
         return max(0, self.batches_wanted() - open_rounds)
 
     def prepare_next_batch(self, batches: int | None = 1, accuracy: bool = True) -> dict | None:
-        """Queue the next batch(es) when fewer than :meth:`batches_wanted` are open (what the
-        background worker runs).
+        """Queue the next batch(es) when fewer than :meth:`batches_wanted` are open: one
+        :meth:`rank` (fit, then pick) and one :meth:`queue_ranked`, in this thread.
 
         One engine round on every label in force: fit (and "+ft" fine-tuning), then the strategy
         picks among the items neither labeled, skipped nor queued, seeing last round's model;
         with labels of fewer than 2 classes the cold-start strategy picks. It picks
-        ``batch_size`` items per batch for ``batches`` batches (None: as many as are missing,
-        the worker's choice when a big team has emptied several at once), in one selection, so
-        no item is picked twice and a batch-aware strategy spreads the picks over all of them.
-        Each batch is stored as a round ``status='next'`` (the first ``'current'`` when no batch
-        is open) with what the engine did (``rounds.info``: strategy, cold start,
-        pseudo-labels, label watermark) and each pick's strategy score (``queue.score``, "why
-        this item").
+        ``batch_size`` items per batch for ``batches`` batches (None: as many as are missing),
+        in one selection, so no item is picked twice and a batch-aware strategy spreads the
+        picks over all of them. Each batch is stored as a round ``status='next'`` (the first
+        ``'current'`` when no batch is open) with what the engine did (``rounds.info``:
+        strategy, cold start, pseudo-labels, label watermark) and each pick's strategy score
+        (``queue.score``, "why this item"). The background worker instead ranks deeper in its
+        own thread and queues from that ranking while the next model trains
+        (:mod:`labelwise.app.worker`).
 
         Args:
             batches: at most this many batches (default 1; None: all that are missing).
-            accuracy: compute the cross-validated accuracy (for the chart) after the commit;
-                the worker leaves it to :meth:`estimate_accuracy` in its own thread.
+            accuracy: compute the cross-validated accuracy (for the chart) after the commit.
 
         Returns:
             ``{"round", "rounds", "size", "strategy", "cv_accuracy", "train_seconds",
             "select_seconds", "n_labels", "cv_seconds", "cold_start", "pseudo_labels"}``
-            (``round``: the first batch's round, ``size``: the items of all batches); the batches
-            are committed (and served) before the cross-validated accuracy is computed and
-            stored with their rounds; or None when enough batches are open or the pool is
-            exhausted.
+            (``round``: the first batch's round, ``size``: the items of all batches), or None
+            when enough batches are open or the pool is exhausted.
+        """
+        ranking = self.rank(batches=batches)
+        if ranking is None:
+            return None
+        out = self.queue_ranked(ranking, batches=batches, accuracy=accuracy)
+        self._round_seconds = getattr(self, "_round_seconds", 0.0) + ranking.seconds
+        return out
+
+    def rank(self, depth: int | None = None, batches: int | None = 1,
+             refit: bool = True) -> Ranking | None:
+        """One engine round on a snapshot of the labels: fit (unless ``refit`` is False: the
+        last good model ranks again), then the strategy ranks ``depth`` items among those
+        neither labeled, skipped nor queued. Nothing is written; :meth:`queue_ranked` queues
+        from the ranking.
+
+        Args:
+            depth: how many items to rank; None: ``batch_size`` per missing batch (at most
+                ``batches`` of them), and None back when no batch is missing.
+            refit: False ranks with the model at hand (the worker's fallback while a fit runs
+                long or failed); the cold-start strategy when there is none.
+
+        Raises:
+            Exception: whatever the learner's fit raises (the engine keeps its last model).
         """
         conn = self.conn
         engine = self.engine()
+        size = int(self.settings["batch_size"])
         conn.execute("BEGIN")  # a consistent snapshot of the labels and the queue
         try:
             missing = self._batches_missing(conn)
-            if missing == 0:
-                return None
+            if depth is None:
+                if missing == 0:
+                    return None
+                depth = size * (missing if batches is None else max(1, min(int(batches),
+                                                                           missing)))
             if conn.execute("SELECT 1 FROM rounds WHERE status = 'current'").fetchone() is None \
                     and conn.execute("SELECT 1 FROM rounds").fetchone() is not None \
                     and self._pool_left(conn) == 0:
@@ -131,64 +199,125 @@ class ModelStep:
         candidates = np.flatnonzero(~taken)
         if len(candidates) == 0:
             return None
-        size = int(self.settings["batch_size"])
-        n_batches = missing if batches is None else max(1, min(int(batches), missing))
-        k = min(size * n_batches, len(candidates))
+        k = min(int(depth), len(candidates))
         seed = int(self.settings["random_state"]) + new_round
-        t_round = time.perf_counter()
-        self._restore_previous_model(engine, conn)
-        engine.set_labels(labeled_idx, y)
         pending = np.setdiff1d(in_queue, labeled_idx)  # queued, not labeled yet: covered
-        picks = engine.step(k, candidates, random_state=seed, pending=pending)
-        fit, query = engine.last_fit, engine.last_query
-        scores = engine.pick_scores()
-        info = {"strategy": query.strategy, "cold_start": query.cold_start,
-                "fitted": fit is not None, "label_watermark": int(watermark),
-                "snapshot_at": snapshot_at,
-                "pseudo_labels": fit.pseudo_labels if fit is not None else None}
-        info["cv_done"] = accuracy  # else estimate_accuracy computes it later
-        if fit is not None:
-            info.update(self._stopping(conn, engine, new_round, len(y)))
-        train_s = fit.train_seconds if fit is not None else 0.0
+        t_round = time.perf_counter()
+        lock = self._engine_lock()
+        fit = None
+        if refit:  # the fallback (refit=False) leaves the labels to the fitting thread
+            with lock:  # the worker's fallback may rank from the last model while this fits
+                self._restore_previous_model(engine, conn)
+                engine.set_labels(labeled_idx, y)
+                if not engine.can_fit():  # e.g. undos left one class: cold start
+                    engine.step(k, candidates, random_state=seed, pending=pending)
+                    refit = False
+        if refit:
+            fit = engine.fit()  # outside the lock: the last model stays usable meanwhile
+        with lock:
+            picks = engine.query(k, candidates, random_state=seed, pending=pending)
+            query = engine.last_query
+            scores = engine.pick_scores()
+            info = {"strategy": query.strategy, "cold_start": query.cold_start,
+                    "fitted": fit is not None, "label_watermark": int(watermark),
+                    "snapshot_at": snapshot_at,
+                    "pseudo_labels": fit.pseudo_labels if fit is not None else None,
+                    "cv_done": False}
+            if fit is not None:
+                info.update(self._stopping(conn, engine, new_round, len(y)))
+            model_labels = len(y) if fit is not None else self.model_labels()
+        info["model_labels"] = model_labels
+        ranking = Ranking(items=picks, scores=scores, info=info, n_labels=len(y),
+                          labeled_idx=labeled_idx, y=y,
+                          train_seconds=fit.train_seconds if fit is not None else 0.0,
+                          select_seconds=query.query_seconds, fitted=fit is not None,
+                          seconds=time.perf_counter() - t_round)
+        self._ranking = ranking
+        return ranking
+
+    def _engine_lock(self):
+        lock = self.__dict__.get("_engine_mutex")
+        if lock is None:
+            with _LOCK_LOCK:
+                lock = self.__dict__.setdefault("_engine_mutex", threading.RLock())
+        return lock
+
+    def model_labels(self) -> int | None:
+        """The labels of the newest fitted model that ranked a batch (None: none yet)."""
+        row = self.conn.execute("SELECT n_labels, info FROM rounds WHERE json_extract(info, "
+                                "'$.fitted') ORDER BY round DESC LIMIT 1").fetchone()
+        return None if row is None else json.loads(row[1]).get("model_labels", row[0])
+
+    def latest_ranking(self) -> Ranking | None:
+        """The newest :meth:`rank` of this process (in memory), or None."""
+        return getattr(self, "_ranking", None)
+
+    def queue_ranked(self, ranking: Ranking, batches: int | None = None,
+                     accuracy: bool = False) -> dict | None:
+        """Queue the missing batches (at most ``batches``; None: all) from ``ranking``, best
+        first, skipping what was labeled, skipped, queued or handed out since it was ranked, so
+        an item from a model one round old is never served twice. One short transaction.
+
+        Returns:
+            what :meth:`prepare_next_batch` returns, or None when no batch is missing or the
+            ranking has no item left (``ranking.exhausted`` is then True).
+        """
+        conn = self.conn
+        size = int(self.settings["batch_size"])
+        t0 = time.perf_counter()
+        if self._batches_missing(conn) == 0:  # a read first: no write lock while idle
+            return None
         with db.transaction(conn):
             missing = self._batches_missing(conn)
+            if batches is not None:
+                missing = min(missing, max(1, int(batches)))
             if missing == 0:
                 return None
             still = {r[0] for r in conn.execute(
                 "SELECT item_idx FROM queue UNION SELECT item_idx FROM skips UNION "
+                "SELECT item_idx FROM assignments UNION "
                 "SELECT item_idx FROM labels WHERE undone_at IS NULL")}
-            keep = [j for j, i in enumerate(picks) if int(i) not in still][:missing * size]
+            left = [j for j, i in enumerate(ranking.items) if int(i) not in still]
+            keep = left[:missing * size]
+            ranking.remaining = len(left) - len(keep)
             if not keep:
+                ranking.exhausted = True
                 return None
             first = (conn.execute("SELECT max(round) FROM rounds").fetchone()[0] or 0) + 1
-            info["group"] = first  # the batches picked together share the model and estimate
+            if ranking.group is None:
+                ranking.group = first  # the batches of one ranking share its model and estimate
+            info = {**ranking.info, "group": ranking.group}
             rounds = []
             for b, start in enumerate(range(0, len(keep), size)):
                 rounds.append(first + b)
                 conn.execute("INSERT INTO rounds (round, status, created, n_labels, strategy, "
                              "cv_accuracy, train_seconds, select_seconds, info) "
                              "VALUES (?, 'next', ?, ?, ?, NULL, ?, ?, ?)",
-                             (first + b, time.time(), len(y), query.strategy, train_s,
-                              query.query_seconds, json.dumps(info)))
+                             (first + b, time.time(), ranking.n_labels, info["strategy"],
+                              ranking.train_seconds, ranking.select_seconds, json.dumps(info)))
                 conn.executemany(
                     "INSERT INTO queue (round, position, item_idx, score) VALUES (?, ?, ?, ?)",
-                    [(first + b, pos, int(picks[j]),
-                      None if np.isnan(scores[j]) else float(scores[j]))
+                    [(first + b, pos, int(ranking.items[j]),
+                      None if np.isnan(ranking.scores[j]) else float(ranking.scores[j]))
                      for pos, j in enumerate(keep[start:start + size])])
             self._advance(conn, time.time())
-        self._round_seconds = time.perf_counter() - t_round
+        # what batches_wanted covers: queueing from a ranking ready in memory is all the wait
+        # (prepare_next_batch adds the fit and the selection it ran first)
+        self._round_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = None
-        if fit is not None and accuracy:  # the batches are served already; this feeds the chart
-            cv = cross_validated_accuracy(engine.template, self.features[labeled_idx], y,
+        if ranking.fitted and accuracy:  # the batches are served already; this feeds the chart
+            cv = cross_validated_accuracy(self.engine().template,
+                                          self.features[ranking.labeled_idx], ranking.y,
                                           random_state=int(self.settings["random_state"]))
             with db.transaction(conn):
-                conn.executemany("UPDATE rounds SET cv_accuracy = ? WHERE round = ?",
+                conn.executemany("UPDATE rounds SET cv_accuracy = ?, info = json_set(info, "
+                                 "'$.cv_done', json('true')) WHERE round = ?",
                                  [(cv, r) for r in rounds])
-        return {"round": first, "rounds": rounds, "size": len(keep), "strategy": query.strategy,
-                "cv_accuracy": cv, "train_seconds": train_s,
-                "select_seconds": query.query_seconds, "n_labels": len(y),
-                "cv_seconds": time.perf_counter() - t0, "cold_start": query.cold_start,
+        return {"round": first, "rounds": rounds, "size": len(keep), "strategy": info["strategy"],
+                "cv_accuracy": cv, "train_seconds": ranking.train_seconds,
+                "select_seconds": ranking.select_seconds, "n_labels": ranking.n_labels,
+                "cv_seconds": time.perf_counter() - t0, "cold_start": info["cold_start"],
                 "pseudo_labels": info["pseudo_labels"]}
 
     def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
@@ -277,13 +406,3 @@ class ModelStep:
                              [(cv, r) for r in rounds])
         return {"rounds": rounds, "cv_accuracy": cv, "n_labels": len(y),
                 "cv_seconds": time.perf_counter() - t0}
-
-    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n,) predicted class and (n,) confidence (max probability) for every item, from the
-        learner trained on all labels in force."""
-        idx, y = self.labeled_arrays()
-        if len(set(y.tolist())) < 2:
-            raise LabelwiseError("predictions need labels of at least 2 classes")
-        learner = self._learner().fit(self.features[idx], y)
-        proba = learner.predict_proba(self.features)
-        return learner.classes_[proba.argmax(axis=1)].astype(str), proba.max(axis=1)

@@ -10,12 +10,12 @@ operations live in four modules, one job each:
 - :mod:`labelwise.app.model_step`: the model's round, through the shared engine;
 - :mod:`labelwise.app.transfer`: importing and exporting labels.
 
-The batch pipeline: round r's batch is labeled while round r+1's batch is already queued, picked
-by the strategy from the model trained on every label given before round r started ("prepared
-ahead, from the model of the previous round"). When round r is done, round r+1 becomes current at
-once and the worker trains on the new labels to prepare round r+2, so the annotator never waits
-as long as training plus selection is faster than labeling a batch. Until the labels hold two
-classes the batches come from the cold-start strategy.
+The batch pipeline: the batch being labeled is followed by batches already queued, so the
+annotators never wait for a model. Synchronously, :meth:`prepare_next_batch` fits and picks the
+next batch(es); the server's background worker (:mod:`labelwise.app.worker`) instead ranks the
+pool deep with each new model in its own thread and queues batches from the newest ranking while
+the next model trains, so an item may come from a model one round old (never twice). Until the
+labels hold two classes the batches come from the cold-start strategy.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 from labelwise.app import db
 from labelwise.app.errors import (
     DB_NAME,
+    DEFAULT_LEASE_SECONDS,
     EMBEDDINGS_NAME,
     Conflict,
     DiskFull,
@@ -89,6 +90,38 @@ def check_embeddings_file(path: Path, n_items: int,
     return X.shape
 
 
+#: settings a project made by an older release may lack, and their values then
+SETTING_DEFAULTS = {"labels_per_item": 1, "lease_seconds": DEFAULT_LEASE_SECONDS,
+                    "cold_start": "random", "random_state": 0, "encoder": None,
+                    "data_root": None, "learner_params": None}
+#: settings every project has, with a check of each value
+REQUIRED_SETTINGS = {
+    "classes": lambda v: isinstance(v, list) and len(v) >= 2
+    and all(isinstance(c, str) for c in v),
+    "n_items": lambda v: _is_int(v) and v >= 0,
+    "batch_size": lambda v: _is_int(v) and v >= 1,
+    "labels_per_item": lambda v: _is_int(v) and v >= 1,
+    "lease_seconds": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+    "random_state": lambda v: _is_int(v) and v >= 0,
+    "strategy": lambda v: isinstance(v, str), "learner": lambda v: isinstance(v, str),
+    "modality": lambda v: v in ("image", "text", "features"),
+}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_settings(settings: dict) -> None:
+    """Raise KeyError ``"no setting 'x'"`` or ValueError naming the first missing or malformed
+    setting (the caller reports the project as damaged)."""
+    for key, ok in REQUIRED_SETTINGS.items():
+        if key not in settings:
+            raise KeyError(key)
+        if not ok(settings[key]):
+            raise ValueError(f"setting {key} is {settings[key]!r}")
+
+
 class Project(Labeling, ModelStep, Transfer):
     """An open project: each method is one short transaction on the database.
 
@@ -123,8 +156,10 @@ class Project(Labeling, ModelStep, Transfer):
         try:
             db.check_intact(self.conn, db_path)
             db.migrate(self.conn)
+            db.check_tables(self.conn)
             rows = self.conn.execute("SELECT key, value FROM settings").fetchall()
-            self.settings = {k: json.loads(v) for k, v in rows}
+            self.settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in rows}}
+            check_settings(self.settings)
             self.classes: list[str] = self.settings["classes"]
             self.n_items: int = self.settings["n_items"]
             n_rows = self.conn.execute("SELECT count(*) FROM items").fetchone()[0]
@@ -180,11 +215,13 @@ class Project(Labeling, ModelStep, Transfer):
 
     @property
     def features(self) -> np.ndarray:
-        """(n, d) float32 features of the pool, loaded once."""
+        """(n, d) float32 features of the pool, memory-mapped read-only once: the pages live in
+        the page cache, shared with every process that reads the project, and a 100,000 x 384
+        pool costs the server no private copy (``benchmarks/bench_app_memory.py``)."""
         with self._features_lock:
             if self._features is None:
                 self.check_embeddings()
-                self._features = np.load(self.path / EMBEDDINGS_NAME)
+                self._features = np.load(self.path / EMBEDDINGS_NAME, mmap_mode="r")
             return self._features
 
     @property
@@ -306,4 +343,53 @@ class Project(Labeling, ModelStep, Transfer):
                                  if h["cv_accuracy"] is not None), None),
             "cold_start": self.settings.get("cold_start", "random"),
             "stopping": self.stopping_status(),
+            "model": self.model_state(),
+            "fine_tuning": self.fine_tuning_status(),
         }
+
+    def model_state(self) -> dict | None:
+        """What the labeling server's worker last published (:meth:`BatchWorker.model_state`):
+        which model ranked the items handed out, which one trains, any problem; with
+        ``"running"``: whether the server that published it still runs. None before any."""
+        row = self.conn.execute("SELECT value FROM settings WHERE key = 'model_state'"
+                                ).fetchone()
+        if row is None:
+            return None
+        state = json.loads(row[0])
+        state["running"] = _alive(state.get("pid"))
+        return state
+
+    def fine_tuning_status(self) -> str | None:
+        """One line on what "+ft" fine-tuning did in the newest fitted round (Khosla et al.
+        2022: pseudo-labels of confident pool items), or None when the round did none."""
+        row = self.conn.execute(
+            "SELECT n_labels, info FROM rounds WHERE json_extract(info, '$.fitted') "
+            "ORDER BY round DESC LIMIT 1").fetchone()
+        info = json.loads(row[1]).get("pseudo_labels") if row is not None else None
+        if not info:
+            return None
+        head = f"+ft in the last round (model on {row[0]} labels): "
+        if info.get("skipped"):
+            why = info.get("reason") or (f"{info.get('n_confident')} confident items, fewer "
+                                         f"than the {info.get('min_confident')} it needs")
+            return head + f"skipped ({why})"
+        out = head + (f"fine-tuned on {info.get('n_confident')} pseudo-labels (pool items "
+                      f"with confidence > {info.get('gamma')}) + {info.get('n_labeled')} labels")
+        if info.get("epochs"):
+            out += f", {info['epochs']} epochs (stopped on {info.get('stopped')})"
+        return out
+
+
+def _alive(pid) -> bool:
+    """Whether process ``pid`` runs on this machine."""
+    import os
+
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -14,7 +14,8 @@ Routes (JSON unless said otherwise; errors are ``{"error": "<one line>"}`` with 
 | ``POST /api/skip`` | ``{"item": idx, "annotator": "A"}`` |
 | ``POST /api/undo`` | ``{"annotator": "A"}``: withdraws A's last label; the item comes back next |
 | ``POST /api/heartbeat`` | ``{"annotator": "A"}``: renews A's leases (the page, every 15 s) |
-| ``GET /api/progress`` | counts, batch position, accuracy per round, worker state |
+| ``GET /api/progress`` | counts, batch position, accuracy per round, worker state, and |
+| | ``model``: which model ranked the items, which one trains, any problem |
 | ``GET /api/labels`` | every label in force |
 
 Access (the page ``/``, ``/static/*`` and ``/api/health`` carry no data and are always served):
@@ -158,6 +159,10 @@ def create_app(project: str | Path | Project, token: str | None = None,
     from labelwise.app.worker import BatchWorker
 
     proj = project if isinstance(project, Project) else Project(project)
+    try:  # whoever held an item when the last server stopped gets it back first
+        proj.renew_all_leases()
+    except (sqlite3.Error, OSError):  # a full disk: serve anyway (labels answer 507)
+        pass
     worker = BatchWorker(proj)
 
     @asynccontextmanager
@@ -203,7 +208,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
             return _error(507, "the disk is full: nothing was saved; free some space on the "
                                "server, then try again")
         if is_corrupt(exc):
-            return _error(500, f"the project database is damaged ({exc}): nothing was saved; "
+            return _error(503, f"the project database is damaged ({exc}): nothing was saved; "
                                "stop the server and run `labelwise status` for what to do")
         raise exc
 
@@ -256,6 +261,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
             out["item"].update(item_assist(proj, out["item"]["idx"]))
         out["worker_error"] = worker.last_error
         out["worker_busy"] = worker.busy
+        out["model"] = worker.model_state()
         return out
 
     @app.get("/api/items/{idx}/content")
@@ -292,6 +298,7 @@ def create_app(project: str | Path | Project, token: str | None = None,
         out = proj.progress(request.scope.get(ANNOTATOR_KEY) or annotator)
         out["worker_busy"] = worker.busy
         out["worker_error"] = worker.last_error
+        out["model"] = worker.model_state()
         return out
 
     @app.get("/api/labels")

@@ -10,6 +10,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from labelwise.app import db
 from labelwise.app.errors import DiskFull
 from labelwise.io import atomic_write, is_disk_full
@@ -289,3 +291,13 @@ class Transfer:
             prediction = {"label": rec["prediction"], "score": rec["confidence"],
                           "model_version": model_version}
         return ls.make_task(data, labs, config, prediction, credit)
+
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) predicted class and (n,) confidence (max probability) for every item, from the
+        learner trained on all labels in force."""
+        idx, y = self.labeled_arrays()
+        if len(set(y.tolist())) < 2:
+            raise LabelwiseError("predictions need labels of at least 2 classes")
+        learner = self._learner().fit(self.features[idx], y)
+        proba = learner.predict_proba(self.features)
+        return learner.classes_[proba.argmax(axis=1)].astype(str), proba.max(axis=1)

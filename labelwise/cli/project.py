@@ -193,4 +193,10 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
             f"{'-' if c['value'] is None else format(c['value'], '.4g')} "
             f"(threshold {c['threshold']:.4g}{', stop' if c['stop'] else ''})"
             for name, c in crit.items()))
+    if s["model"] is not None:
+        m = s["model"]
+        typer.echo(f"model: {m['message']}" + ("" if m["running"] else
+                                                " (when the labeling server last ran)"))
+    if s["fine_tuning"] is not None:
+        typer.echo(s["fine_tuning"])
     proj.check_embeddings()  # a problem here is the last line: "error: ..."

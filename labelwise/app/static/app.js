@@ -182,8 +182,18 @@ function showEmpty(text) {
   setButtons(false);
 }
 
+function renderModel(model) {
+  // which model ranked the items being handed out, which one trains, and any problem
+  const el = $("model");
+  el.hidden = !model;
+  if (!model) return;
+  el.textContent = model.message;
+  el.classList.toggle("problem", Boolean(model.problem));
+}
+
 function waitingNote(out) {
   const p = out.progress;
+  if (out.model && out.model.problem) return `preparing the next batch… (${out.model.problem})`;
   if (out.worker_error) return `preparing the next batch… (${out.worker_error})`;
   if (out.worker_busy) return `preparing the next batch: training on ${p.n_labeled_items} labels…`;
   if (p.round !== null && p.batch_done < p.batch_size)
@@ -196,6 +206,7 @@ async function loadNext() {
   try {
     const out = await api(`api/next?annotator=${encodeURIComponent(annotator())}`);
     renderProgress(out.progress);
+    renderModel(out.model);
     if (out.item) {
       await showItem(out.item);
     } else if (out.state === "waiting") {

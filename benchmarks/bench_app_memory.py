@@ -1,0 +1,157 @@
+"""Memory of the labeling app: creating a project and serving it, against the features' bytes.
+
+Creates a project from an (n, d) float32 feature array (Gaussian clusters as in
+``bench_label_loop.py``, 50 seed labels, logreg, margin, batch 10) in a fresh process and reports
+its peak resident memory (``ru_maxrss``) above the same process's memory after the imports (the
+fixed overhead, printed too); then starts the labeling server (``labelwise label``) on it and
+reports its resident memory idle (first batch ready) and at work (``--annotators`` clients label
+for ``--seconds``; ``VmHWM``, the peak). Also whether the server process loaded torch (it should
+not for logreg). ``--baseline DIR`` runs a checkout of older code too, for the ratios.
+
+Target (issue 19): creating and serving hold at most about 2x the features' bytes plus the fixed
+overhead. Run: ``python benchmarks/bench_app_memory.py [--items 100000] [--dim 384]
+[--baseline DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+CREATE = """
+import json, resource, sys
+import numpy as np
+import labelwise.app.create  # noqa: the imports are the fixed overhead
+import sklearn.linear_model  # noqa
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) * 1024
+base = rss()
+X = np.load(sys.argv[2])
+y = np.load(sys.argv[3])
+seeds = np.random.default_rng(1).choice(len(X), 50, replace=False)
+labels = [None] * len(X)
+for i in seeds:
+    labels[i] = str(y[i])
+from labelwise.app.create import create_project
+create_project(sys.argv[1], [f"item{i}" for i in range(len(X))], X, sorted(set(y.tolist())),
+               labels=labels, batch_size=10).close()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"base": base, "peak": peak}))
+"""
+
+
+def proc_status(pid: int) -> dict:
+    with open(f"/proc/{pid}/status") as f:
+        rows = dict(line.split(":", 1) for line in f)
+    return {k: int(rows[k].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+
+
+def loaded_torch(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return "libtorch" in f.read()
+
+
+def label_for(url: str, name: str, y, until: float) -> None:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=60) as c:
+        while time.monotonic() < until:
+            out = c.get("/api/next", params={"annotator": name}).json()
+            if out["item"] is None:
+                time.sleep(0.2)
+                continue
+            idx = out["item"]["idx"]
+            c.post("/api/label", json={"item": idx, "label": str(y[idx]), "annotator": name})
+
+
+def run(code: Path, root: Path, X_path: Path, y, y_path: Path, args) -> dict:
+    import httpx
+
+    sys.path.insert(0, str(HERE))
+    from bench_team import start_server
+
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    project = root / f"{code.name}-project"
+    out = subprocess.run([sys.executable, "-c", CREATE, str(project), str(X_path), str(y_path)],
+                         cwd=code, env=env, check=True, capture_output=True, text=True)
+    created = json.loads(out.stdout.strip().splitlines()[-1])
+    proc, url = start_server(code, project)
+    try:
+        deadline = time.monotonic() + 300
+        while not httpx.get(url + "/api/progress", timeout=60).json()["next_ready"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2.0)
+        idle = proc_status(proc.pid)
+        until = time.monotonic() + args.seconds
+        threads = [threading.Thread(target=label_for, args=(url, f"a{i}", y, until))
+                   for i in range(args.annotators)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(args.seconds + 120)
+        work = proc_status(proc.pid)
+        torch = loaded_torch(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    return {"create_base": created["base"], "create_peak": created["peak"],
+            "idle": idle["VmRSS"], "work": work["VmRSS"], "work_peak": work["VmHWM"],
+            "torch": torch}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--items", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--annotators", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--baseline", type=Path, default=None)
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from bench_label_loop import make_pool
+
+    X, y = make_pool(args.items, d=args.dim)
+    mb = X.nbytes / 2**20
+    codes = ([("baseline", args.baseline.resolve())] if args.baseline else []) + [("this", ROOT)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        np.save(root / "X.npy", X)
+        np.save(root / "y.npy", y)
+        del X
+        for tag, code in codes:
+            r = run(code, root, root / "X.npy", y, root / "y.npy", args)
+            r["code"] = tag
+            rows.append(r)
+            print(f"  done: {tag}", file=sys.stderr)
+    print(f"{args.items} x {args.dim} float32 features: {mb:.0f} MB; load "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'code':>8} {'imports MB':>10} {'create peak MB':>15} {'x feat':>6} "
+          f"{'serve idle MB':>13} {'x feat':>6} {'at work MB':>10} {'peak MB':>8} {'x feat':>6} "
+          f"{'torch':>5}")
+    for r in rows:
+        base = r["create_base"] / 2**20
+        c = (r["create_peak"] - r["create_base"]) / 2**20
+        i, w, pk = (r[k] / 2**20 for k in ("idle", "work", "work_peak"))
+        print(f"{r['code']:>8} {base:>10.0f} {r['create_peak'] / 2**20:>15.0f} {c / mb:>6.2f} "
+              f"{i:>13.0f} {(i - base) / mb:>6.2f} {w:>10.0f} {pk:>8.0f} "
+              f"{(pk - base) / mb:>6.2f} {'yes' if r['torch'] else 'no':>5}")
+    print("x feat: (memory - the imports' memory) / the features' bytes; target <= about 2")
+
+
+if __name__ == "__main__":
+    main()
