@@ -158,15 +158,17 @@ class ShardedPool:
                                block_rows)
 
 
-def check_shard_finite(X: np.ndarray, name: str, offset: int = 0,
+def check_shard_finite(X: np.ndarray, name: str, offset: int | None = None,
                        block_rows: int = 65536) -> None:
-    """Raise a one-line error if the shard ``X`` (n, d) named ``name`` holds NaN or inf."""
+    """Raise a one-line error if the shard ``X`` (n, d) named ``name`` holds NaN or inf; with
+    its first global row ``offset`` the error names the pool row too."""
     for r0 in range(0, len(X), block_rows):
         bad = ~np.isfinite(X[r0:r0 + block_rows]).all(axis=1)
         if bad.any():
             r = r0 + int(np.flatnonzero(bad)[0])
-            raise LabelwiseError(f"shard {name} has NaN or inf at row {r} (pool row "
-                                 f"{offset + r}); re-encode that item or drop the row")
+            where = "" if offset is None else f" (pool row {offset + r})"
+            raise LabelwiseError(f"shard {name} has NaN or inf at row {r}{where}; re-encode "
+                                 "that item or drop the row")
 
 
 def _resolve(paths) -> tuple[list[Path], list[int] | None]:
