@@ -420,6 +420,11 @@ def bench(
     typer.echo(f"\nwritten to {folder}/ (results.csv, picks.csv, *.png, report.md)")
 
 
+from labelwise.cli_pool import register as _register_pool_commands  # noqa: E402
+
+_register_pool_commands(app)  # embed, select: pools kept as shards (labelwise/cli_pool.py)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning LabelwiseError into a one-line message."""
     from labelwise.validation import LabelwiseError
