@@ -175,6 +175,9 @@ def _resolve(paths) -> tuple[list[Path], list[int] | None]:
     """The shard files and, from a manifest, their expected row counts."""
     if isinstance(paths, (str, os.PathLike)):
         p = Path(paths)
+        if not p.exists():
+            raise LabelwiseError(f"{p} does not exist; write shards there with `labelwise "
+                                 "embed` or labelwise.sharded.write_shards")
         if p.is_dir():
             if (p / MANIFEST).is_file():
                 return _read_manifest(p / MANIFEST)
