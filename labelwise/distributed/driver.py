@@ -110,7 +110,9 @@ class ShardedSelection:
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.groups = groups_of(self.pool.rows, n_workers or cpus)
-        actor = ray.remote(num_cpus=0)(ShardWorker)  # per-pick messages: don't reserve cores
+        # num_cpus=0: a worker mostly waits for per-pick messages, and reserving cores would
+        # starve a second selection on the same cluster; SPREAD puts workers on every node
+        actor = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(ShardWorker)
         self.workers = [actor.remote([str(self.pool.paths[s]) for s in g],
                                      int(self.pool.offsets[g[0]]), check) for g in self.groups]
         get([w.n_rows.remote() for w in self.workers])  # surfaces a bad shard now
