@@ -103,7 +103,7 @@ def start_cluster(workers: int, port: int, store_mb: int) -> set[int]:
     return _ray_pids() - before
 
 
-def stop_cluster(pids: set[int]) -> None:
+def stop_cluster(pids: set[int], port: int) -> None:
     """Stop exactly the processes :func:`start_cluster` started (SIGTERM, then SIGKILL)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
@@ -114,6 +114,10 @@ def stop_cluster(pids: set[int]) -> None:
         deadline = time.time() + 10
         while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
             time.sleep(0.2)
+    # `ray start` left the head's address for `ray.init()` to find; the head is gone now
+    marker = Path("/tmp/ray/ray_current_cluster")
+    if marker.is_file() and marker.read_text().strip().endswith(f":{port}"):
+        marker.unlink()
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -204,7 +208,7 @@ def distributed(args) -> None:
     try:
         sharded = _side("sharded", args, f"127.0.0.1:{args.port}")
     finally:
-        stop_cluster(pids)
+        stop_cluster(pids, args.port)
     memory = _side("memory", args, None)
     n = len(pool) - N_LABELED
     print(f"\n{'strategy':<15}{'in-memory rows/s':>18}{'sharded rows/s':>16}{'ratio':>7}"

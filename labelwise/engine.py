@@ -143,6 +143,8 @@ class ActiveLearner:
         else:
             self.X_pool = check_features(X_pool, "pool features")
         self.strategy = get_strategy(strategy)
+        if self._sharded is not None:
+            self._sharded.check_strategy(self.strategy)  # before any training
         self.cold_start = get_strategy(cold_start)
         if self.cold_start.needs:
             raise LabelwiseError(f"cold-start strategy {self.cold_start.name!r} needs a model "

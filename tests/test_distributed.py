@@ -23,7 +23,7 @@ def cluster(tmp_path_factory):
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(N, D)).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
@@ -109,6 +109,18 @@ def test_a_subset_of_candidates_is_respected(cluster):
 def test_whole_pool_strategies_are_refused_with_a_clear_message(cluster):
     with pytest.raises(LabelwiseError, match="'typiclust' needs the whole pool at once"):
         _both(cluster, "typiclust", 5)
+
+
+def test_fine_tuning_variants_and_arrays_are_refused_before_any_work():
+    from labelwise.distributed import ShardedSelection
+
+    with pytest.raises(LabelwiseError, match="'margin\\+ft' fine-tunes on the whole unlabeled "
+                       "pool.*use 'margin'"):
+        ShardedSelection.check_strategy(get_strategy("margin+ft"))
+    with pytest.raises(LabelwiseError, match="'alamp_div' needs the whole pool at once"):
+        ShardedSelection.check_strategy(get_strategy("alamp_div"))
+    with pytest.raises(LabelwiseError, match="write the array as shards first"):
+        ActiveLearner(np.zeros((5, 2)), executor="ray")
 
 
 def test_active_learner_runs_rounds_on_the_shards(cluster):

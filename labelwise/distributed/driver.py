@@ -104,6 +104,10 @@ class ShardedSelection:
                  check: bool = True):
         from labelwise.distributed.worker import ShardWorker
 
+        if isinstance(pool, np.ndarray):
+            raise LabelwiseError("executor='ray' selects over a ShardedPool; write the array as "
+                                 "shards first (labelwise.sharded.write_shards(X, folder)) or "
+                                 "leave executor unset")
         self.pool = pool if isinstance(pool, ShardedPool) else ShardedPool(pool)
         ray = _ray()
         if not ray.is_initialized():
@@ -124,22 +128,35 @@ class ShardedSelection:
             ray.kill(w)
         self.workers = []
 
-    # -- the engine's entry point ------------------------------------------------------------
+    # -- the engine's entry points -----------------------------------------------------------
+    @staticmethod
+    def check_strategy(strategy) -> None:
+        """Refuse, before any training, a strategy that cannot run on shards (one line)."""
+        if strategy.finetune:
+            raise LabelwiseError(f"strategy {strategy.name!r} fine-tunes on the whole unlabeled "
+                                 "pool, which a sharded pool does not hold in one place; use "
+                                 f"{strategy.name[:-3]!r}")
+        if strategy.name in ("random", "coreset", "badge", "cluster_margin") or \
+                is_top_of_score(strategy):
+            return
+        raise LabelwiseError(
+            f"strategy {strategy.name!r} needs the whole pool at once and does not run on a "
+            f"sharded pool; sharded selection runs {', '.join(SUPPORTED)}. For "
+            f"{strategy.name!r}, select in memory on a sample: "
+            "ActiveLearner(pool.take(sample_ids), ...)")
+
     def select_from(self, strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
                     previous_learner=None, random_state=None, classes=None,
                     pool_cache: dict | None = None, pending_idx=None):
         """:func:`labelwise.engine.select_from` over the shards: (picks as global ids, a
         :class:`PickedContext`)."""
+        self.check_strategy(strategy)
         rng = np.random.default_rng(random_state)
         cand = np.asarray(candidates, dtype=np.int64)
         if strategy.name == "random":  # needs only the candidate count
             from labelwise.strategies.selectors import random_choice
 
             return cand[random_choice(len(cand), k, rng)], PickedContext(k, None)
-        if strategy.finetune:
-            raise LabelwiseError(f"strategy {strategy.name!r} fine-tunes on the whole unlabeled "
-                                 "pool, which a sharded pool does not hold in one place; use "
-                                 f"{strategy.name[:-3]!r}")
         self.begin_round(learner, previous_learner, labeled_idx, y_labeled, classes, cand)
         if strategy.name == "coreset":
             return self.kcenter(learner, labeled_idx, k, rng), PickedContext(k, None)
@@ -147,14 +164,8 @@ class ShardedSelection:
             return self.kmeanspp(k, rng, badge=True), PickedContext(k, None)
         if strategy.name == "cluster_margin":
             return self.cluster_margin(strategy, k, rng, pool_cache)
-        if is_top_of_score(strategy):
-            s, ids, _ = self.top_k(strategy, k)
-            return ids, PickedContext(k, s)
-        raise LabelwiseError(
-            f"strategy {strategy.name!r} needs the whole pool at once and does not run on a "
-            f"sharded pool; sharded selection runs {', '.join(SUPPORTED)}. For "
-            f"{strategy.name!r}, select in memory on a sample: "
-            "ActiveLearner(pool.take(sample_ids), ...)")
+        s, ids, _ = self.top_k(strategy, k)  # a top k of a score (check_strategy said so)
+        return ids, PickedContext(k, s)
 
     def begin_round(self, model, previous_model, labeled_idx, y_labeled, classes, cand) -> None:
         """Send this round's model (once, through the object store) and candidates."""
