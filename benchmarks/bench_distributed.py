@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,8 +90,17 @@ def _ray_pids() -> set[int]:
     return {pid for pid, cmd in _procs().items() if "ray" in cmd and pid != os.getpid()}
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def start_cluster(workers: int, port: int, store_mb: int) -> set[int]:
-    """``ray start --head`` and ``workers`` one-CPU worker nodes; returns the new processes."""
+    """``ray start --head`` and ``workers`` one-CPU worker nodes; returns their processes: the
+    new ones that name this cluster's port, and their descendants (other Ray clusters on the
+    machine are left alone)."""
     before = _ray_pids()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     common = ["--disable-usage-stats", f"--object-store-memory={store_mb * 2**20}"]
@@ -100,7 +110,14 @@ def start_cluster(workers: int, port: int, store_mb: int) -> set[int]:
     for _ in range(workers):
         subprocess.run(["ray", "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
                         *common], env=env, check=True, capture_output=True)
-    return _ray_pids() - before
+    procs = _procs()
+    ours = {p for p in _ray_pids() - before if re.search(rf"[=:]{port}\b", procs.get(p, ""))}
+    grew = True
+    while grew:  # add the descendants (agents, workers) of those processes
+        kids = {p for p in procs if p not in ours and _ppid(p) in ours}
+        grew = bool(kids)
+        ours |= kids
+    return ours
 
 
 def stop_cluster(pids: set[int], port: int) -> None:
