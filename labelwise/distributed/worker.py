@@ -127,71 +127,33 @@ class ShardWorker:
 
     def kcenter_start(self, centers: np.ndarray | None):
         """Embed the candidates and their squared distances to the labeled ``centers`` (m, d');
-        returns :meth:`_farthest`.
-
-        Lazy, as :mod:`labelwise.strategies.kcenter_fast`: ``dist`` holds each candidate's
-        distance to the centres it was compared with, an upper bound of its true distance, and
-        ``version`` how many of this round's picked centres that covers. A pick brings only the
-        candidates with the largest bounds up to date, until the largest exact distance beats
-        every remaining bound (strictly, so ties still go to the lower row): the plain loop's
-        argmax without a pass over every row per pick.
-        """
+        returns :meth:`_farthest`."""
         from labelwise.strategies.distances import min_sq_distances, sq_norms
 
         self.emb = self._embed()
         self.x_sq = sq_norms(self.emb)
-        n, d = self.emb.shape if self.emb.ndim == 2 else (0, 0)
         if centers is None or len(centers) == 0:
-            self.dist = np.full(n, np.inf, dtype=self.emb.dtype)
+            self.dist = np.full(len(self.emb), np.inf, dtype=self.emb.dtype)
         else:
             self.dist = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
-        self.version = np.zeros(n, dtype=np.int64)
-        self.centres = np.empty((0, d), dtype=self.emb.dtype)
         return self._farthest()
-
-    def _catch_up(self, rows: np.ndarray) -> None:
-        """Lower ``dist`` of ``rows`` to the picked centres they have not seen yet."""
-        n_c = len(self.centres)
-        rows = rows[self.version[rows] < n_c]
-        if len(rows) == 0:
-            return
-        v0 = int(self.version[rows].min())
-        C = self.centres[v0:]
-        d = self.emb[rows] @ C.T
-        d *= -2.0
-        d += self.x_sq[rows, None]
-        d += np.einsum("ij,ij->i", C, C)[None, :]
-        d[np.arange(v0, n_c)[None, :] < self.version[rows, None]] = np.inf  # seen already
-        np.minimum(self.dist[rows], d.min(axis=1), out=d[:, 0])
-        self.dist[rows] = d[:, 0]
-        self.version[rows] = n_c
 
     def _farthest(self):
         """(largest distance, its global id, its embedding row), ties to the lower row; None
         when no candidate is left."""
-        n = len(self.dist)
-        if n == 0:
+        if len(self.dist) == 0:
             return None
-        t = 64
-        while True:
-            if t >= n:
-                top, rest = np.arange(n), -np.inf
-            else:
-                part = np.argpartition(self.dist, n - t - 1)
-                top, rest = part[n - t:], self.dist[part[n - t - 1]]
-            self._catch_up(top)
-            best = self.dist[top].max()
-            if best > rest or t >= n:
-                i = int(top[self.dist[top] == best].min())
-                return float(self.dist[i]), int(self.start + self.cand[i]), self.emb[i].copy()
-            t *= 4
+        i = int(np.argmax(self.dist))
+        return float(self.dist[i]), int(self.start + self.cand[i]), self.emb[i].copy()
 
     def kcenter_step(self, center: np.ndarray, center_gid: int):
-        """Record the new centre (the picked row itself drops out); returns :meth:`_farthest`."""
+        """Lower every distance to the new centre, as the plain loop does
+        (|x|^2 - 2 <x, c> + |c|^2); the centre itself drops out. Returns :meth:`_farthest`."""
         if len(self.dist) == 0:
             return None
         c = np.asarray(center, dtype=self.emb.dtype)
-        self.centres = np.concatenate([self.centres, c[None, :]])
+        d_new = self.x_sq - 2.0 * (self.emb @ c) + c @ c
+        np.minimum(self.dist, d_new, out=self.dist)
         self._drop(center_gid, self.dist, -np.inf)
         return self._farthest()
 
