@@ -38,6 +38,7 @@ _EXPORTS = {
     "register_strategy": "labelwise.strategies",
     **{name: "labelwise.learners.base" for name in _CAPABILITIES},
     "LabelwiseError": "labelwise.validation",
+    "ShardedPool": "labelwise.sharded",
     "simulate": "labelwise.experiments.simulate",
 }
 

@@ -154,15 +154,27 @@ class ActiveLearner:
         cold_start: the strategy used while no model can be fitted (it must need nothing from
             a learner, e.g. ``"random"``).
         labeled_idx, labels: an initial labeled set (as :meth:`teach`).
+        executor: ``"ray"`` selects where the shards of a :class:`~labelwise.sharded.ShardedPool`
+            live (the default for one); ``ray_address`` names the cluster (None: a local one).
     """
 
     def __init__(self, X_pool, learner="logreg", strategy="margin", classes=None,
                  random_state: int | None = 0, learner_params: dict | None = None,
-                 cold_start="random", labeled_idx=(), labels=()):
+                 cold_start="random", labeled_idx=(), labels=(), executor: str | None = None,
+                 ray_address: str | None = None):
         from labelwise.learners import as_learner
 
-        self.X_pool = check_features(X_pool, "pool features")
+        self._sharded = None  # selection where a sharded pool's shards live (labelwise.distributed)
+        if executor == "ray" or type(X_pool).__name__ == "ShardedPool":
+            from labelwise.distributed import ShardedSelection
+
+            self._sharded = ShardedSelection(X_pool, ray_address)
+            self.X_pool = self._sharded.pool  # rows read on demand: the labeled ones to fit
+        else:
+            self.X_pool = check_features(X_pool, "pool features")
         self.strategy = get_strategy(strategy)
+        if self._sharded is not None:
+            self._sharded.check_strategy(self.strategy)  # before any training
         self.cold_start = get_strategy(cold_start)
         if self.cold_start.needs:
             raise LabelwiseError(f"cold-start strategy {self.cold_start.name!r} needs a model "
@@ -289,10 +301,11 @@ class ActiveLearner:
         if self.model is None and self.strategy.needs:
             strategy, model, cold = self.cold_start, None, True
         t0 = time.perf_counter()
-        picks, ctx = select_from(strategy, model, self.X_pool, self.labeled_idx, self.labels, k,
-                                 cand, self.previous_model if model is not None else None,
-                                 random_state, self.classes_, self.pool_cache,
-                                 None if pending is None else np.asarray(pending, np.int64))
+        select = self._sharded.select_from if self._sharded is not None else select_from
+        picks, ctx = select(strategy, model, self.X_pool, self.labeled_idx, self.labels, k,
+                            cand, self.previous_model if model is not None else None,
+                            random_state, self.classes_, self.pool_cache,
+                            None if pending is None else np.asarray(pending, np.int64))
         seconds = time.perf_counter() - t0
         self.last_query = QueryInfo(strategy.name, cold, seconds, picks)
         self._last = (strategy, ctx)

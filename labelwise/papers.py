@@ -156,6 +156,11 @@ CITED: dict[str, Work] = _works(
          "Active Learning Through a Covering Lens",
          "Advances in Neural Information Processing Systems 35 (NeurIPS 2022)",
          note="ProbCover: maximum probability coverage for a cold start."),
+    Work("citovsky2021", ("Gui Citovsky", "Giulia DeSalvo", "Claudio Gentile", "Lazaros Karydas",
+                          "Anand Rajagopalan", "Afshin Rostamizadeh", "Sanjiv Kumar"), 2021,
+         "Batch Active Learning at Scale",
+         "Advances in Neural Information Processing Systems 34 (NeurIPS 2021)",
+         note="Cluster-Margin: HAC once, then low-margin candidates round-robin over clusters."),
 )
 
 #: Every work, the five papers first.

@@ -23,6 +23,9 @@ from labelwise.cli import label_studio  # noqa: F401
 from labelwise.cli import bench  # noqa: F401
 # isort: on
 from labelwise.cli.base import _check_port, app, parse_learner_params
+from labelwise.cli_pool import register as _register_pool_commands
+
+_register_pool_commands(app)  # embed, select: pools kept as shards (labelwise/cli_pool.py)
 
 __all__ = ["_check_port", "app", "entry", "main", "parse_learner_params"]
 

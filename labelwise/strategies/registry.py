@@ -25,6 +25,7 @@ from labelwise.learners.base import (
     SAMPLES,
 )
 from labelwise.strategies import kmeanspp, scores, selectors
+from labelwise.strategies.cluster_margin import select_cluster_margin
 from labelwise.strategies.context import SelectionContext
 from labelwise.validation import LabelwiseError, unknown_name_error
 
@@ -361,5 +362,11 @@ register("typiclust", _typiclust, (),
 register("probcover", _probcover, (),
          "cold start without a model: greedy maximum coverage of delta-balls on the features, "
          "delta from 95% ball purity", "yehuda2022", family="typical", reason=_TYPICAL)
+register("cluster_margin", select_cluster_margin, {PROBA},
+         "the 10 k lowest-margin candidates visited by cluster round-robin, smallest cluster "
+         "first (average-linkage HAC of the pool, once)", "citovsky2021",
+         score=on_proba(scores.margin), largest=False, family="uncertain",
+         reason="the model was unsure of it, and its cluster had few picks yet",
+         score_reason=_MARGIN_POINTS)
 
 _registering_builtins = False  # keep last: registrations after this line are the users'

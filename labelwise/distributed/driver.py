@@ -1,0 +1,269 @@
+"""Selection over a :class:`~labelwise.sharded.ShardedPool` on a Ray cluster, merged exactly.
+
+:class:`ShardedSelection` starts one :class:`~labelwise.distributed.worker.ShardWorker` actor per
+group of consecutive shards (workers hold ascending ranges of global ids, so concatenating
+their results keeps the pool's order, and ties break by the lower id as in memory). Each round
+the driver puts the model in the object store once and the workers read it; then:
+
+- score-based strategies (the registry's top-k of a score: least confidence, margin, entropy,
+  BALD, DFM, alamp, learning loss, ...): each worker returns its own top k with scores, the
+  driver takes the top k of that union: the in-memory picks, exactly;
+- ``coreset`` (k-center greedy): the workers keep the minimum distances; per pick one reduction
+  (each worker's farthest candidate) and one broadcast (the new centre);
+- ``badge`` (k-means++ seeding on the gradient embedding): D^2 sampling in two levels, a worker
+  in proportion to its D^2 mass, then a row within it by the same sampler as in memory, with
+  the same ``rng.random()`` per pick: the same distribution, and the same picks up to rounding
+  at a worker's boundary;
+- ``cluster_margin`` (Citovsky et al. 2021): the pool's clusters from a sample gathered on the
+  driver, assigned on the workers, the k_m lowest margins by the exact top-k merge, the
+  round-robin on the driver;
+- ``random``: drawn on the driver from the candidate count alone.
+
+Strategies that need the whole pool at once (TypiClust, ProbCover, alamp_div and the other
+diversified or per-class selectors, LHD, the "+ft" variants) are refused with a message saying
+what to do. The driver holds the labeled rows, the candidates' ids and per-pick messages; never
+the pool.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise.sharded import ShardedPool
+from labelwise.validation import LabelwiseError
+
+SUPPORTED = ("random", "coreset", "badge", "cluster_margin", "any registered top-k of a score "
+             "(least_confidence, margin, entropy, bald, dfm, alamp, learning_loss)")
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise LabelwiseError("executor='ray' needs Ray: pip install 'ray[default]'") from None
+    return ray
+
+
+def get(refs):
+    """``ray.get`` that turns a worker's LabelwiseError back into a one-line LabelwiseError."""
+    ray = _ray()
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, LabelwiseError):
+            raise LabelwiseError(str(cause).splitlines()[-1]) from None
+        raise
+    except ray.exceptions.RayActorError as exc:
+        cause = getattr(exc, "cause", None) or getattr(exc, "error_msg", "")
+        text = str(cause)
+        for line in text.splitlines()[::-1]:
+            if "LabelwiseError" in line:
+                raise LabelwiseError(line.split("LabelwiseError: ", 1)[-1]) from None
+        raise
+
+
+def is_top_of_score(strategy) -> bool:
+    """Whether ``strategy`` picks the top k of its score (registered with a score alone)."""
+    return getattr(strategy.select, "__qualname__", "").startswith("top_of_score")
+
+
+def groups_of(rows: np.ndarray, n_workers: int) -> list[list[int]]:
+    """Consecutive shard indices split into ``n_workers`` groups of about equal rows."""
+    n_workers = max(1, min(n_workers, len(rows)))
+    cum = np.cumsum(rows)
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n_workers) / n_workers, side="left") + 1
+    bounds = np.unique(np.concatenate([[0], np.clip(cuts, 1, len(rows)), [len(rows)]]))
+    return [list(range(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+class PickedContext:
+    """What the engine reads back from a sharded query (its ``last_context``): the picks'
+    scores only. ``picked_positions`` is 0..k-1 and ``score_of`` gives the picks' scores."""
+
+    def __init__(self, k: int, pick_scores: np.ndarray | None):
+        self.picked_positions = np.arange(k)
+        self._scores = np.full(k, np.nan) if pick_scores is None else pick_scores
+
+    def score_of(self, score) -> np.ndarray:
+        return self._scores
+
+
+class ShardedSelection:
+    """Ray actors over the shards of ``pool``, and the round's selection through them.
+
+    Args:
+        pool: a :class:`ShardedPool` (or what it opens: a folder, a manifest, shard paths).
+        ray_address: a running cluster's address (``"ray://head:10001"`` or ``"auto"``); None
+            connects to the cluster Ray finds (``RAY_ADDRESS``) or starts a local one.
+        n_workers: actors to start (default: one per CPU of the cluster, at most one per shard).
+        check: read every shard once to refuse NaN/inf rows (one line naming the shard).
+    """
+
+    def __init__(self, pool, ray_address: str | None = None, n_workers: int | None = None,
+                 check: bool = True):
+        from labelwise.distributed.worker import ShardWorker
+
+        if isinstance(pool, np.ndarray):
+            raise LabelwiseError("executor='ray' selects over a ShardedPool; write the array as "
+                                 "shards first (labelwise.sharded.write_shards(X, folder)) or "
+                                 "leave executor unset")
+        self.pool = pool if isinstance(pool, ShardedPool) else ShardedPool(pool)
+        ray = _ray()
+        if not ray.is_initialized():
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.groups = groups_of(self.pool.rows, n_workers or cpus)
+        # num_cpus=0: a worker mostly waits for per-pick messages, and reserving cores would
+        # starve a second selection on the same cluster; SPREAD puts workers on every node
+        actor = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(ShardWorker)
+        self.workers = [actor.remote([str(self.pool.paths[s]) for s in g],
+                                     int(self.pool.offsets[g[0]]), check) for g in self.groups]
+        get([w.n_rows.remote() for w in self.workers])  # surfaces a bad shard now
+
+    def close(self) -> None:
+        """End the workers (the cluster keeps running)."""
+        ray = _ray()
+        for w in self.workers:
+            ray.kill(w)
+        self.workers = []
+
+    # -- the engine's entry points -----------------------------------------------------------
+    @staticmethod
+    def check_strategy(strategy) -> None:
+        """Refuse, before any training, a strategy that cannot run on shards (one line)."""
+        if strategy.finetune:
+            raise LabelwiseError(f"strategy {strategy.name!r} fine-tunes on the whole unlabeled "
+                                 "pool, which a sharded pool does not hold in one place; use "
+                                 f"{strategy.name[:-3]!r}")
+        if strategy.name in ("random", "coreset", "badge", "cluster_margin") or \
+                is_top_of_score(strategy):
+            return
+        raise LabelwiseError(
+            f"strategy {strategy.name!r} needs the whole pool at once and does not run on a "
+            f"sharded pool; sharded selection runs {', '.join(SUPPORTED)}. For "
+            f"{strategy.name!r}, select in memory on a sample: "
+            "ActiveLearner(pool.take(sample_ids), ...)")
+
+    def select_from(self, strategy, learner, X_pool, labeled_idx, y_labeled, k, candidates,
+                    previous_learner=None, random_state=None, classes=None,
+                    pool_cache: dict | None = None, pending_idx=None):
+        """:func:`labelwise.engine.select_from` over the shards: (picks as global ids, a
+        :class:`PickedContext`)."""
+        self.check_strategy(strategy)
+        rng = np.random.default_rng(random_state)
+        cand = np.asarray(candidates, dtype=np.int64)
+        if strategy.name == "random":  # needs only the candidate count
+            from labelwise.strategies.selectors import random_choice
+
+            return cand[random_choice(len(cand), k, rng)], PickedContext(k, None)
+        self.begin_round(learner, previous_learner, labeled_idx, y_labeled, classes, cand)
+        if strategy.name == "coreset":
+            return self.kcenter(learner, labeled_idx, k, rng), PickedContext(k, None)
+        if strategy.name == "badge":
+            return self.kmeanspp(k, rng, badge=True), PickedContext(k, None)
+        if strategy.name == "cluster_margin":
+            return self.cluster_margin(strategy, k, rng, pool_cache)
+        s, ids, _ = self.top_k(strategy, k)  # a top k of a score (check_strategy said so)
+        return ids, PickedContext(k, s)
+
+    def begin_round(self, model, previous_model, labeled_idx, y_labeled, classes, cand) -> None:
+        """Send this round's model (once, through the object store) and candidates."""
+        ray = _ray()
+        labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
+        X_labeled = self.pool.take(labeled_idx)
+        # the usual case, every unlabeled row: send the labeled ids, not the candidates
+        complement = len(cand) + len(labeled_idx) == len(self.pool)
+        if not complement:
+            cand = np.sort(cand)
+        m_ref, p_ref = ray.put(model), ray.put(previous_model)
+        refs = []
+        for w, g in zip(self.workers, self.groups, strict=True):
+            lo, hi = self.pool.offsets[g[0]], self.pool.offsets[g[-1] + 1]
+            mine = None if complement else cand[(cand >= lo) & (cand < hi)]
+            refs.append(w.begin_round.remote(m_ref, p_ref, labeled_idx if complement else None,
+                                             mine, X_labeled, y_labeled, classes))
+        self.n_cand = get(refs)
+
+    # -- selectors -----------------------------------------------------------------------------
+    def top_k(self, strategy, k: int, clusters_key: tuple | None = None):
+        """Exact global top k of ``strategy.score``: (scores (k,), global ids (k,), cluster ids
+        or None), best first, ties by the lower id."""
+        from labelwise.strategies.selectors import top_k
+
+        parts = get([w.top_k.remote(strategy, k, clusters_key) for w in self.workers])
+        s = np.concatenate([p[0] for p in parts])
+        ids = np.concatenate([p[1] for p in parts])
+        pos = top_k(s, k, largest=strategy.largest)  # ids ascend: ties go to the lower id
+        cl = None if clusters_key is None else np.concatenate([p[2] for p in parts])[pos]
+        return s[pos], ids[pos], cl
+
+    def kcenter(self, learner, labeled_idx, k: int, rng) -> np.ndarray:
+        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres: one
+        reduction and one broadcast per pick."""
+        centers = None
+        if len(labeled_idx):
+            centers = np.asarray(learner.embed(self.pool.take(labeled_idx)))
+        best = get([w.kcenter_start.remote(centers) for w in self.workers])
+        picks = []
+        if centers is None:  # no centre yet: a seeded random first pick, as in memory
+            first = int(rng.integers(sum(self.n_cand)))
+            w = int(np.searchsorted(np.cumsum(self.n_cand), first, side="right"))
+            gid = int(get(self.workers[w].cand_id.remote(first - sum(self.n_cand[:w]))))
+            row = np.asarray(learner.embed(self.pool.take([gid])))[0]
+            best = get([x.kcenter_step.remote(row, gid) for x in self.workers])
+            picks.append(gid)
+        while len(picks) < k:
+            live = [b for b in best if b is not None]
+            top = max(live, key=lambda b: (b[0], -b[1]))  # farthest, ties to the lower id
+            picks.append(top[1])
+            if len(picks) < k:
+                best = get([w.kcenter_step.remote(top[2], top[1]) for w in self.workers])
+        return np.asarray(picks, dtype=np.int64)
+
+    def kmeanspp(self, k: int, rng, badge: bool) -> np.ndarray:
+        """k-means++ seeding (Arthur & Vassilvitskii 2007; BADGE, Ash et al. 2020), exact D^2
+        sampling in two levels with one ``rng.random()`` per pick, as in memory."""
+        firsts = get([w.kmeanspp_start.remote(badge) for w in self.workers])
+        live = [f for f in firsts if f is not None]
+        centre = max(live, key=lambda f: (f[0], -f[1]))  # largest norm, ties to the lower id
+        picks = [centre[1]]
+        while True:
+            mass = np.asarray(get([w.kmeanspp_update.remote(centre[2], centre[3], centre[0],
+                                                            centre[1]) for w in self.workers]))
+            if len(picks) == k:
+                break
+            cums = np.cumsum(mass)
+            u = rng.random()
+            if not cums[-1] > 0:  # every D^2 is 0: the unchosen row of largest norm
+                cands = [c for c in get([w.largest_free.remote() for w in self.workers])
+                         if c is not None]
+                centre = max(cands, key=lambda f: (f[0], -f[1]))
+            else:
+                target = u * cums[-1]
+                w = min(int(np.searchsorted(cums, target, side="right")), len(cums) - 1)
+                while mass[w] <= 0:  # rounding past the last worker with mass
+                    w -= 1
+                base = cums[w - 1] if w else 0.0
+                centre = get(self.workers[w].kmeanspp_draw.remote(target - base))
+            picks.append(centre[1])
+        return np.asarray(picks, dtype=np.int64)
+
+    def cluster_margin(self, strategy, k: int, rng, pool_cache: dict | None):
+        """Cluster-Margin (Citovsky et al. 2021) over the shards; see
+        :mod:`labelwise.strategies.cluster_margin`."""
+        from labelwise.strategies import cluster_margin as cm
+
+        cache = {} if pool_cache is None else pool_cache
+        key = ("cluster_margin", len(self.pool), None, cm.SAMPLE_SIZE)
+        if key not in cache:  # once per pool: HAC on a sample gathered from the shards
+            rows = cm.sample_rows(len(self.pool), cm.SAMPLE_SIZE)
+            S = self.pool.take(rows)
+            labels = cm.hac_labels(S)
+            get([w.assign_clusters.remote(key, S, labels) for w in self.workers])
+            cache[key] = "on the workers"
+        n = sum(self.n_cand)
+        k_m = min(n, max(k, cm.KM_RATIO * k))
+        s, ids, cl = self.top_k(strategy, k_m, clusters_key=key)
+        pos = cm.round_robin(cl, k, rng)
+        return ids[pos], PickedContext(k, s[pos])

@@ -1,0 +1,232 @@
+"""The shard worker: one Ray actor holding a contiguous range of a pool's shards.
+
+A :class:`ShardWorker` memory-maps its shards (global rows ``[start, stop)``) and keeps, for the
+round in progress, its candidates and whatever per-row state a selector needs: scores for an
+exact top-k, minimum distances for k-center greedy, D^2 values for k-means++. The driver sends
+the model once per round (``ray.put``) and small messages per pick; rows never leave the worker
+except the few that become centres. Every computation calls the project's own functions
+(registry scores, :mod:`~labelwise.strategies.distances`,
+:mod:`~labelwise.strategies.kmeanspp_state`), so a shard computes what the in-memory pool
+computes on the same rows.
+
+The class is plain Python (the tests may run it without Ray); :mod:`labelwise.distributed.driver`
+wraps it with ``ray.remote``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelwise.sharded import check_shard_finite
+
+#: rows scored at once: bounds the model's temporaries on a worker (proba, embeddings).
+BLOCK_ROWS = 32768
+
+
+class ShardWorker:
+    """Shards ``paths`` (their global rows start at ``start``), memory-mapped.
+
+    State of a round: ``cand`` (n_c,) local rows that are candidates, ascending; per selector,
+    ``emb`` (n_c, d') embeddings, ``dist`` (n_c,) minimum squared distances (k-center) or the D^2
+    sampler (k-means++).
+    """
+
+    def __init__(self, paths: list[str], start: int, check: bool = True):
+        self.names = [p.rsplit("/", 1)[-1] for p in paths]
+        self.parts = [np.load(p, mmap_mode="r") for p in paths]
+        self.sizes = np.array([len(a) for a in self.parts], dtype=np.int64)
+        self.starts = start + np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
+        self.start = start
+        self.stop = start + int(self.sizes.sum())
+        if check:  # NaN/inf rows: one line naming the shard, before any round
+            for a, name, s0 in zip(self.parts, self.names, self.starts, strict=True):
+                check_shard_finite(a, name, int(s0))
+        self.cluster_ids: dict = {}
+
+    # -- rows --------------------------------------------------------------------------------
+    def n_rows(self) -> int:
+        return self.stop - self.start
+
+    def rows(self, local: np.ndarray) -> np.ndarray:
+        """(len(local), d) copy of the given local rows (ascending or not), across shards."""
+        local = np.asarray(local, dtype=np.int64)
+        bounds = np.concatenate([[0], np.cumsum(self.sizes)])
+        s_of = np.searchsorted(bounds, local, side="right") - 1
+        out = np.empty((len(local), self.parts[0].shape[1]), dtype=self.parts[0].dtype)
+        for s in np.unique(s_of):
+            at = np.flatnonzero(s_of == s)
+            out[at] = self.parts[s][local[at] - bounds[s]]
+        return out
+
+    def blocks(self, local: np.ndarray, block_rows: int = BLOCK_ROWS):
+        """(positions, rows) blocks of the given ascending local rows."""
+        for b0 in range(0, len(local), block_rows):
+            yield slice(b0, b0 + block_rows), self.rows(local[b0:b0 + block_rows])
+
+    # -- a round -----------------------------------------------------------------------------
+    def begin_round(self, model, previous_model, excluded: np.ndarray | None,
+                    candidates: np.ndarray | None, X_labeled, y_labeled, classes) -> int:
+        """Set this round's candidates: every row not ``excluded`` (global ids, e.g. the labeled
+        ones) or, when given, exactly ``candidates`` (ascending global ids in this range).
+        Returns the number of candidates."""
+        if candidates is not None:
+            self.cand = np.asarray(candidates, dtype=np.int64) - self.start
+        else:
+            mask = np.ones(self.n_rows(), dtype=bool)
+            ex = np.asarray(excluded, dtype=np.int64)
+            ex = ex[(ex >= self.start) & (ex < self.stop)]
+            mask[ex - self.start] = False
+            self.cand = np.flatnonzero(mask)
+        self.model, self.previous_model = model, previous_model
+        self.X_labeled, self.y_labeled, self.classes = X_labeled, y_labeled, classes
+        self.emb = self.dist = self.seeding = None
+        return len(self.cand)
+
+    def cand_id(self, j: int) -> int:
+        """The global id of this worker's j-th candidate."""
+        return int(self.start + self.cand[j])
+
+    def _context(self, Xb: np.ndarray):
+        from labelwise.strategies.context import SelectionContext
+
+        return SelectionContext(self.model, Xb, self.X_labeled, self.y_labeled,
+                                previous_learner=self.previous_model, classes=self.classes)
+
+    def top_k(self, strategy, k: int, with_clusters: tuple | None = None):
+        """This worker's k best candidates by ``strategy.score`` (ties by the lower row):
+        (scores (k',), global ids (k',), cluster ids (k',) or None) with k' = min(k, n_c).
+        Any global top k is among the union of the workers' top k."""
+        from labelwise.strategies.selectors import top_k
+
+        score = np.empty(len(self.cand))
+        for at, Xb in self.blocks(self.cand):
+            score[at] = strategy.score(self._context(Xb))
+        pos = top_k(score, min(k, len(score)), largest=strategy.largest)
+        cl = None
+        if with_clusters is not None:
+            cl = self.cluster_ids[with_clusters][self.cand[pos]]
+        return score[pos], self.start + self.cand[pos], cl
+
+    # -- Cluster-Margin's clusters (Citovsky et al. 2021) ------------------------------------
+    def assign_clusters(self, key: tuple, S: np.ndarray, labels: np.ndarray) -> None:
+        """Every row's cluster: that of its nearest sampled row of S (m, d), kept under ``key``
+        for the pool's lifetime."""
+        from labelwise.strategies.cluster_margin import nearest_labels
+
+        if key not in self.cluster_ids:
+            all_rows = np.arange(self.n_rows())
+            out = np.empty(len(all_rows), dtype=np.int64)
+            for at, Xb in self.blocks(all_rows):
+                out[at] = nearest_labels(Xb, S, labels)
+            self.cluster_ids[key] = out
+
+    # -- k-center greedy (Sener & Savarese 2018) ---------------------------------------------
+    def _embed(self) -> np.ndarray:
+        parts = [np.asarray(self.model.embed(Xb)) for _, Xb in self.blocks(self.cand)]
+        return np.concatenate(parts) if parts else np.empty((0, 0))
+
+    def kcenter_start(self, centers: np.ndarray | None):
+        """Embed the candidates and their squared distances to the labeled ``centers`` (m, d');
+        returns :meth:`_farthest`."""
+        from labelwise.strategies.distances import min_sq_distances, sq_norms
+
+        self.emb = self._embed()
+        self.x_sq = sq_norms(self.emb)
+        if centers is None or len(centers) == 0:
+            self.dist = np.full(len(self.emb), np.inf, dtype=self.emb.dtype)
+        else:
+            self.dist = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
+        return self._farthest()
+
+    def _farthest(self):
+        """(largest distance, its global id, its embedding row), ties to the lower row; None
+        when no candidate is left."""
+        if len(self.dist) == 0:
+            return None
+        i = int(np.argmax(self.dist))
+        return float(self.dist[i]), int(self.start + self.cand[i]), self.emb[i].copy()
+
+    def kcenter_step(self, center: np.ndarray, center_gid: int):
+        """Lower every distance to the new centre, as the plain loop does
+        (|x|^2 - 2 <x, c> + |c|^2); the centre itself drops out. Returns :meth:`_farthest`."""
+        if len(self.dist) == 0:
+            return None
+        c = np.asarray(center, dtype=self.emb.dtype)
+        d_new = self.x_sq - 2.0 * (self.emb @ c) + c @ c
+        np.minimum(self.dist, d_new, out=self.dist)
+        self._drop(center_gid, self.dist, -np.inf)
+        return self._farthest()
+
+    def _drop(self, gid: int, arr: np.ndarray, value) -> None:
+        if self.start <= gid < self.stop:
+            at = np.searchsorted(self.cand, gid - self.start)
+            if at < len(self.cand) and self.cand[at] == gid - self.start:
+                arr[at] = value
+
+    # -- k-means++ seeding: BADGE (Ash et al. 2020), exact D^2 sampling in two levels -------
+    def kmeanspp_start(self, badge: bool):
+        """Embed the candidates (with BADGE residuals for ``badge``); returns the largest squared
+        norm (the first centre's criterion) as (sq, global id, row, residual row)."""
+        from labelwise.strategies.kmeanspp_state import Gram
+        from labelwise.strategies.scores import badge_residual
+
+        self.emb = self._embed()
+        R = None
+        if badge:
+            parts = [badge_residual(self.model.predict_proba(Xb)) for _, Xb in
+                     self.blocks(self.cand)]
+            R = np.concatenate(parts) if parts else None
+        self.gram = Gram(self.emb, R)
+        self.chosen = np.zeros(len(self.emb), dtype=bool)
+        self.sampler = None
+        return self._largest_free()
+
+    def _largest_free(self):
+        free = np.flatnonzero(~self.chosen)
+        if len(free) == 0:
+            return None
+        i = int(free[np.argmax(self.gram.sq[free])])
+        return self._centre(i)
+
+    def _centre(self, i: int):
+        r = None if self.gram.R is None else self.gram.R[i].copy()
+        return float(self.gram.sq[i]), int(self.start + self.cand[i]), self.emb[i].copy(), r
+
+    def kmeanspp_update(self, x: np.ndarray, r: np.ndarray | None, sq: float, gid: int) -> float:
+        """Lower D^2 to the new centre (x, r) with the Gram's formula; returns this worker's D^2
+        mass (the float64 sum the driver draws a worker by)."""
+        from labelwise.strategies.kmeanspp_state import D2Sampler
+
+        g = self.gram
+        dots = g.X @ np.asarray(x, dtype=g.X.dtype)
+        if g.R is not None:
+            dots *= g.R @ np.asarray(r, dtype=g.R.dtype)
+        dots *= -2.0
+        dots += g.sq
+        dots += g.sq.dtype.type(sq)
+        new = np.maximum(dots, 0.0, out=dots)
+        if self.sampler is None:
+            self.sampler = D2Sampler(new)
+        else:
+            moved = np.flatnonzero(new < self.sampler.d2)
+            self.sampler.d2[moved] = new[moved]
+            self.sampler.refresh(moved)
+        if self.start <= gid < self.stop:
+            at = np.searchsorted(self.cand, gid - self.start)
+            if at < len(self.cand) and self.cand[at] == gid - self.start:
+                self.chosen[at] = True
+                self.sampler.d2[at] = 0.0
+                self.sampler.refresh(np.array([at]))
+        return float(self.sampler.sums.sum())
+
+    def kmeanspp_draw(self, target: float):
+        """The row whose D^2 interval holds ``target`` (in [0, this worker's mass)), found as
+        :class:`~labelwise.strategies.kmeanspp_state.D2Sampler` finds it; returns the centre."""
+        D = self.sampler
+        total = float(D.sums.sum())
+        u = min(max(target / total, 0.0), np.nextafter(1.0, 0.0))
+        return self._centre(D.draw(u, self.gram.sq, self.chosen))
+
+    def largest_free(self):
+        """The unchosen candidate of largest squared norm (k-means++ when every D^2 is 0)."""
+        return self._largest_free()
