@@ -10,6 +10,7 @@ registered name, also one registered from user code, has a "+ft" variant at look
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -129,8 +130,14 @@ def register(name: str, select: SelectFn | None = None, needs=(), description: s
 
 
 def _none_for_zero(select: SelectFn) -> SelectFn:
-    """``select`` that answers k = 0 with no picks (some selectors reject k < 1 outright)."""
-    return lambda ctx, k: np.zeros(0, np.int64) if k == 0 else select(ctx, k)
+    """``select`` that answers k = 0 with no picks (some selectors reject k < 1 outright). It
+    keeps ``select``'s name and attributes, which say what kind of selector it is (the sharded
+    executor runs a top-of-score selector shard by shard)."""
+    @functools.wraps(select)
+    def none_for_zero(ctx, k):
+        return np.zeros(0, np.int64) if k == 0 else select(ctx, k)
+
+    return none_for_zero
 
 
 def top_of_score(score: ScoreFn, largest: bool = True) -> SelectFn:
