@@ -10,7 +10,10 @@ go through it, so a strategy behaves the same everywhere: the same labels and se
 model and, with the same strategy seed, the same picks. Each round fits a fresh clone of the
 learner seeded with the engine's ``random_state``; nothing carries from one round's model to the
 next (LHD's EMA step counter included), so a model never depends on how many rounds ran before
-in this process (docs/round.md).
+in this process (docs/round.md). ``warm_start=True`` departs from that on purpose: each round's
+fit starts from last round's model (logistic regression's coefficients, a ``partial_fit``
+classifier's state), which is faster on a large labeled set, and the model (hence the picks) then
+depends on the history of rounds, not only on the labels and seed.
 
 Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
 ``query`` falls back to the ``cold_start`` strategy, one that needs no model.
@@ -57,6 +60,8 @@ class FitInfo:
     n_labeled: int
     train_seconds: float
     pseudo_labels: dict | None = None
+    #: whether the fit was given last round's model to start from (``warm_start`` and a model)
+    warm_started: bool = False
 
 
 @dataclass
@@ -154,6 +159,11 @@ class ActiveLearner:
         cold_start: the strategy used while no model can be fitted (it must need nothing from
             a learner, e.g. ``"random"``).
         labeled_idx, labels: an initial labeled set (as :meth:`teach`).
+        warm_start: start each round's fit from last round's model (off by default: the papers
+            retrain from scratch every round, and the model then depends only on the labels and
+            seed). Only learners that can (``logreg``, a scikit-learn classifier with
+            ``partial_fit``); others get a LabelwiseError here. A round whose labels hold a class
+            the previous model did not see fits from scratch.
         executor: ``"ray"`` selects where the shards of a :class:`~labelwise.sharded.ShardedPool`
             live (the default for one); ``ray_address`` names the cluster (None: a local one).
     """
@@ -161,7 +171,7 @@ class ActiveLearner:
     def __init__(self, X_pool, learner="logreg", strategy="margin", classes=None,
                  random_state: int | None = 0, learner_params: dict | None = None,
                  cold_start="random", labeled_idx=(), labels=(), executor: str | None = None,
-                 ray_address: str | None = None):
+                 ray_address: str | None = None, warm_start: bool = False):
         from labelwise.learners import as_learner
 
         self._sharded = None  # selection where a sharded pool's shards live (labelwise.distributed)
@@ -183,6 +193,11 @@ class ActiveLearner:
         self.template = as_learner(learner, classes, random_state=random_state,
                                    **(learner_params or {}))
         check_capabilities(self.strategy, self.template)
+        self.warm_start = bool(warm_start)
+        if self.warm_start and not getattr(self.template, "can_warm_start", lambda: False)():
+            from labelwise.learners.base import warm_start_refusal
+
+            raise LabelwiseError(warm_start_refusal(self.template))
         self.classes_ = self.template.classes_
         self.random_state = random_state
         self._rng = np.random.default_rng(random_state)
@@ -237,12 +252,18 @@ class ActiveLearner:
         "One model per labels and seed"): every round fits a fresh clone of the template, seeded
         with ``random_state``, on the labeled rows in pool order (not teach order), so the app
         after a restart, this engine after ten rounds and ``labelwise run`` fit the same model.
+        With ``warm_start`` the clone starts from last round's model instead (``warm_fit``), and
+        that rule no longer holds.
         """
         order = np.argsort(self.labeled_idx, kind="stable")
         rows = self.labeled_idx[order]
         X_l, y_l = self.X_pool[rows], self.labels[order]
         t0 = time.perf_counter()
-        model = self.template.clone().fit(X_l, y_l)
+        warm = self.warm_start and self.model is not None
+        if warm:
+            model = self.template.clone().warm_fit(X_l, y_l, self.model)
+        else:
+            model = self.template.clone().fit(X_l, y_l)
         pseudo = None
         if self.strategy.finetune:
             out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)
@@ -250,7 +271,7 @@ class ActiveLearner:
             pseudo = dict(pseudo) if pseudo is not None else {}
         seconds = time.perf_counter() - t0
         self.previous_model, self.model = self.model, model
-        return FitInfo(len(y_l), seconds, pseudo)
+        return FitInfo(len(y_l), seconds, pseudo, warm)
 
     def fit_or_cold_start(self) -> FitInfo | None:
         """:meth:`fit` when the labels allow it (:meth:`can_fit`); else forget the models, so
