@@ -143,6 +143,16 @@ def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, 
     return candidates[pos], ctx
 
 
+def fitted_learner(model):
+    """``model`` as is when it follows the learner protocol; a fitted scikit-learn classifier
+    wrapped (an unfitted one is a LabelwiseError)."""
+    from labelwise.learners import BaseLearner, wrap_fitted
+
+    if isinstance(model, BaseLearner) or hasattr(model, "capabilities"):
+        return model
+    return wrap_fitted(model)
+
+
 class ActiveLearner:
     """Pool-based active learning state and its one round step.
 
@@ -150,7 +160,8 @@ class ActiveLearner:
         X_pool: (n, d) features of the whole pool.
         learner: a registered learner name, a labelwise learner, or any scikit-learn classifier
             (wrapped: probabilities, and the features as its embedding). It is never fitted in
-            place: each round fits a fresh clone.
+            place: each round fits a fresh clone. None: no model ever, for a strategy that needs
+            none (random, the cold-start ones); ``classes`` may then be left out.
         strategy: a registered strategy name (``"margin"``, ``"badge+ft"``) or a
             :class:`~labelwise.strategies.Strategy`.
         classes: the declared classes; default: ``learner.classes_`` of a labelwise learner.
@@ -190,24 +201,67 @@ class ActiveLearner:
             raise LabelwiseError(f"cold-start strategy {self.cold_start.name!r} needs a model "
                                  f"({', '.join(sorted(self.cold_start.needs))}); choose one "
                                  "that needs none, e.g. 'random'")
-        self.template = as_learner(learner, classes, random_state=random_state,
-                                   **(learner_params or {}))
-        check_capabilities(self.strategy, self.template)
+        if learner is None:
+            if self.strategy.needs:
+                raise LabelwiseError(f"strategy {self.strategy.name!r} needs a fitted learner "
+                                     f"({', '.join(sorted(self.strategy.needs))}); pass one")
+            self.template = None
+            self.classes_ = None if classes is None else np.asarray(classes)
+        else:
+            self.template = as_learner(learner, classes, random_state=random_state,
+                                       **(learner_params or {}))
+            check_capabilities(self.strategy, self.template)
+            self.classes_ = self.template.classes_
         self.warm_start = bool(warm_start)
         if self.warm_start and not getattr(self.template, "can_warm_start", lambda: False)():
             from labelwise.learners.base import warm_start_refusal
 
             raise LabelwiseError(warm_start_refusal(self.template))
-        self.classes_ = self.template.classes_
         self.random_state = random_state
         self._rng = np.random.default_rng(random_state)
         self.labeled_idx = np.empty(0, dtype=np.int64)
-        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        self.labels = self._no_labels()
         self.model = None
         self.previous_model = None
         self.pool_cache: dict = {}  # what strategies compute once per pool
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
+
+    @classmethod
+    def around(cls, X_pool, model, strategy="margin", labeled_idx=(), labels=(),
+               previous_model=None, random_state=None) -> ActiveLearner:
+        """An engine around a model fitted outside it, ready to :meth:`query` (nothing is
+        fitted): how :func:`labelwise.query` selects, so that it takes the engine's route.
+
+        Args:
+            model: a fitted labelwise learner or scikit-learn classifier (an unfitted one is a
+                LabelwiseError), or None for a strategy that needs no model.
+            labeled_idx, labels: (m,) the labeled pool indices and their labels.
+            previous_model: last round's fitted model, for strategies that compare rounds.
+            random_state: seeds the strategy when ``query`` is given no seed (None: unseeded).
+        """
+        strategy = get_strategy(strategy)
+        # built with no learner and a strategy that needs none, then given the model as is:
+        # it is fitted already and never refitted here, so it needs no clone() or fit()
+        engine = cls(X_pool, None, "random", random_state=random_state)
+        if model is not None:
+            model = fitted_learner(model)
+            check_capabilities(strategy, model)
+            engine.template, engine.classes_ = model, np.asarray(model.classes_)
+            engine.labels = engine._no_labels()
+        elif strategy.needs:
+            raise LabelwiseError(f"strategy {strategy.name!r} needs a fitted learner "
+                                 f"({', '.join(sorted(strategy.needs))}); pass one")
+        if engine._sharded is not None:
+            engine._sharded.check_strategy(strategy)
+        engine.strategy = strategy
+        if len(labeled_idx):
+            engine.teach(labeled_idx, labels)
+        engine.model, engine.previous_model = model, previous_model
+        return engine
+
+    def _no_labels(self) -> np.ndarray:
+        return np.empty(0, dtype=np.float64 if self.classes_ is None else self.classes_.dtype)
 
     # -- labels --------------------------------------------------------------------------------
     @property
@@ -229,17 +283,20 @@ class ActiveLearner:
         if np.isin(idx, self.labeled_idx).any():
             raise LabelwiseError("some of these items are labeled already")
         self.labeled_idx = np.concatenate([self.labeled_idx, idx])
-        self.labels = np.concatenate([self.labels, labels])
+        # no declared classes (no learner): the labels keep their own dtype
+        self.labels = np.concatenate([self.labels, labels]) if len(self.labels) else labels
 
     def set_labels(self, idx, labels) -> None:
         """Replace the whole labeled set (a project's labels after undo, import, ...)."""
         self.labeled_idx = np.empty(0, dtype=np.int64)
-        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        self.labels = self._no_labels()
         if len(idx):
             self.teach(idx, labels)
 
     def can_fit(self) -> bool:
-        """Whether the labels hold as many classes as the learner needs."""
+        """Whether the labels hold as many classes as the learner needs (never without one)."""
+        if self.template is None:
+            return False
         return len(np.unique(self.labels)) >= getattr(self.template, "min_classes", 2)
 
     # -- the round step ------------------------------------------------------------------------
@@ -255,6 +312,8 @@ class ActiveLearner:
         With ``warm_start`` the clone starts from last round's model instead (``warm_fit``), and
         that rule no longer holds.
         """
+        if self.template is None:
+            raise LabelwiseError("this engine has no learner to fit; build it with one")
         order = np.argsort(self.labeled_idx, kind="stable")
         rows = self.labeled_idx[order]
         X_l, y_l = self.X_pool[rows], self.labels[order]
@@ -282,7 +341,7 @@ class ActiveLearner:
             return self.fit()
         self.model = self.previous_model = None
         present = np.unique(self.labels)
-        if len(present):
+        if len(present) and self.template is not None:
             need = getattr(self.template, "min_classes", 2)
             warnings.warn(
                 f"the labels hold only {plural(len(present), 'class', 'classes')} "
