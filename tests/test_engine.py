@@ -536,3 +536,22 @@ def test_a_project_created_with_warm_start_keeps_it_and_its_engine_uses_it(tmp_p
     assert project.engine().last_query.picks.size and project.engine().previous_model is not None
     with pytest.raises(LabelwiseError, match="cannot warm-start"):
         make_project(tmp_path / "svm", "margin", "svm", X, y, warm_start=True)
+
+
+def test_init_warm_start_is_stored_and_refused_with_a_learner_that_cannot(tmp_path, image_folder,
+                                                                           capsys):
+    from labelwise.app.project import Project
+    from labelwise.cli import main
+
+    data = image_folder()
+    assert main(["init", str(tmp_path / "w"), "--data", str(data), "--encoder", "identity",
+                 "--warm-start"]) == 0
+    assert Project(tmp_path / "w").settings["warm_start"] is True
+    assert main(["init", str(tmp_path / "c"), "--data", str(data), "--encoder", "identity"]) == 0
+    assert Project(tmp_path / "c").settings["warm_start"] is False
+    capsys.readouterr()
+    assert main(["init", str(tmp_path / "s"), "--data", str(data), "--encoder", "identity",
+                 "--learner", "svm", "--warm-start"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SVMLearner cannot warm-start" in err
+    assert not (tmp_path / "s").exists()
