@@ -373,7 +373,9 @@ def test_a_partial_fit_estimator_continues_from_the_previous_model(blobs):
     X, y = blobs
     learner = as_learner(SGDClassifier(loss="log_loss"), 3, random_state=0)
     assert learner.can_warm_start()
-    previous = learner.clone().fit(X[:60], y[:60])
+    first = np.random.default_rng(0).permutation(len(y))[:60]
+    assert len(np.unique(y[first])) == 3  # the same classes: a start partial_fit can continue
+    previous = learner.clone().fit(X[first], y[first])
     state = previous.estimator_.coef_.copy()
     warm = learner.clone().warm_fit(X, y, previous)
     expected = copy.deepcopy(previous.estimator_).partial_fit(X.astype(np.float64), y)
