@@ -10,7 +10,10 @@ go through it, so a strategy behaves the same everywhere: the same labels and se
 model and, with the same strategy seed, the same picks. Each round fits a fresh clone of the
 learner seeded with the engine's ``random_state``; nothing carries from one round's model to the
 next (LHD's EMA step counter included), so a model never depends on how many rounds ran before
-in this process (docs/round.md).
+in this process (docs/round.md). ``warm_start=True`` departs from that on purpose: each round's
+fit starts from last round's model (logistic regression's coefficients, a ``partial_fit``
+classifier's state), which is faster on a large labeled set, and the model (hence the picks) then
+depends on the history of rounds, not only on the labels and seed.
 
 Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
 ``query`` falls back to the ``cold_start`` strategy, one that needs no model.
@@ -57,6 +60,8 @@ class FitInfo:
     n_labeled: int
     train_seconds: float
     pseudo_labels: dict | None = None
+    #: whether the fit was given last round's model to start from (``warm_start`` and a model)
+    warm_started: bool = False
 
 
 @dataclass
@@ -138,6 +143,16 @@ def select_from(strategy: Strategy, learner, X_pool, labeled_idx, y_labeled, k, 
     return candidates[pos], ctx
 
 
+def fitted_learner(model):
+    """``model`` as is when it follows the learner protocol; a fitted scikit-learn classifier
+    wrapped (an unfitted one is a LabelwiseError)."""
+    from labelwise.learners import BaseLearner, wrap_fitted
+
+    if isinstance(model, BaseLearner) or hasattr(model, "capabilities"):
+        return model
+    return wrap_fitted(model)
+
+
 class ActiveLearner:
     """Pool-based active learning state and its one round step.
 
@@ -145,7 +160,8 @@ class ActiveLearner:
         X_pool: (n, d) features of the whole pool.
         learner: a registered learner name, a labelwise learner, or any scikit-learn classifier
             (wrapped: probabilities, and the features as its embedding). It is never fitted in
-            place: each round fits a fresh clone.
+            place: each round fits a fresh clone. None: no model ever, for a strategy that needs
+            none (random, the cold-start ones); ``classes`` may then be left out.
         strategy: a registered strategy name (``"margin"``, ``"badge+ft"``) or a
             :class:`~labelwise.strategies.Strategy`.
         classes: the declared classes; default: ``learner.classes_`` of a labelwise learner.
@@ -154,6 +170,11 @@ class ActiveLearner:
         cold_start: the strategy used while no model can be fitted (it must need nothing from
             a learner, e.g. ``"random"``).
         labeled_idx, labels: an initial labeled set (as :meth:`teach`).
+        warm_start: start each round's fit from last round's model (off by default: the papers
+            retrain from scratch every round, and the model then depends only on the labels and
+            seed). Only learners that can (``logreg``, a scikit-learn classifier with
+            ``partial_fit``); others get a LabelwiseError here. A round whose labels hold a class
+            the previous model did not see fits from scratch.
         executor: ``"ray"`` selects where the shards of a :class:`~labelwise.sharded.ShardedPool`
             live (the default for one); ``ray_address`` names the cluster (None: a local one).
     """
@@ -161,7 +182,7 @@ class ActiveLearner:
     def __init__(self, X_pool, learner="logreg", strategy="margin", classes=None,
                  random_state: int | None = 0, learner_params: dict | None = None,
                  cold_start="random", labeled_idx=(), labels=(), executor: str | None = None,
-                 ray_address: str | None = None):
+                 ray_address: str | None = None, warm_start: bool = False):
         from labelwise.learners import as_learner
 
         self._sharded = None  # selection where a sharded pool's shards live (labelwise.distributed)
@@ -180,19 +201,67 @@ class ActiveLearner:
             raise LabelwiseError(f"cold-start strategy {self.cold_start.name!r} needs a model "
                                  f"({', '.join(sorted(self.cold_start.needs))}); choose one "
                                  "that needs none, e.g. 'random'")
-        self.template = as_learner(learner, classes, random_state=random_state,
-                                   **(learner_params or {}))
-        check_capabilities(self.strategy, self.template)
-        self.classes_ = self.template.classes_
+        if learner is None:
+            if self.strategy.needs:
+                raise LabelwiseError(f"strategy {self.strategy.name!r} needs a fitted learner "
+                                     f"({', '.join(sorted(self.strategy.needs))}); pass one")
+            self.template = None
+            self.classes_ = None if classes is None else np.asarray(classes)
+        else:
+            self.template = as_learner(learner, classes, random_state=random_state,
+                                       **(learner_params or {}))
+            check_capabilities(self.strategy, self.template)
+            self.classes_ = self.template.classes_
+        self.warm_start = bool(warm_start)
+        if self.warm_start and not getattr(self.template, "can_warm_start", lambda: False)():
+            from labelwise.learners.base import warm_start_refusal
+
+            raise LabelwiseError(warm_start_refusal(self.template))
         self.random_state = random_state
         self._rng = np.random.default_rng(random_state)
         self.labeled_idx = np.empty(0, dtype=np.int64)
-        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        self.labels = self._no_labels()
         self.model = None
         self.previous_model = None
         self.pool_cache: dict = {}  # what strategies compute once per pool
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
+
+    @classmethod
+    def around(cls, X_pool, model, strategy="margin", labeled_idx=(), labels=(),
+               previous_model=None, random_state=None) -> ActiveLearner:
+        """An engine around a model fitted outside it, ready to :meth:`query` (nothing is
+        fitted): how :func:`labelwise.query` selects, so that it takes the engine's route.
+
+        Args:
+            model: a fitted labelwise learner or scikit-learn classifier (an unfitted one is a
+                LabelwiseError), or None for a strategy that needs no model.
+            labeled_idx, labels: (m,) the labeled pool indices and their labels.
+            previous_model: last round's fitted model, for strategies that compare rounds.
+            random_state: seeds the strategy when ``query`` is given no seed (None: unseeded).
+        """
+        strategy = get_strategy(strategy)
+        # built with no learner and a strategy that needs none, then given the model as is:
+        # it is fitted already and never refitted here, so it needs no clone() or fit()
+        engine = cls(X_pool, None, "random", random_state=random_state)
+        if model is not None:
+            model = fitted_learner(model)
+            check_capabilities(strategy, model)
+            engine.template, engine.classes_ = model, np.asarray(model.classes_)
+            engine.labels = engine._no_labels()
+        elif strategy.needs:
+            raise LabelwiseError(f"strategy {strategy.name!r} needs a fitted learner "
+                                 f"({', '.join(sorted(strategy.needs))}); pass one")
+        if engine._sharded is not None:
+            engine._sharded.check_strategy(strategy)
+        engine.strategy = strategy
+        if len(labeled_idx):
+            engine.teach(labeled_idx, labels)
+        engine.model, engine.previous_model = model, previous_model
+        return engine
+
+    def _no_labels(self) -> np.ndarray:
+        return np.empty(0, dtype=np.float64 if self.classes_ is None else self.classes_.dtype)
 
     # -- labels --------------------------------------------------------------------------------
     @property
@@ -214,17 +283,20 @@ class ActiveLearner:
         if np.isin(idx, self.labeled_idx).any():
             raise LabelwiseError("some of these items are labeled already")
         self.labeled_idx = np.concatenate([self.labeled_idx, idx])
-        self.labels = np.concatenate([self.labels, labels])
+        # no declared classes (no learner): the labels keep their own dtype
+        self.labels = np.concatenate([self.labels, labels]) if len(self.labels) else labels
 
     def set_labels(self, idx, labels) -> None:
         """Replace the whole labeled set (a project's labels after undo, import, ...)."""
         self.labeled_idx = np.empty(0, dtype=np.int64)
-        self.labels = np.empty(0, dtype=self.classes_.dtype)
+        self.labels = self._no_labels()
         if len(idx):
             self.teach(idx, labels)
 
     def can_fit(self) -> bool:
-        """Whether the labels hold as many classes as the learner needs."""
+        """Whether the labels hold as many classes as the learner needs (never without one)."""
+        if self.template is None:
+            return False
         return len(np.unique(self.labels)) >= getattr(self.template, "min_classes", 2)
 
     # -- the round step ------------------------------------------------------------------------
@@ -237,12 +309,20 @@ class ActiveLearner:
         "One model per labels and seed"): every round fits a fresh clone of the template, seeded
         with ``random_state``, on the labeled rows in pool order (not teach order), so the app
         after a restart, this engine after ten rounds and ``labelwise run`` fit the same model.
+        With ``warm_start`` the clone starts from last round's model instead (``warm_fit``), and
+        that rule no longer holds.
         """
+        if self.template is None:
+            raise LabelwiseError("this engine has no learner to fit; build it with one")
         order = np.argsort(self.labeled_idx, kind="stable")
         rows = self.labeled_idx[order]
         X_l, y_l = self.X_pool[rows], self.labels[order]
         t0 = time.perf_counter()
-        model = self.template.clone().fit(X_l, y_l)
+        warm = self.warm_start and self.model is not None
+        if warm:
+            model = self.template.clone().warm_fit(X_l, y_l, self.model)
+        else:
+            model = self.template.clone().fit(X_l, y_l)
         pseudo = None
         if self.strategy.finetune:
             out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)
@@ -250,7 +330,7 @@ class ActiveLearner:
             pseudo = dict(pseudo) if pseudo is not None else {}
         seconds = time.perf_counter() - t0
         self.previous_model, self.model = self.model, model
-        return FitInfo(len(y_l), seconds, pseudo)
+        return FitInfo(len(y_l), seconds, pseudo, warm)
 
     def fit_or_cold_start(self) -> FitInfo | None:
         """:meth:`fit` when the labels allow it (:meth:`can_fit`); else forget the models, so
@@ -261,7 +341,7 @@ class ActiveLearner:
             return self.fit()
         self.model = self.previous_model = None
         present = np.unique(self.labels)
-        if len(present):
+        if len(present) and self.template is not None:
             need = getattr(self.template, "min_classes", 2)
             warnings.warn(
                 f"the labels hold only {plural(len(present), 'class', 'classes')} "

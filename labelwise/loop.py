@@ -2,9 +2,9 @@
 
 ``run_active_learning`` simulates the whole loop with an oracle that reveals known labels, one
 :class:`labelwise.engine.ActiveLearner` round per round (``fit_or_cold_start`` then ``query``),
-and records every round. The engine is the route to a selection: ``query`` here is a thin
-wrapper for a learner the caller fitted itself; it checks its inputs and runs the engine's
-selection (:func:`labelwise.engine.select_from`, which checks the strategy's picks).
+and records every round. The engine is the one route to a selection: ``query`` here, for a
+learner the caller fitted itself, is :meth:`~labelwise.engine.ActiveLearner.query` on an engine
+built around that learner (:meth:`~labelwise.engine.ActiveLearner.around`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelwise.engine import ActiveLearner, FitInfo, check_capabilities, select_from
+from labelwise.engine import ActiveLearner, FitInfo, check_capabilities
 from labelwise.learners import BaseLearner
 from labelwise.metrics import classification_metrics
 from labelwise.stopping import StoppingMonitor, flat_row
@@ -22,15 +22,13 @@ from labelwise.strategies import Strategy, get_strategy
 from labelwise.validation import (
     LabelwiseError,
     check_features,
-    check_indices,
-    check_k,
     check_labels,
     check_positive_int,
     check_same_length,
 )
 
 __all__ = ["SEED_SETS", "ActiveLearner", "RoundRecord", "check_capabilities",
-           "initial_labeled_set", "query", "run_active_learning", "select_from"]
+           "initial_labeled_set", "query", "run_active_learning"]
 
 #: how a seed set L0 can be drawn: with the labels (class-balanced), uniformly at random, or from
 #: the pool's features alone with a cold-start selector (TypiClust, ProbCover)
@@ -56,15 +54,6 @@ def _classes_of(y_pool: np.ndarray, y_test: np.ndarray) -> int | np.ndarray:
     if len(both) and whole and both.min() >= 0:
         return int(both.max()) + 1
     return np.unique(both)
-
-
-def _fitted_learner(learner):
-    """A learner that follows the protocol as is; a fitted scikit-learn classifier wrapped."""
-    if isinstance(learner, BaseLearner) or hasattr(learner, "capabilities"):
-        return learner
-    from labelwise.learners import wrap_fitted
-
-    return wrap_fitted(learner)
 
 
 def query(
@@ -97,35 +86,15 @@ def query(
     Returns:
         (k,) int64 indices into ``X_pool``, unique, none of them labeled.
 
-    ``query`` only selects, with the engine's selection code; it is a thin wrapper kept for a
-    model fitted outside labelwise. For the whole round (fit, the "+ft" fine-tuning on confident
-    pseudo-labels, and a selection that sees last round's model) use
-    :meth:`labelwise.engine.ActiveLearner.query`, the route the simulations, the labeling app
-    and the Label Studio backend take.
+    ``query`` only selects: it is :meth:`labelwise.engine.ActiveLearner.query` on an engine
+    around the given model (:meth:`~labelwise.engine.ActiveLearner.around`), the one route to a
+    selection, kept as a function for a model fitted outside labelwise. For the whole round
+    (fit, the "+ft" fine-tuning on confident pseudo-labels, last round's model kept) use an
+    :class:`~labelwise.engine.ActiveLearner`.
     """
-    strat = _as_strategy(strategy)
-    if learner is None:
-        if strat.needs:
-            raise LabelwiseError(f"strategy {strat.name!r} needs a fitted learner "
-                                 f"({', '.join(sorted(strat.needs))}); pass one")
-    else:
-        learner = _fitted_learner(learner)
-        check_capabilities(strat, learner)
-    X_pool = check_features(X_pool, "pool features")
-    labeled_idx = check_indices(labeled_idx, len(X_pool), "labeled")
-    y_labeled = check_labels(y_labeled, None if learner is None else learner.classes_, "labels")
-    check_same_length(labeled_idx, y_labeled, "labeled indices", "labels")
-    is_labeled = np.zeros(len(X_pool), dtype=bool)
-    is_labeled[labeled_idx] = True
-    if candidates is None:
-        cand = np.flatnonzero(~is_labeled)
-    else:
-        cand = check_indices(candidates, len(X_pool), "candidate")
-        if is_labeled[cand].any():
-            raise LabelwiseError("candidate indices include items that are already labeled")
-    k = check_k(k, len(cand))
-    return select_from(strat, learner, X_pool, labeled_idx, y_labeled, k, cand,
-                       previous_learner, random_state)[0]
+    engine = ActiveLearner.around(X_pool, learner, _as_strategy(strategy), labeled_idx,
+                                  y_labeled, previous_learner)
+    return engine.query(k, candidates, random_state=random_state)
 
 
 def initial_labeled_set(y: np.ndarray, size: int, n_classes: int, kind: str = "balanced",

@@ -492,3 +492,66 @@ def test_same_labels_and_seed_give_the_same_picks_after_any_history(learner, str
     order = np.random.default_rng(3).permutation(kept.n_labeled)
     restarted.set_labels(kept.labeled_idx[order], kept.labels[order])
     assert restarted.step(6, random_state=2).tolist() == again.tolist()
+
+
+# --- warm start ---------------------------------------------------------------------------------
+
+
+def test_warm_start_fits_from_last_rounds_model_and_picks_as_a_cold_fit_on_separated_data():
+    X, y = blobs(300)
+    idx, labs = seed_labels(y, per_class=10)
+    cold = ActiveLearner(X, "logreg", "margin", classes=CLASSES, random_state=0)
+    warm = ActiveLearner(X, "logreg", "margin", classes=CLASSES, random_state=0, warm_start=True)
+    for engine in (cold, warm):
+        engine.teach(idx, labs)
+    fits = []
+    for _ in range(3):
+        picks = cold.step(10)
+        assert np.array_equal(warm.step(10), picks)  # one optimum: the same picks
+        fits.append(warm.last_fit.warm_started)
+        assert not cold.last_fit.warm_started
+        for engine in (cold, warm):
+            engine.teach(picks, np.array(CLASSES)[y[picks]])
+    assert fits == [False, True, True]  # the first round has no model to start from
+    # and the warm fit did start there: fewer L-BFGS iterations than from zeros
+    assert warm.model.estimator_.n_iter_[0] < cold.model.estimator_.n_iter_[0]
+
+
+def test_warm_start_is_off_by_default_and_refused_for_learners_that_cannot():
+    X, _ = blobs()
+    assert ActiveLearner(X, "logreg", classes=CLASSES).warm_start is False
+    with pytest.raises(LabelwiseError, match="SVMLearner cannot warm-start; learners that "
+                                             "can: logreg"):
+        ActiveLearner(X, "svm", classes=CLASSES, warm_start=True)
+
+
+def test_a_project_created_with_warm_start_keeps_it_and_its_engine_uses_it(tmp_path):
+    X, y = blobs()
+    project, _, _ = make_project(tmp_path, "margin", "logreg", X, y, warm_start=True)
+    assert project.settings["warm_start"] is True
+    assert project.engine().warm_start is True
+    project.prepare_next_batch()
+    label_round(project, 1, y)
+    project.prepare_next_batch()
+    assert project.engine().last_query.picks.size and project.engine().previous_model is not None
+    with pytest.raises(LabelwiseError, match="cannot warm-start"):
+        make_project(tmp_path / "svm", "margin", "svm", X, y, warm_start=True)
+
+
+def test_init_warm_start_is_stored_and_refused_with_a_learner_that_cannot(tmp_path, image_folder,
+                                                                           capsys):
+    from labelwise.app.project import Project
+    from labelwise.cli import main
+
+    data = image_folder()
+    assert main(["init", str(tmp_path / "w"), "--data", str(data), "--encoder", "identity",
+                 "--warm-start"]) == 0
+    assert Project(tmp_path / "w").settings["warm_start"] is True
+    assert main(["init", str(tmp_path / "c"), "--data", str(data), "--encoder", "identity"]) == 0
+    assert Project(tmp_path / "c").settings["warm_start"] is False
+    capsys.readouterr()
+    assert main(["init", str(tmp_path / "s"), "--data", str(data), "--encoder", "identity",
+                 "--learner", "svm", "--warm-start"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SVMLearner cannot warm-start" in err
+    assert not (tmp_path / "s").exists()

@@ -337,3 +337,61 @@ def test_alamp_of_a_model_against_itself_is_zero_only_on_one_scale(digits):
     assert mapping == "softmax"
     same = alamp(soft.predict_proba_as(pool, mapping), platt.predict_proba_as(pool, mapping))
     np.testing.assert_allclose(same, 0.0, atol=1e-7)
+
+
+# ---- warm start -------------------------------------------------------------------------------
+
+def test_logreg_warm_fit_starts_from_the_previous_optimum(blobs):
+    X, y = blobs
+    cold = make_learner("logreg", 3, random_state=0).fit(X, y)
+    before = cold.estimator_.coef_.copy()
+    warm = make_learner("logreg", 3, random_state=0).warm_fit(X, y, cold)
+    # the same labels: L-BFGS starts at the optimum and stops within a few iterations, where
+    # the fit from zeros took many; the loss is strictly convex, so the optimum is the same
+    assert warm.estimator_.n_iter_[0] < cold.estimator_.n_iter_[0]
+    np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=1e-3)
+    assert np.array_equal(cold.estimator_.coef_, before)  # last round's model is left alone
+
+
+def test_logreg_warm_fit_on_a_new_class_is_a_plain_fit(blobs):
+    X, y = blobs
+    two = y < 2
+    previous = make_learner("logreg", 3, random_state=0).fit(X[two], y[two])
+    warm = make_learner("logreg", 3, random_state=0).warm_fit(X, y, previous)
+    cold = make_learner("logreg", 3, random_state=0).fit(X, y)
+    assert np.array_equal(warm.estimator_.coef_, cold.estimator_.coef_)
+    # no previous model at all: a plain fit as well
+    first = make_learner("logreg", 3, random_state=0).warm_fit(X, y, None)
+    assert np.array_equal(first.estimator_.coef_, cold.estimator_.coef_)
+
+
+def test_a_partial_fit_estimator_continues_from_the_previous_model(blobs):
+    import copy
+
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = blobs
+    learner = as_learner(SGDClassifier(loss="log_loss"), 3, random_state=0)
+    assert learner.can_warm_start()
+    first = np.random.default_rng(0).permutation(len(y))[:60]
+    assert len(np.unique(y[first])) == 3  # the same classes: a start partial_fit can continue
+    previous = learner.clone().fit(X[first], y[first])
+    state = previous.estimator_.coef_.copy()
+    warm = learner.clone().warm_fit(X, y, previous)
+    expected = copy.deepcopy(previous.estimator_).partial_fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(warm.estimator_.coef_, expected.coef_)
+    assert not np.array_equal(warm.estimator_.coef_, state)  # it moved on the new labels
+    assert np.array_equal(previous.estimator_.coef_, state)
+
+
+@pytest.mark.parametrize("model", ["svm", "knn"])
+def test_learners_that_cannot_warm_start_say_which_can(blobs, model):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = blobs
+    learner = (make_learner("svm", 3) if model == "svm"
+               else as_learner(KNeighborsClassifier(), 3))
+    assert not learner.can_warm_start()
+    with pytest.raises(LabelwiseError, match="cannot warm-start; learners that can: logreg") as e:
+        learner.warm_fit(X, y, None)
+    assert "\n" not in str(e.value) and "partial_fit" in str(e.value)

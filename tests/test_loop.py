@@ -28,6 +28,38 @@ def test_query_picks_are_unique_unlabeled_and_deterministic(digits, fitted, stra
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("strategy", ["margin", "coreset", "alamp"])
+def test_query_takes_the_engines_route_and_picks_as_its_selection(digits, fitted, monkeypatch,
+                                                                  strategy):
+    from labelwise.engine import ActiveLearner, select_from
+    from labelwise.strategies import get_strategy
+
+    learner, labeled = fitted
+    X, y_lab = digits.X_train, digits.y_train[labeled]
+    previous = make_learner("logreg", 10, random_state=0).fit(X[labeled[:20]], y_lab[:20])
+    cand = np.setdiff1d(np.arange(len(X)), labeled)
+    # what query returned before it went through the engine: the selection code run directly
+    direct, _ = select_from(get_strategy(strategy), learner, X, labeled, y_lab, 12, cand,
+                            previous, 7)
+    calls = []
+    engine_query = ActiveLearner.query
+    monkeypatch.setattr(ActiveLearner, "query",
+                        lambda self, *a, **kw: calls.append(self) or engine_query(self, *a, **kw))
+    picks = query(strategy, learner, X, labeled, y_lab, 12, previous_learner=previous,
+                  random_state=7)
+    assert picks.tolist() == direct.tolist()
+    assert len(calls) == 1 and calls[0].model is learner and calls[0].previous_model is previous
+
+
+def test_query_without_a_model_needs_a_strategy_that_needs_none(digits):
+    from labelwise.validation import LabelwiseError
+
+    X = digits.X_train[:50]
+    assert len(query("random", None, X, [0, 1], ["a", "b"], 5, random_state=0)) == 5
+    with pytest.raises(LabelwiseError, match="'margin' needs a fitted learner"):
+        query("margin", None, X, [], [], 5)
+
+
 def test_query_respects_candidates(digits, fitted):
     learner, labeled = fitted
     cand = np.setdiff1d(np.arange(200), labeled)

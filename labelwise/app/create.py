@@ -75,15 +75,22 @@ def _check_names(strategy: str, learner: str, cold_start: str) -> None:
                              "needs none, e.g. random")
 
 
-def _check_model(names: list[str], strategy: str, learner: str, learner_params: dict) -> None:
-    """At least 2 classes; the learner builds for them and can do what the strategy needs."""
+def _check_model(names: list[str], strategy: str, learner: str, learner_params: dict,
+                 warm_start: bool = False) -> None:
+    """At least 2 classes; the learner builds for them, can do what the strategy needs and,
+    with ``warm_start``, can start each fit from the previous model."""
     from labelwise.learners import make_learner
     from labelwise.loop import check_capabilities
     from labelwise.strategies import get_strategy
 
     if len(names) < 2:
         raise LabelwiseError(f"a project needs at least 2 classes, got {len(names)}")
-    check_capabilities(get_strategy(strategy), make_learner(learner, names, **learner_params))
+    model = make_learner(learner, names, **learner_params)
+    check_capabilities(get_strategy(strategy), model)
+    if warm_start and not model.can_warm_start():
+        from labelwise.learners.base import warm_start_refusal
+
+        raise LabelwiseError(warm_start_refusal(model))
 
 
 def _check_data_labels(ids: list[str], labels, names: list[str]) -> None:
@@ -145,6 +152,7 @@ def init_project(
     progress: bool = True,
     learner_params: dict | None = None,
     cold_start: str = "typiclust",
+    warm_start: bool = False,
 ) -> Project:
     """Create a project from a folder of images or a CSV/JSONL file of texts.
 
@@ -161,6 +169,8 @@ def init_project(
         strategy, learner: registry names (see ``labelwise strategies`` / ``learners``).
         batch_size: items per round.
         labels_per_item: how many annotators label each item (2+ = double labeling).
+        warm_start: start each round's fit from the previous model (see
+            :class:`~labelwise.engine.ActiveLearner`; logreg only among the built-ins).
 
     Raises:
         LabelwiseError: a missing or corrupt data file (named with its path), unknown names,
@@ -187,7 +197,7 @@ def init_project(
         if len(names) < 2:
             raise LabelwiseError("name the classes with --classes a,b,c (the data holds labels "
                                  f"of {plural(len(names), 'class', 'classes')})")
-    _check_model(names, strategy, learner, dict(learner_params or {}))
+    _check_model(names, strategy, learner, dict(learner_params or {}), warm_start)
     _check_data_labels(raw.ids, raw.labels, names)
     if label_rows is not None:
         match_label_rows(label_rows, {item_id: i for i, item_id in enumerate(raw.ids)}, names,
@@ -206,7 +216,7 @@ def init_project(
             data_root=str(data.resolve()),
             labels=raw.labels, strategy=strategy, learner=learner, batch_size=batch_size,
             labels_per_item=labels_per_item, random_state=random_state, encoder=str(encoder),
-            learner_params=learner_params, cold_start=cold_start,
+            learner_params=learner_params, cold_start=cold_start, warm_start=warm_start,
             prepare=labels_csv is None, _in_place=True,
         )
         if labels_csv is not None:
@@ -236,6 +246,7 @@ def create_project(
     prepare: bool = True,
     learner_params: dict | None = None,
     cold_start: str = "typiclust",
+    warm_start: bool = False,
     _in_place: bool = False,
 ) -> Project:
     """Create a project from encoded items (what :func:`init_project` does after encoding).
@@ -255,6 +266,8 @@ def create_project(
         learner_params: the learner's parameters, kept in the settings.
         cold_start: the strategy that picks while fewer than 2 classes are labeled (default
             TypiClust, Hacohen et al. 2022: typical points of the pool's densest regions).
+        warm_start: kept in the settings; the project's engine then starts each fit from the
+            previous model (faster fits on many labels; picks depend on the history).
         _in_place: write straight into ``path`` (a new folder :func:`init_project` is building)
             and return the project open there.
     """
@@ -262,7 +275,7 @@ def create_project(
     _check_names(strategy, learner, cold_start)
     names = _parse_classes(classes)
     learner_params = dict(learner_params or {})
-    _check_model(names, strategy, learner, learner_params)
+    _check_model(names, strategy, learner, learner_params, warm_start)
     batch_size = check_positive_int(batch_size, "batch size")
     labels_per_item = check_positive_int(labels_per_item, "labels per item")
     X = check_features(features, "features").astype(np.float32, copy=False)
@@ -281,6 +294,7 @@ def create_project(
         "random_state": int(random_state), "encoder": encoder, "data_root": data_root,
         "lease_seconds": float(lease_seconds), "n_items": len(ids), "n_features": X.shape[1],
         "created": time.time(), "learner_params": learner_params, "cold_start": cold_start,
+        "warm_start": bool(warm_start),
     }
     if _in_place:
         return _write(path, X, ids, texts, paths, labels, settings, prepare)

@@ -64,7 +64,7 @@ class ModelStep:
             self._engine = ActiveLearner(
                 self.features, s["learner"], s["strategy"], classes=self.classes,
                 random_state=s["random_state"], learner_params=s.get("learner_params") or {},
-                cold_start=s.get("cold_start", "random"))
+                cold_start=s.get("cold_start", "random"), warm_start=s.get("warm_start", False))
         return self._engine
 
     def _learner(self):

@@ -32,6 +32,9 @@ def init_cmd(
                                             "KEY=VALUE, kept in the project (repeatable)"),
     cold_start: str = typer.Option("typiclust", help="strategy for the first batches, before "
                                    "two classes are labeled: typiclust, probcover or random"),
+    warm_start: bool = typer.Option(False, "--warm-start", help="start each model's fit from "
+                                    "the previous one (faster on many labels; logreg): picks "
+                                    "then depend on the history, not only on the labels"),
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
     from labelwise.app.create import init_project
@@ -42,7 +45,7 @@ def init_cmd(
     proj = init_project(project, data, classes=classes, encoder=encoder, strategy=strategy,
                         learner=learner, batch_size=batch_size, labels_per_item=labels_per_item,
                         labels_csv=labels, text_column=text_column, label_column=label_column,
-                        random_state=seed, cold_start=cold_start,
+                        random_state=seed, cold_start=cold_start, warm_start=warm_start,
                         learner_params=parse_learner_params(learner_param or []))
     s = proj.status()
     typer.echo(f"created {proj.path}: {plural(s['items'], s['modality'] + ' item')}, classes "

@@ -76,6 +76,9 @@ class BaseLearner:
     _estimator_type = "classifier"
     #: the fewest distinct classes the labeled set must hold
     min_classes: int = 2
+    #: whether :meth:`warm_fit` can start from last round's model (a class attribute; a
+    #: learner whose answer depends on its parameters overrides :meth:`can_warm_start`)
+    warm_starts: bool = False
 
     def __init__(self, classes, random_state: int | None = None, **params: Any):
         check_torch_available(type(self))
@@ -159,6 +162,44 @@ class BaseLearner:
 
     def fit(self, X, y) -> BaseLearner:
         """Fit on labeled features X (n, d) and labels y (n,) drawn from ``classes_``."""
+        X, y_idx = self._check_fit_input(X, y)
+        self._fit(X, y_idx)
+        self.fitted_ = True
+        return self
+
+    def can_warm_start(self) -> bool:
+        """Whether :meth:`warm_fit` can start from a previous model (default: ``warm_starts``)."""
+        return self.warm_starts
+
+    def warm_fit(self, X, y, previous=None) -> BaseLearner:
+        """Fit like :meth:`fit` on X (n, d) and y (n,), starting from ``previous`` (last round's
+        fitted model, same type) rather than from scratch: what ``ActiveLearner(...,
+        warm_start=True)`` calls. Where ``previous`` cannot serve as the start (None, unfitted,
+        another type, or it saw other classes than the labels hold now) this is a plain fit.
+        The result then depends on the earlier rounds' models, not only on the labels and seed.
+
+        Raises:
+            LabelwiseError: the learner cannot warm-start (:meth:`can_warm_start` is False).
+        """
+        if not self.can_warm_start():
+            raise LabelwiseError(warm_start_refusal(self))
+        X, y_idx = self._check_fit_input(X, y)
+        usable = (previous is not None and type(previous) is type(self)
+                  and getattr(previous, "fitted_", False)
+                  and getattr(previous, "n_features_", None) == X.shape[1])
+        if usable:
+            self._warm_fit(X, y_idx, previous)
+        else:
+            self._fit(X, y_idx)
+        self.fitted_ = True
+        return self
+
+    def _warm_fit(self, X: np.ndarray, y_idx: np.ndarray, previous: BaseLearner) -> None:
+        """Fit starting from ``previous``'s state (learners with ``warm_starts`` override)."""
+        self._fit(X, y_idx)
+
+    def _check_fit_input(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y as indices into ``classes_``) checked for a fit; sets ``n_features_``."""
         X = check_features(X, "labeled features")
         check_same_length(X, y, "labeled features", "labels")
         y_idx = self.encode(y)
@@ -171,9 +212,7 @@ class BaseLearner:
                 "label more examples."
             )
         self.n_features_ = X.shape[1]
-        self._fit(X, y_idx)
-        self.fitted_ = True
-        return self
+        return X, y_idx
 
     def _check_predict_input(self, X) -> np.ndarray:
         if not self.fitted_:
@@ -214,3 +253,13 @@ class BaseLearner:
         return f"{type(self).__name__}(K={self.n_classes}, random_state={self.random_state}" + (
             f", {params})" if params else ")"
         )
+
+
+def warm_start_refusal(learner) -> str:
+    """The one-line message for a learner that cannot warm-start, naming those that can."""
+    from labelwise.learners import LEARNERS
+
+    can = [n for n, spec in LEARNERS.items() if spec.cls.warm_starts]
+    return (f"learner {type(learner).__name__} cannot warm-start; learners that can: "
+            f"{', '.join(can) or 'none registered'}, or a scikit-learn classifier with "
+            "partial_fit (e.g. SGDClassifier(loss='log_loss')); or leave warm start off")

@@ -50,6 +50,22 @@ class SklearnLearner(BaseLearner):
             warnings.simplefilter("ignore")  # convergence chatter on tiny labeled sets
             self.estimator_.fit(X, y_idx)
 
+    def _warm_fit(self, X, y_idx, previous):
+        # the previous estimator is a start only for the same classes: its coefficients (or
+        # partial_fit state) have one row per class it saw, and a new class has none
+        prev = getattr(previous, "estimator_", None)
+        if prev is None or not np.array_equal(getattr(prev, "classes_", ()), np.unique(y_idx)):
+            return self._fit(X, y_idx)
+        X = as_float64(X)
+        self.proba_mapping_ = self.native_mapping
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.estimator_ = self._continue(prev, X, y_idx)
+
+    def _continue(self, prev, X, y_idx):
+        """A new estimator fitted on (X, y_idx) from ``prev``'s state (warm-starting learners)."""
+        raise NotImplementedError
+
     def _predict_proba(self, X):
         # X in the pool's dtype: scikit-learn casts what it needs itself, and the context feeds
         # blocks of rows, so a cast never copies more than a block
@@ -115,6 +131,7 @@ class LogisticRegressionLearner(SklearnLearner):
     """
 
     native_mapping = "softmax"
+    warm_starts = True
 
     def __init__(self, classes, random_state=None, C: float = 1.0, max_iter: int = 500,
                  class_weight=None):
@@ -128,8 +145,21 @@ class LogisticRegressionLearner(SklearnLearner):
             class_weight=self.params["class_weight"], random_state=self.random_state,
         )
 
+    def _continue(self, prev, X, y_idx):
+        # scikit-learn's warm_start: L-BFGS starts from the coefficients set here (last round's)
+        est = self._make_estimator(X, y_idx).set_params(warm_start=True)
+        est.coef_, est.intercept_ = prev.coef_.copy(), prev.intercept_.copy()
+        return est.fit(X, y_idx)
+
+    def _warm_fit(self, X, y_idx, previous):
+        super()._warm_fit(X, y_idx, previous)
+        self._keep_float32()
+
     def _fit(self, X, y_idx):
         super()._fit(X, y_idx)
+        self._keep_float32()
+
+    def _keep_float32(self):
         # fitted in float64 (the labeled rows), predicted in the pool's dtype: a float32 pool
         # meets float32 coefficients, so no block is cast to float64 (numpy would upcast it)
         self.coef32_ = self.estimator_.coef_.astype(np.float32)
@@ -240,6 +270,20 @@ class SklearnClassifierLearner(SklearnLearner):
     def __init__(self, classes, random_state=None, estimator=None):
         check_classifier(estimator)
         super().__init__(classes, random_state, estimator=estimator)
+
+    def can_warm_start(self) -> bool:
+        """True for an estimator with ``partial_fit``: warm start continues it on the labels."""
+        return callable(getattr(self.params["estimator"], "partial_fit", None))
+
+    def _continue(self, prev, X, y_idx):
+        # partial_fit on a copy: last round's model stays as it was (alamp compares the two)
+        import copy
+
+        try:
+            return copy.deepcopy(prev).partial_fit(X, y_idx)
+        except ValueError as exc:
+            raise LabelwiseError(f"{self._name()} could not continue on the labeled set: "
+                                 f"{_first_line(exc)}") from None
 
     def _make_estimator(self, X, y_idx):
         from sklearn.base import clone
