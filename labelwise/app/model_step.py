@@ -320,61 +320,23 @@ class ModelStep:
                 "cv_seconds": time.perf_counter() - t0, "cold_start": info["cold_start"],
                 "pseudo_labels": info["pseudo_labels"]}
 
+    @property
+    def round_stopping(self):
+        """The project's stopping service (:class:`labelwise.app.round_stopping.RoundStopping`)."""
+        if self.__dict__.get("_round_stopping") is None:
+            from labelwise.app.round_stopping import RoundStopping
+
+            self._round_stopping = RoundStopping(self.settings["random_state"],
+                                                 self.settings["batch_size"])
+        return self._round_stopping
+
     def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
-        """Feed this round's model to the project's :class:`~labelwise.stopping.StoppingMonitor`
-        (the one ``labelwise run`` and the Label Studio backend call: same labels, same rows).
-
-        The monitor lives in memory for the worker and is saved with the newest round
-        (``rounds.info.stopping_monitor``), so a restarted app continues where it stopped.
-        Batches prepared ahead from the same labels give the same model: the monitor counts a
-        round only when it was trained on more labels than the last counted one.
-
-        Returns:
-            ``{"stopping": the monitor's row (JSON: NaN as null), "stopping_monitor": its
-            saved state}``, merged into the round's info.
-        """
-        from labelwise.stopping import StoppingMonitor, _nan_to_none
-
-        monitor = getattr(self, "_monitor", None)
-        if monitor is None:
-            row = conn.execute(
-                "SELECT json_extract(info, '$.stopping_monitor') FROM rounds WHERE round < ? "
-                "AND json_extract(info, '$.stopping_monitor') IS NOT NULL ORDER BY round DESC "
-                "LIMIT 1", (new_round,)).fetchone()
-            monitor = (StoppingMonitor.from_json(row[0]) if row is not None else
-                       StoppingMonitor(random_state=int(self.settings["random_state"])))
-            self._monitor = monitor
-        picks = engine.last_query.picks[:int(self.settings["batch_size"])]
-        row = monitor.observe(engine.model, self.features, engine.labeled_idx, picks)
-        with db.transaction(conn):  # only the newest round keeps the saved monitor
-            conn.execute("UPDATE rounds SET info = json_remove(info, '$.stopping_monitor') "
-                         "WHERE json_extract(info, '$.stopping_monitor') IS NOT NULL")
-        return {"stopping": _nan_to_none([row])[0], "stopping_monitor": monitor.to_dict()}
+        """Feed this round's model to the stopping monitor (see :meth:`RoundStopping.observe`)."""
+        return self.round_stopping.observe(conn, engine, self.features, new_round)
 
     def stopping_status(self) -> dict | None:
-        """The latest stopping advice for people, or None before any model.
-
-        ``{"stop": bool, "message": str, "recommended": {"value", "threshold", "stop",
-        "reason"}, "criteria": {name: {"value", "threshold", "stop"}}, "stopped_changing":
-        bool}``: ``stop`` and ``message`` are the recommended stop and its one-line reason
-        (:mod:`labelwise.stopping`; what the page and ``labelwise status`` show);
-        ``stopped_changing`` is stabilizing predictions' verdict (Bloodgood & Vijay-Shanker
-        2009).
-        """
-        from labelwise.stopping import CRITERIA, RECOMMENDED
-
-        row = self.conn.execute(
-            "SELECT json_extract(info, '$.stopping') FROM rounds WHERE "
-            "json_extract(info, '$.stopping.recommended') IS NOT NULL "
-            "ORDER BY round DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        last = json.loads(row[0])
-        rec = last[RECOMMENDED]
-        return {"stop": bool(rec["stop"]), "message": rec["reason"], "recommended": rec,
-                "criteria": {c: last[c] for c in CRITERIA},
-                "stopped_changing": bool(last["stabilizing_predictions"]["stop"]),
-                "n_labeled": last.get("n_labeled"), "stop_set_size": last.get("stop_set_size")}
+        """The latest stopping advice for people (see :meth:`RoundStopping.status`)."""
+        return self.round_stopping.status(self.conn)
 
     def estimate_accuracy(self, before_fold=None) -> dict | None:
         """The cross-validated accuracy of the newest round's model, when it was prepared
