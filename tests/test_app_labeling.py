@@ -180,8 +180,8 @@ def test_batches_wanted_by_hand(tmp_path, clock):
         p.heartbeat(a)
     assert p.active_annotators() == 9 and p.batches_wanted() == 4  # ceil(9/4) + 1
     for k in range(60):  # 60 labels in the last 30 s: 2 labels/s
-        p._activity().labeled(clock.t - 29 + k * 0.4)
-    p._round_seconds = 1.5  # each round makes the team wait 2 * 2 * 1.5 = 6 more items
+        p.queue_service.activity.labeled(clock.t - 29 + k * 0.4)
+    p.model_service.round_seconds = 1.5  # each round makes the team wait 2 * 2 * 1.5 = 6 more items
     assert p.label_rate() == 2.0 and p.batches_wanted() == 5  # ceil((9 + 6) / 4) + 1
     clock.t += 61.0
     assert p.active_annotators() == 0 and p.label_rate() == 0.0 and p.batches_wanted() == 2
@@ -196,7 +196,7 @@ def test_the_rate_the_think_time_allows_by_hand(tmp_path, clock):
         p.label(idx, truth(idx), a)
         clock.t -= k + 1
     # 4 annotators active; median think time: the 3rd of 4 sorted times, 3 s
-    assert p._activity().think_seconds() == 3.0
+    assert p.queue_service.activity.think_seconds() == 3.0
     assert p.potential_rate() == pytest.approx(4 / 3.0)
     clock.t += 65.0  # everyone gone (last heard 4 s after the start): nobody to label
     assert p.potential_rate() == 0.0
@@ -210,15 +210,15 @@ def test_the_worker_ranks_ahead_by_the_rate_and_the_fit_time(tmp_path, clock):
     worker = BatchWorker(p)
     for a in "abcdefghi":
         p.heartbeat(a)  # 9 active: ceil(9 / 4) + 1 = 4 batches wanted now
-    p._round_seconds = 0.0
+    p.model_service.round_seconds = 0.0
     assert worker.depth() == 16 + 0  # no rate measured, no model yet
     for k in range(60):  # 2 labels/s over the last 30 s
-        p._activity().labeled(clock.t - 29 + k * 0.4)
+        p.queue_service.activity.labeled(clock.t - 29 + k * 0.4)
     assert p.batches_wanted() == 4
     assert worker.depth() == 16 + 6  # 3 rounds of 1 s at 2 labels/s
-    p._ranking = Ranking(np.arange(5), np.zeros(5), {"model_labels": 8}, 8, np.arange(8),
-                         np.array(["a"] * 8), train_seconds=10.0, select_seconds=1.0,
-                         fitted=True, seconds=11.0)
+    p.model_service.last_ranking = Ranking(
+        np.arange(5), np.zeros(5), {"model_labels": 8}, 8, np.arange(8), np.array(["a"] * 8),
+        train_seconds=10.0, select_seconds=1.0, fitted=True, seconds=11.0)
     assert worker.depth() == 16 + 3 * 2 * (1 + 11)  # 3 fit-and-rank durations at 2/s
 
 

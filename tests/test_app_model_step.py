@@ -91,14 +91,15 @@ def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
                                  labels=labels, batch_size=4, prepare=False)
         for r in range(5):
             if r == restart_after:
-                project.round_stopping.monitor = None  # a new process has the saved monitor only
+                # a new process has the saved monitor only
+                project.model_service.round_stopping.monitor = None
             project.prepare_next_batch()
             for q in project.queue():
                 if q["status"] == "current":
                     project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)",
                                          (q["item"],))
                     project.label(q["item"], names[y[q["item"]]], "ann")
-        return project.round_stopping.monitor.to_dict()
+        return project.model_service.round_stopping.monitor.to_dict()
 
     straight, restarted = rows(tmp_path / "a"), rows(tmp_path / "b", restart_after=3)
     assert len(straight["kappas"]) == 4 and straight["kappas"] == restarted["kappas"]
