@@ -281,3 +281,35 @@ def test_a_team_with_an_idle_member_and_the_worker_loses_no_label(tmp_path):
     by_item = {r["item"]: r["annotator"] for r in p.active_labels() if r["annotator"] != "data"}
     assert by_item == {i: a for a, v in acked.items() for i in v}
     assert item_of(p, "idle") == idle  # still theirs
+
+
+def _alone(tmp_path, **kw):
+    """The project's database and settings as a service gets them, without a Project."""
+    import json
+
+    from labelwise.app import db
+    from labelwise.app.project import DB_NAME, SETTING_DEFAULTS
+
+    make(tmp_path, **kw).close()
+    conn = db.connect(tmp_path / "p" / DB_NAME)
+    settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in
+                                       conn.execute("SELECT key, value FROM settings")}}
+    return conn, settings
+
+
+def test_the_queue_works_alone_on_a_connection_and_settings(tmp_path):
+    conn, settings = _alone(tmp_path)
+    queue = labeling.Queue(lambda: conn, settings)
+    first = queue.batches()
+    assert [b["status"] for b in first] == ["current"] * 4  # create_project queued one batch
+    got = queue.next_item("ann")
+    assert set(got) == {"item", "state"} and got["state"] == "labeling"  # no project: no progress
+    idx = got["item"]["idx"]
+    assert idx == first[0]["item"] and queue.heartbeat("ann")["held"] == [idx]
+    queue.label(idx, truth(idx), "ann")
+    p = queue.progress("ann")
+    # 4 seed labels + this one; 1 of the batch of 4 done
+    assert (p["n_labels"], p["mine"], p["batch_size"], p["batch_done"]) == (5, 1, 4, 1)
+    assert queue.pool_left(conn) == N - 4 - 4  # neither labeled nor queued
+    with pytest.raises(Conflict):
+        queue.label(idx, truth(idx), "ann")
