@@ -6,7 +6,7 @@ see a half-done change. Rounds go ``next`` (prepared ahead) -> ``current`` (bein
 
 Leases: serving an item to an annotator writes a row in ``assignments``; the lease is live for
 ``lease_seconds`` (a project setting, 60 s by default) after it was given or last renewed. The page
-renews it with a heartbeat while it is open (:meth:`Labeling.heartbeat`), and asking for the next
+renews it with a heartbeat while it is open (:meth:`Queue.heartbeat`), and asking for the next
 item renews the one already held. When a lease lapses the item is free for others: whoever takes
 it first gets it (the lapsed row is dropped then); until then the old holder may still label it.
 
