@@ -99,6 +99,7 @@ __all__ = [
     "stabilizing_predictions",
     "value_column",
     "StoppingMonitor",
+    "nan_to_none",
 ]
 
 
@@ -299,7 +300,7 @@ class StoppingMonitor:
                 "stop_set": None if self.stop_set is None else self.stop_set.tolist(),
                 "kappas": self.kappas, "accuracies": self.accuracies,
                 "history": [[m, p.tolist()] for m, p in self.history],
-                "rows": _nan_to_none(self.rows)}
+                "rows": nan_to_none(self.rows)}
 
     @classmethod
     def from_dict(cls, state: Mapping) -> StoppingMonitor:
@@ -330,7 +331,8 @@ class StoppingMonitor:
         return cls.from_dict(state)
 
 
-def _nan_to_none(rows: list[dict]) -> list[dict]:
+def nan_to_none(rows: list[dict]) -> list[dict]:
+    """Monitor rows for JSON: each criterion's NaN value (not computable yet) as None."""
     return [{k: ({**v, "value": None if math.isnan(v["value"]) else v["value"]}
                  if isinstance(v, dict) else v) for k, v in r.items()} for r in rows]
 

@@ -43,7 +43,7 @@ class RoundStopping:
             ``{"stopping": the monitor's row (JSON: NaN as null), "stopping_monitor": its
             saved state}``, merged into the round's info.
         """
-        from labelwise.stopping import StoppingMonitor, _nan_to_none
+        from labelwise.stopping import StoppingMonitor, nan_to_none
 
         if self.monitor is None:
             row = conn.execute(
@@ -57,7 +57,7 @@ class RoundStopping:
         with db.transaction(conn):  # only the newest round keeps the saved monitor
             conn.execute("UPDATE rounds SET info = json_remove(info, '$.stopping_monitor') "
                          "WHERE json_extract(info, '$.stopping_monitor') IS NOT NULL")
-        return {"stopping": _nan_to_none([row])[0], "stopping_monitor": self.monitor.to_dict()}
+        return {"stopping": nan_to_none([row])[0], "stopping_monitor": self.monitor.to_dict()}
 
     @staticmethod
     def status(conn: sqlite3.Connection) -> dict | None:
