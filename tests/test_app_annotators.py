@@ -89,3 +89,16 @@ def test_cli_add_list_remove(project, capsys):
     assert main(["annotators", "remove", str(project.path), "dana"]) == 0
     assert main(["annotators", "remove", str(project.path), "dana"]) == 2
     assert "no annotator account" in capsys.readouterr().err
+
+
+def test_the_accounts_work_alone_on_a_connection(project):
+    from labelwise.app.annotators import Annotators
+
+    conn = sqlite3.connect(project.path / DB_NAME)
+    accounts = Annotators(lambda: conn)
+    assert not accounts.has_accounts() and accounts.for_token("nothing") is None
+    token = accounts.add("ann")
+    assert accounts.has_accounts() and accounts.for_token(token) == "ann"
+    assert [a["name"] for a in accounts.list()] == ["ann"]
+    accounts.remove("ann")
+    assert accounts.for_token(token) is None and accounts.list() == []

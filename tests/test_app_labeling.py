@@ -180,8 +180,8 @@ def test_batches_wanted_by_hand(tmp_path, clock):
         p.heartbeat(a)
     assert p.active_annotators() == 9 and p.batches_wanted() == 4  # ceil(9/4) + 1
     for k in range(60):  # 60 labels in the last 30 s: 2 labels/s
-        p._activity().labeled(clock.t - 29 + k * 0.4)
-    p._round_seconds = 1.5  # each round makes the team wait 2 * 2 * 1.5 = 6 more items
+        p.queue_service.activity.labeled(clock.t - 29 + k * 0.4)
+    p.model_service.round_seconds = 1.5  # each round makes the team wait 2 * 2 * 1.5 = 6 more items
     assert p.label_rate() == 2.0 and p.batches_wanted() == 5  # ceil((9 + 6) / 4) + 1
     clock.t += 61.0
     assert p.active_annotators() == 0 and p.label_rate() == 0.0 and p.batches_wanted() == 2
@@ -196,7 +196,7 @@ def test_the_rate_the_think_time_allows_by_hand(tmp_path, clock):
         p.label(idx, truth(idx), a)
         clock.t -= k + 1
     # 4 annotators active; median think time: the 3rd of 4 sorted times, 3 s
-    assert p._activity().think_seconds() == 3.0
+    assert p.queue_service.activity.think_seconds() == 3.0
     assert p.potential_rate() == pytest.approx(4 / 3.0)
     clock.t += 65.0  # everyone gone (last heard 4 s after the start): nobody to label
     assert p.potential_rate() == 0.0
@@ -210,15 +210,15 @@ def test_the_worker_ranks_ahead_by_the_rate_and_the_fit_time(tmp_path, clock):
     worker = BatchWorker(p)
     for a in "abcdefghi":
         p.heartbeat(a)  # 9 active: ceil(9 / 4) + 1 = 4 batches wanted now
-    p._round_seconds = 0.0
+    p.model_service.round_seconds = 0.0
     assert worker.depth() == 16 + 0  # no rate measured, no model yet
     for k in range(60):  # 2 labels/s over the last 30 s
-        p._activity().labeled(clock.t - 29 + k * 0.4)
+        p.queue_service.activity.labeled(clock.t - 29 + k * 0.4)
     assert p.batches_wanted() == 4
     assert worker.depth() == 16 + 6  # 3 rounds of 1 s at 2 labels/s
-    p._ranking = Ranking(np.arange(5), np.zeros(5), {"model_labels": 8}, 8, np.arange(8),
-                         np.array(["a"] * 8), train_seconds=10.0, select_seconds=1.0,
-                         fitted=True, seconds=11.0)
+    p.model_service.last_ranking = Ranking(
+        np.arange(5), np.zeros(5), {"model_labels": 8}, 8, np.arange(8), np.array(["a"] * 8),
+        train_seconds=10.0, select_seconds=1.0, fitted=True, seconds=11.0)
     assert worker.depth() == 16 + 3 * 2 * (1 + 11)  # 3 fit-and-rank durations at 2/s
 
 
@@ -281,3 +281,35 @@ def test_a_team_with_an_idle_member_and_the_worker_loses_no_label(tmp_path):
     by_item = {r["item"]: r["annotator"] for r in p.active_labels() if r["annotator"] != "data"}
     assert by_item == {i: a for a, v in acked.items() for i in v}
     assert item_of(p, "idle") == idle  # still theirs
+
+
+def _alone(tmp_path, **kw):
+    """The project's database and settings as a service gets them, without a Project."""
+    import json
+
+    from labelwise.app import db
+    from labelwise.app.project import DB_NAME, SETTING_DEFAULTS
+
+    make(tmp_path, **kw).close()
+    conn = db.connect(tmp_path / "p" / DB_NAME)
+    settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in
+                                       conn.execute("SELECT key, value FROM settings")}}
+    return conn, settings
+
+
+def test_the_queue_works_alone_on_a_connection_and_settings(tmp_path):
+    conn, settings = _alone(tmp_path)
+    queue = labeling.Queue(lambda: conn, settings)
+    first = queue.batches()
+    assert [b["status"] for b in first] == ["current"] * 4  # create_project queued one batch
+    got = queue.next_item("ann")
+    assert set(got) == {"item", "state"} and got["state"] == "labeling"  # no project: no progress
+    idx = got["item"]["idx"]
+    assert idx == first[0]["item"] and queue.heartbeat("ann")["held"] == [idx]
+    queue.label(idx, truth(idx), "ann")
+    p = queue.progress("ann")
+    # 4 seed labels + this one; 1 of the batch of 4 done
+    assert (p["n_labels"], p["mine"], p["batch_size"], p["batch_done"]) == (5, 1, 4, 1)
+    assert queue.pool_left(conn) == N - 4 - 4  # neither labeled nor queued
+    with pytest.raises(Conflict):
+        queue.label(idx, truth(idx), "ann")

@@ -91,15 +91,55 @@ def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
                                  labels=labels, batch_size=4, prepare=False)
         for r in range(5):
             if r == restart_after:
-                project._monitor = None  # what a new process has: the saved monitor only
+                # a new process has the saved monitor only
+                project.model_service.round_stopping.monitor = None
             project.prepare_next_batch()
             for q in project.queue():
                 if q["status"] == "current":
                     project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)",
                                          (q["item"],))
                     project.label(q["item"], names[y[q["item"]]], "ann")
-        return project._monitor.to_dict()
+        return project.model_service.round_stopping.monitor.to_dict()
 
     straight, restarted = rows(tmp_path / "a"), rows(tmp_path / "b", restart_after=3)
     assert len(straight["kappas"]) == 4 and straight["kappas"] == restarted["kappas"]
     assert straight["rows"] == restarted["rows"]
+
+
+def _services(tmp_path, X, y, batch_size=4):
+    """A project's database with two seed labels, and the services the model step is built
+    from, without a Project."""
+    import json
+
+    from labelwise.app import db
+    from labelwise.app.labeling import Queue
+    from labelwise.app.labels import Labels
+    from labelwise.app.project import DB_NAME, SETTING_DEFAULTS
+
+    n = len(X)
+    labels = [str(y[i]) if i in (0, n - 1) else None for i in range(n)]
+    create_project(tmp_path / "p", [f"i{i}" for i in range(n)], X, ["0", "1"], labels=labels,
+                   batch_size=batch_size, prepare=False).close()
+    conn = db.connect(tmp_path / "p" / DB_NAME)
+    settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in
+                                       conn.execute("SELECT key, value FROM settings")}}
+    queue = Queue(lambda: conn, settings)
+    return conn, settings, queue, Labels(lambda: conn)
+
+
+def test_the_model_service_works_alone_on_features_a_queue_and_the_labels(tmp_path):
+    from labelwise.app.model_step import ModelService
+
+    y = np.repeat([0, 1], 20)
+    X = (np.random.default_rng(0).normal(size=(40, 2)) + 4.0 * y[:, None]).astype(np.float32)
+    conn, settings, queue, labels = _services(tmp_path, X, y)
+    model = ModelService(lambda: conn, settings, lambda: X, queue, labels)
+    assert model.current_engine() is None and not model.has_model()
+    assert model.batches_wanted() == 2  # one annotator: the batch being labeled and the next
+    out = model.prepare_next_batch(batches=None, accuracy=False)
+    assert out["rounds"] == [1, 2] and out["size"] == 8 and out["n_labels"] == 2
+    assert model.has_model() and model.current_engine() is model.engine()
+    picked = [b["item"] for b in queue.batches()]
+    assert len(set(picked)) == 8 and not {0, 39} & set(picked)  # the seeds are not picked again
+    assert model.batches_missing() == 0 and model.prepare_next_batch() is None
+    assert model.stopping_status()["n_labeled"] == 2  # the monitor saw the 2 labels

@@ -12,7 +12,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from labelwise.app import project as project_module
+from labelwise.app import project_files
 from labelwise.app.create import create_project
 from labelwise.app.errors import DB_NAME, EMBEDDINGS_NAME, DiskFull
 from labelwise.app.project import Project
@@ -130,7 +130,7 @@ def test_missing_truncated_wrong_or_nan_embeddings_are_refused(tmp_path, damage,
 
 def test_the_finite_check_reads_the_file_block_by_block(tmp_path, monkeypatch):
     make(tmp_path).close()
-    monkeypatch.setattr(project_module, "_CHECK_ROWS", 16)  # 60 rows: blocks of 16, 16, 16, 12
+    monkeypatch.setattr(project_files, "_CHECK_ROWS", 16)  # 60 rows: blocks of 16, 16, 16, 12
     emb = tmp_path / "p" / EMBEDDINGS_NAME
     for row in (59, 48, 16, 0):  # the first NaN is named, wherever its block lies
         _nan_at(row)(emb)

@@ -13,6 +13,7 @@ from labelwise import io as files
 from labelwise.app.create import create_project, init_project
 from labelwise.app.errors import DiskFull
 from labelwise.app.transfer import neutralise_cell, read_label_csv
+from labelwise.learners import make_learner
 from labelwise.validation import LabelwiseError
 
 
@@ -230,3 +231,32 @@ def test_export_to_a_folder_is_one_line(tmp_path):
     p = make(tmp_path, ["x", "y"])
     with pytest.raises(LabelwiseError, match="is a folder: give a file name"):
         p.export(tmp_path)
+
+
+def test_transfer_works_alone_on_a_connection_labels_and_a_queue(tmp_path):
+    import json
+
+    from labelwise.app import db
+    from labelwise.app.labeling import Queue
+    from labelwise.app.labels import Labels
+    from labelwise.app.project import DB_NAME, SETTING_DEFAULTS
+    from labelwise.app.transfer import Transfer
+
+    X = np.repeat(np.array([[0.0, 0.0], [5.0, 5.0]], dtype=np.float32), 3, axis=0)
+    create_project(tmp_path / "p", [f"i{i}" for i in range(6)], X, ["a", "b"],
+                   prepare=False).close()
+    conn = db.connect(tmp_path / "p" / DB_NAME)
+    settings = {**SETTING_DEFAULTS, **{k: json.loads(v) for k, v in
+                                       conn.execute("SELECT key, value FROM settings")}}
+    labels = Labels(lambda: conn)
+    transfer = Transfer(lambda: conn, settings, tmp_path / "p", labels,
+                        Queue(lambda: conn, settings),
+                        lambda: make_learner("logreg", ["a", "b"], random_state=0), lambda: X)
+    (tmp_path / "in.csv").write_text("id,label\ni0,a\ni5,b\ni0,a\n")
+    assert transfer.import_labels(tmp_path / "in.csv") == {
+        "imported": 2, "already_labeled": 0, "duplicates": 1}
+    assert labels.labeled_arrays()[0].tolist() == [0, 5]
+    out = transfer.export(tmp_path / "out.csv", predictions=True)
+    assert (out["rows"], out["labeled"]) == (6, 2)
+    rows = list(csv.DictReader(open(tmp_path / "out.csv", newline="")))
+    assert [r["prediction"] for r in rows] == ["a"] * 3 + ["b"] * 3  # two far-apart points

@@ -15,6 +15,7 @@ from labelwise.app.project import Project
 from labelwise.app.worker import BatchWorker
 from labelwise.learners import LEARNERS, register_learner
 from labelwise.learners.sklearn import LogisticRegressionLearner
+from labelwise.testing import gaussian_blobs
 
 N = 60
 SEEDS = (0, 1, 2, 57, 58, 59)
@@ -25,8 +26,7 @@ def truth(idx):
 
 
 def make(tmp_path, **kw):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (N // 2, 3)), rng.normal(6, 1, (N // 2, 3))].astype(np.float32)
+    X, _ = gaussian_blobs([[0] * 3, [6] * 3], N, labels="block", dtype=np.float32)
     return create_project(tmp_path / "p", [f"i{i}" for i in range(N)], X, ["a", "b"],
                           labels=[truth(i) if i in SEEDS else None for i in range(N)], **kw)
 

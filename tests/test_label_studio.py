@@ -32,6 +32,7 @@ from labelwise.integrations.label_studio import (
     parse_credit,
     parse_label_config,
 )
+from labelwise.testing import gaussian_blobs
 from labelwise.validation import LabelwiseError
 
 
@@ -347,8 +348,7 @@ def test_backend_ranks_tasks_and_retrains_on_annotations(label_studio):
     from labelwise.integrations.label_studio_pool import BackendSettings
 
     ls = label_studio
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (10, 2)), rng.normal(3, 1, (10, 2))]
+    X, _ = gaussian_blobs([[0, 0], [3, 3]], 20, labels="block")
     config = label_config(["a", "b"], "text")
     pid = _new_project(ls, "backend", config)
     r = ls.post(f"/api/projects/{pid}/import", json=[

@@ -18,6 +18,7 @@ from labelwise.cli import main  # noqa: E402
 from labelwise.integrations.label_studio import label_config  # noqa: E402
 from labelwise.integrations.label_studio_backend import create_app, project_key  # noqa: E402
 from labelwise.integrations.label_studio_pool import BackendSettings  # noqa: E402
+from labelwise.testing import gaussian_blobs  # noqa: E402
 from labelwise.validation import LabelwiseError  # noqa: E402
 
 CONFIG = label_config(["a", "b"], "text")
@@ -29,8 +30,7 @@ def result(label):
 
 
 def tasks(n=12):
-    rng = np.random.default_rng(0)
-    X = np.r_[rng.normal(0, 1, (n // 2, 2)), rng.normal(3, 1, (n - n // 2, 2))]
+    X, _ = gaussian_blobs([[0, 0], [3, 3]], n, labels="block")
     return [{"id": i + 1, "data": {"text": f"t{i}", "features": x.round(4).tolist()},
              "annotations": []} for i, x in enumerate(X)]
 

@@ -5,6 +5,7 @@ import pytest
 
 from labelwise import make_learner, query, run_active_learning
 from labelwise.loop import initial_labeled_set
+from labelwise.testing import gaussian_blobs
 
 FOUNDATION = ["random", "least_confidence", "margin", "entropy", "coreset"]
 
@@ -139,8 +140,7 @@ def test_mlp_is_seeded_and_reset_each_fit(digits):
 
 
 def test_string_classes_in_a_real_workflow():
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(4, 1, (30, 2))])
+    X, _ = gaussian_blobs([[0, 0], [4, 4]], 60, labels="block")
     labeled, labels = [0, 1, 30, 31], ["cat", "cat", "dog", "dog"]
     learner = make_learner("logreg", classes=["cat", "dog"], random_state=0).fit(X[labeled],
                                                                                   labels)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sqlite3
 import time
+from collections.abc import Callable
 
 from labelwise.app import db
 from labelwise.app.errors import check_annotator
@@ -38,58 +40,90 @@ def personal_link(token: str, host: str = "127.0.0.1", port: int = 8000) -> str:
     return f"http://{shown}:{port}/?token={token}"
 
 
-def add_annotator(project, name: str) -> str:
-    """Create an account for ``name`` and return its token (shown once, never stored).
+class Annotators:
+    """The project's annotator accounts (table ``annotators``).
 
-    Raises:
-        LabelwiseError: a bad name, or one that already has an account.
+    Args:
+        connect: returns this thread's connection to the project's database.
     """
-    name = check_annotator(name)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    conn = project.conn
-    with db.transaction(conn):
-        if conn.execute("SELECT 1 FROM annotators WHERE name = ?", (name,)).fetchone():
-            raise LabelwiseError(f"{name} already has an account; to give them a new link, "
-                                 f"`labelwise annotators remove` it and add it again")
-        conn.execute("INSERT INTO annotators (name, token_hash, created) VALUES (?, ?, ?)",
-                     (name, hash_token(token), time.time()))
-    return token
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]):
+        self._connect = connect
+
+    def add(self, name: str) -> str:
+        """Create an account for ``name`` and return its token (shown once, never stored).
+
+        Raises:
+            LabelwiseError: a bad name, or one that already has an account.
+        """
+        name = check_annotator(name)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        conn = self._connect()
+        with db.transaction(conn):
+            if conn.execute("SELECT 1 FROM annotators WHERE name = ?", (name,)).fetchone():
+                raise LabelwiseError(f"{name} already has an account; to give them a new link, "
+                                     f"`labelwise annotators remove` it and add it again")
+            conn.execute("INSERT INTO annotators (name, token_hash, created) VALUES (?, ?, ?)",
+                         (name, hash_token(token), time.time()))
+        return token
+
+    def remove(self, name: str) -> None:
+        """Delete ``name``'s account: their link stops working at once; their labels stay theirs.
+
+        Raises:
+            LabelwiseError: no account of that name.
+        """
+        conn = self._connect()
+        with db.transaction(conn):
+            gone = conn.execute("DELETE FROM annotators WHERE name = ?", (name,)).rowcount
+        if not gone:
+            raise LabelwiseError(f"no annotator account named {name!r} (see `labelwise "
+                                 "annotators list`)")
+
+    def list(self) -> list[dict]:
+        """Every account, oldest first: ``{"name", "created", "labels"}`` (labels in force)."""
+        rows = self._connect().execute(
+            "SELECT a.name, a.created, (SELECT count(*) FROM labels l WHERE l.annotator = a.name "
+            "AND l.undone_at IS NULL) FROM annotators a ORDER BY a.created, a.name").fetchall()
+        return [{"name": n, "created": c, "labels": k} for n, c, k in rows]
+
+    def has_accounts(self) -> bool:
+        """Whether there is any account (then every API request needs a token)."""
+        return self._connect().execute("SELECT 1 FROM annotators LIMIT 1").fetchone() is not None
+
+    def for_token(self, token: str | None) -> str | None:
+        """The name whose token this is, or None (no token, unknown or removed token)."""
+        if not token:
+            return None
+        given = hash_token(token).encode()
+        found = None
+        for name, stored in self._connect().execute("SELECT name, token_hash FROM annotators"):
+            if hmac.compare_digest(given, stored.encode()) and found is None:
+                found = name  # keep comparing: the time does not depend on where the match was
+        return found
+
+
+# the functional interface the CLI and the server use: ``project`` is anything with ``conn``
+def add_annotator(project, name: str) -> str:
+    """:meth:`Annotators.add` on ``project``'s database."""
+    return Annotators(lambda: project.conn).add(name)
 
 
 def remove_annotator(project, name: str) -> None:
-    """Delete ``name``'s account: their link stops working at once; their labels stay theirs.
-
-    Raises:
-        LabelwiseError: no account of that name.
-    """
-    conn = project.conn
-    with db.transaction(conn):
-        gone = conn.execute("DELETE FROM annotators WHERE name = ?", (name,)).rowcount
-    if not gone:
-        raise LabelwiseError(f"no annotator account named {name!r} (see `labelwise annotators "
-                             "list`)")
+    """:meth:`Annotators.remove` on ``project``'s database."""
+    Annotators(lambda: project.conn).remove(name)
 
 
 def list_annotators(project) -> list[dict]:
-    """Every account, oldest first: ``{"name", "created", "labels"}`` (labels in force)."""
-    rows = project.conn.execute(
-        "SELECT a.name, a.created, (SELECT count(*) FROM labels l WHERE l.annotator = a.name "
-        "AND l.undone_at IS NULL) FROM annotators a ORDER BY a.created, a.name").fetchall()
-    return [{"name": n, "created": c, "labels": k} for n, c, k in rows]
+    """:meth:`Annotators.list` on ``project``'s database."""
+    return Annotators(lambda: project.conn).list()
 
 
 def has_accounts(project) -> bool:
-    """Whether the project has any annotator account (then every API request needs a token)."""
-    return project.conn.execute("SELECT 1 FROM annotators LIMIT 1").fetchone() is not None
+    """:meth:`Annotators.has_accounts` on ``project``'s database."""
+    return Annotators(lambda: project.conn).has_accounts()
 
 
 def annotator_for_token(project, token: str | None) -> str | None:
-    """The name whose token this is, or None (no token, unknown or removed token)."""
-    if not token:
-        return None
-    given = hash_token(token).encode()
-    found = None
-    for name, stored in project.conn.execute("SELECT name, token_hash FROM annotators"):
-        if hmac.compare_digest(given, stored.encode()) and found is None:
-            found = name  # keep comparing: the time does not depend on where the match was
-    return found
+    """:meth:`Annotators.for_token` on ``project``'s database."""
+    return Annotators(lambda: project.conn).for_token(token)

@@ -86,8 +86,8 @@ def current_probabilities(project, idx: int) -> dict[str, float] | None:
     Reads the engine the worker built without building one: an engine made here would have no
     model anyway, and building it in a request could race the worker's.
     """
-    engine = getattr(project, "_engine", None)
-    model = getattr(engine, "model", None)
+    engine = project.current_engine()
+    model = None if engine is None else engine.model
     if model is None:
         return None
     p = np.asarray(model.predict_proba(project.features[idx:idx + 1]), dtype=float)[0]

@@ -6,7 +6,7 @@ see a half-done change. Rounds go ``next`` (prepared ahead) -> ``current`` (bein
 
 Leases: serving an item to an annotator writes a row in ``assignments``; the lease is live for
 ``lease_seconds`` (a project setting, 60 s by default) after it was given or last renewed. The page
-renews it with a heartbeat while it is open (:meth:`Labeling.heartbeat`), and asking for the next
+renews it with a heartbeat while it is open (:meth:`Queue.heartbeat`), and asking for the next
 item renews the one already held. When a lease lapses the item is free for others: whoever takes
 it first gets it (the lapsed row is dropped then); until then the old holder may still label it.
 
@@ -19,13 +19,13 @@ the next annotator who asks, before new items.
 
 from __future__ import annotations
 
-import bisect
-import threading
+import sqlite3
 import time
-from collections import deque
+from collections.abc import Callable
 
 from labelwise.app import db
-from labelwise.app.errors import Conflict, check_annotator
+from labelwise.app.activity import TeamActivity
+from labelwise.app.errors import Conflict, check_annotator, check_item, check_label
 
 # SQL fragments: an item is "done" when skipped or labeled labels_per_item times.
 _ACTIVE_COUNT = ("(SELECT count(*) FROM labels l WHERE l.item_idx = {col} "
@@ -40,84 +40,59 @@ _FREE = ("{col} NOT IN (SELECT item_idx FROM skips) AND " + _ACTIVE_COUNT + " + 
 _MINE = ("EXISTS (SELECT 1 FROM labels l WHERE l.item_idx = {col} AND l.undone_at IS NULL AND "
          "l.annotator = :a)")
 
-_ACTIVITY_LOCK = threading.Lock()
 
+class Queue:
+    """The queue and its assignments: who gets which item, labels, skips and undos.
 
-class _Activity:
-    """Who was heard from when, and when labels were given: in memory, since who is active now
-    need not survive a restart (the pages are heard from again within a heartbeat)."""
+    A service of :class:`labelwise.app.project.Project`, built from what it reads, so it is
+    tested alone.
 
-    def __init__(self, keep: int = 10_000):
-        self.seen: dict[str, float] = {}
-        self.label_times: deque[float] = deque(maxlen=keep)
-        self.served: dict[str, float] = {}  # annotator -> when their current item was served
-        self.think: deque[float] = deque(maxlen=200)  # served -> labeled, seconds
-        self.lock = threading.Lock()
+    Args:
+        connect: returns this thread's connection to the project's database.
+        settings: the project's settings (``classes``, ``n_items``, ``labels_per_item``,
+            ``lease_seconds``, ``modality``).
+    """
 
-    def serve(self, annotator: str, now: float) -> None:
-        with self.lock:
-            self.served[annotator] = now
+    def __init__(self, connect: Callable[[], sqlite3.Connection], settings: dict):
+        self._connect = connect
+        self.settings = settings
+        self.classes: list[str] = settings["classes"]
+        self.n_items: int = int(settings["n_items"])
+        #: the team's recent activity (serves, labels), for the rates the worker sizes from
+        self.activity = TeamActivity()
 
-    def saw(self, annotator: str, now: float) -> None:
-        with self.lock:
-            self.seen[annotator] = now
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._connect()
 
-    def labeled(self, now: float, annotator: str | None = None) -> None:
-        with self.lock:
-            self.label_times.append(now)
-            served = self.served.pop(annotator, None)
-            if served is not None:
-                self.think.append(now - served)
-
-    def think_seconds(self) -> float | None:
-        """The median time from serving an item to its label (the last 200), or None."""
-        with self.lock:
-            times = sorted(self.think)
-        return times[len(times) // 2] if times else None
-
-    def active(self, since: float) -> int:
-        with self.lock:
-            return sum(t > since for t in self.seen.values())
-
-    def labels_since(self, since: float) -> int:
-        with self.lock:
-            return len(self.label_times) - bisect.bisect_right(self.label_times, since)
-
-
-class Labeling:
-    """The labeling actions of :class:`labelwise.app.project.Project` (a mixin: it reads the
-    project's ``conn``, ``settings``, ``lpi`` and item checks)."""
+    @property
+    def lpi(self) -> int:
+        """Labels each item asks for (``labels_per_item``)."""
+        return int(self.settings["labels_per_item"])
 
     @property
     def lease_seconds(self) -> float:
         """How long an item stays with its annotator without a renewal (seconds)."""
         return float(self.settings["lease_seconds"])
 
-    def _activity(self) -> _Activity:
-        activity = self.__dict__.get("_team_activity")
-        if activity is None:
-            with _ACTIVITY_LOCK:
-                activity = self.__dict__.setdefault("_team_activity", _Activity())
-        return activity
-
     def active_annotators(self) -> int:
         """How many annotators were heard from (next item, label, skip, undo, heartbeat) within
         the last ``lease_seconds``."""
-        return self._activity().active(time.time() - self.lease_seconds)
+        return self.activity.active(time.time() - self.lease_seconds)
 
     def label_rate(self, window: float = 30.0) -> float:
         """Labels per second given in the app over the last ``window`` seconds (the team)."""
-        return self._activity().labels_since(time.time() - window) / window
+        return self.activity.labels_since(time.time() - window) / window
 
     def potential_rate(self) -> float:
         """Labels per second the active team gives when nobody waits: active annotators over the
         median time from serving an item to its label; 0 before any label. Unlike
         :meth:`label_rate` it does not shrink while the team waits, so sizing the reserve from it
         does not feed on its own shortage."""
-        think = self._activity().think_seconds()
+        think = self.activity.think_seconds()
         return self.active_annotators() / max(think, 0.05) if think is not None else 0.0
 
-    def _advance(self, conn, now: float | None = None) -> None:
+    def advance(self, conn, now: float | None = None) -> None:
         """Close the current round once each of its items is done or held by live leases, and
         promote the next one."""
         now = time.time() if now is None else now
@@ -160,16 +135,17 @@ class Labeling:
         ``labels_per_item`` > 1 leaves room for more annotators.
 
         Returns:
-            ``{"item": info or None, "state": "labeling" | "waiting" | "finished", "progress"}``;
+            ``{"item": info or None, "state": "labeling" | "waiting" | "finished"}`` (the
+            project adds ``"progress"``);
             "waiting" means the next batch is being prepared (or others hold the open items).
         """
         annotator = check_annotator(annotator)
         conn = self.conn
         now = time.time()
-        self._activity().saw(annotator, now)
+        self.activity.saw(annotator, now)
         args = {"a": annotator, "lpi": self.lpi, "live": now - self.lease_seconds, "now": now}
         with db.transaction(conn):
-            self._advance(conn, now)
+            self.advance(conn, now)
             row = conn.execute(
                 "SELECT a.item_idx FROM assignments a WHERE a.annotator = :a AND "
                 + _NOT_DONE.format(col="a.item_idx") + " AND NOT " + _MINE.format(col="a.item_idx")
@@ -190,11 +166,11 @@ class Labeling:
                     # the round closes when the next one asks, or at this label: one
                     # annotator's round still waits for its last label, as the worker should
                     self._assign(conn, row[0], annotator, now)
-                    self._activity().serve(annotator, now)
+                    self.activity.serve(annotator, now)
             item = self._item_info(conn, row[0]) if row is not None else None
         state = "labeling" if item is not None else (
-            "waiting" if self._work_left() else "finished")
-        return {"item": item, "state": state, "progress": self.progress(annotator)}
+            "waiting" if self.work_left() else "finished")
+        return {"item": item, "state": state}
 
     def _assign(self, conn, idx: int, annotator: str, now: float) -> None:
         """Give ``idx`` to ``annotator``, dropping lapsed leases of others where the item would
@@ -231,7 +207,7 @@ class Labeling:
         annotator = check_annotator(annotator)
         conn = self.conn
         now = time.time()
-        self._activity().saw(annotator, now)
+        self.activity.saw(annotator, now)
         with db.transaction(conn):
             conn.execute("UPDATE assignments SET assigned_at = ? WHERE annotator = ?",
                          (now, annotator))
@@ -241,7 +217,7 @@ class Labeling:
                 {"a": annotator, "lpi": self.lpi})]
         return {"held": held, "lease_seconds": self.lease_seconds}
 
-    def _work_left(self) -> bool:
+    def work_left(self) -> bool:
         """Whether items remain that are open in a queue, held, or could still be picked."""
         conn = self.conn
         queued_open = conn.execute(
@@ -250,9 +226,10 @@ class Labeling:
             + _NOT_DONE.format(col="q.item_idx") + " LIMIT 1", {"lpi": self.lpi}).fetchone()
         if queued_open is not None:
             return True
-        return self._pool_left(conn) > 0
+        return self.pool_left(conn) > 0
 
-    def _pool_left(self, conn) -> int:
+    def pool_left(self, conn: sqlite3.Connection) -> int:
+        """Items neither queued, skipped nor labeled (what a strategy may still pick)."""
         return conn.execute(
             "SELECT count(*) FROM items i WHERE i.idx NOT IN (SELECT item_idx FROM queue) "
             "AND i.idx NOT IN (SELECT item_idx FROM skips) AND NOT EXISTS (SELECT 1 FROM labels "
@@ -270,12 +247,12 @@ class Labeling:
             Conflict: the item is already labeled (by this annotator, or as often as the project
                 asks), skipped, held by another annotator, or was never served to them.
         """
-        label = self._check_label(label)
+        label = check_label(label, self.classes)
         annotator = check_annotator(annotator)
-        idx = self._check_item(item)
+        idx = check_item(item, self.n_items)
         conn = self.conn
         now = time.time()
-        self._activity().saw(annotator, now)
+        self.activity.saw(annotator, now)
         with db.transaction(conn):
             if conn.execute("SELECT 1 FROM skips WHERE item_idx = ?", (idx,)).fetchone():
                 raise Conflict(f"item {idx} was skipped")
@@ -308,8 +285,8 @@ class Labeling:
                          (idx, annotator))
             if count + 1 >= self.lpi:
                 conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
-            self._advance(conn, now)
-        self._activity().labeled(now, annotator)
+            self.advance(conn, now)
+        self.activity.labeled(now, annotator)
         return {"label_id": label_id, "item": idx, "label": label, "annotator": annotator}
 
     def skip(self, item, annotator: str) -> dict:
@@ -322,10 +299,10 @@ class Labeling:
             Conflict: already skipped or labeled, or not held by ``annotator``.
         """
         annotator = check_annotator(annotator)
-        idx = self._check_item(item)
+        idx = check_item(item, self.n_items)
         conn = self.conn
         now = time.time()
-        self._activity().saw(annotator, now)
+        self.activity.saw(annotator, now)
         with db.transaction(conn):
             if conn.execute("SELECT 1 FROM skips WHERE item_idx = ?", (idx,)).fetchone():
                 raise Conflict(f"item {idx} was already skipped")
@@ -344,7 +321,7 @@ class Labeling:
                                "the app serves you")
             conn.execute("INSERT INTO skips VALUES (?, ?, ?)", (idx, annotator, now))
             conn.execute("DELETE FROM assignments WHERE item_idx = ?", (idx,))
-            self._advance(conn, now)
+            self.advance(conn, now)
         return {"item": idx, "skipped": True}
 
     def undo(self, annotator: str) -> dict:
@@ -356,7 +333,7 @@ class Labeling:
         annotator = check_annotator(annotator)
         conn = self.conn
         now = time.time()
-        self._activity().saw(annotator, now)
+        self.activity.saw(annotator, now)
         with db.transaction(conn):
             row = conn.execute(
                 "SELECT id, item_idx, label FROM labels WHERE annotator = ? AND source = 'app' "
@@ -368,3 +345,43 @@ class Labeling:
             conn.execute("INSERT OR REPLACE INTO assignments VALUES (?, ?, ?)",
                          (idx, annotator, now))
         return {"item": idx, "label": label, "undone": label_id}
+
+    # -- reading -------------------------------------------------------------------------------
+    def progress(self, annotator: str | None = None) -> dict:
+        """Counts, the current batch's position, and the accuracy estimate per round (the
+        project adds the stopping advice)."""
+        conn = self.conn
+        n_labels, n_labeled = conn.execute(
+            "SELECT count(*), count(DISTINCT item_idx) FROM labels WHERE undone_at IS NULL"
+        ).fetchone()
+        out = {
+            "n_items": self.n_items, "n_labels": n_labels, "n_labeled_items": n_labeled,
+            "n_skipped": conn.execute("SELECT count(*) FROM skips").fetchone()[0],
+            "round": None, "batch_size": 0, "batch_done": 0,
+            "next_ready": conn.execute("SELECT 1 FROM rounds WHERE status = 'next'"
+                                       ).fetchone() is not None,
+        }
+        cur = conn.execute("SELECT round FROM rounds WHERE status = 'current'").fetchone()
+        if cur is not None:
+            out["round"] = cur[0]
+            out["batch_size"] = conn.execute("SELECT count(*) FROM queue WHERE round = ?",
+                                             cur).fetchone()[0]
+            out["batch_done"] = out["batch_size"] - conn.execute(
+                "SELECT count(*) FROM queue q WHERE q.round = :r AND "
+                + _NOT_DONE.format(col="q.item_idx"), {"r": cur[0], "lpi": self.lpi}
+            ).fetchone()[0]
+        if annotator is not None:
+            out["mine"] = conn.execute("SELECT count(*) FROM labels WHERE annotator = ? AND "
+                                       "undone_at IS NULL", (annotator,)).fetchone()[0]
+        out["history"] = [
+            {"round": r, "n_labels": n, "cv_accuracy": a, "strategy": s}
+            for r, n, a, s in conn.execute(
+                "SELECT round, n_labels, cv_accuracy, strategy FROM rounds ORDER BY round")]
+        return out
+
+    def batches(self) -> list[dict]:
+        """The batches not yet done: round, status, position and item, in order."""
+        rows = self.conn.execute(
+            "SELECT q.round, r.status, q.position, q.item_idx FROM queue q JOIN rounds r "
+            "ON r.round = q.round WHERE r.status != 'done' ORDER BY q.round, q.position")
+        return [dict(zip(("round", "status", "position", "item"), r, strict=True)) for r in rows]

@@ -1,6 +1,6 @@
 """The model's round in the app: the shared engine trains, fine-tunes and picks the next batch.
 
-The worker thread calls :meth:`ModelStep.prepare_next_batch`; the engine
+The worker thread calls :meth:`ModelService.prepare_next_batch`; the engine
 (:class:`labelwise.engine.ActiveLearner`) is the same one the simulations use, so a strategy picks
 the same items here as in ``labelwise run`` for the same labels and seed.
 """
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from labelwise.app import db
+from labelwise.app.labeling import Queue
+from labelwise.app.labels import Labels
+from labelwise.app.round_stopping import RoundStopping
 from labelwise.stopping import cross_validated_accuracy  # noqa: F401 (the chart's estimate)
-
-_LOCK_LOCK = threading.Lock()
 
 
 @dataclass
@@ -47,19 +50,57 @@ class Ranking:
     remaining: int | None = None  # items not queued yet, as of the last queue_ranked
 
 
-class ModelStep:
-    """The model side of :class:`labelwise.app.project.Project` (a mixin).
+class ModelService:
+    """The model step of :class:`labelwise.app.project.Project`: fit, pick, queue the batches.
 
-    The project keeps one :class:`~labelwise.engine.ActiveLearner` in memory for the worker, so
-    last round's model is at hand for strategies that compare rounds (alamp); after a restart it
-    is refitted once on the labels that round used (found from the round's label watermark).
+    It keeps one :class:`~labelwise.engine.ActiveLearner` in memory for the worker, so last
+    round's model is at hand for strategies that compare rounds (alamp); after a restart it is
+    refitted once on the labels that round used (found from the round's label watermark).
+
+    Args:
+        connect: returns this thread's connection to the project's database.
+        settings: the project's settings (``classes``, ``n_items``, ``batch_size``, ``learner``,
+            ``strategy``, ``random_state``, ``learner_params``, ``cold_start``).
+        features: returns the (n, d) features of the pool (read when first needed).
+        queue: the project's queue (it sizes the batches from the team's pace, and a queued
+            batch may close the current round).
+        labels: reads the labels in force.
     """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], settings: dict,
+                 features: Callable[[], np.ndarray], queue: Queue, labels: Labels):
+        self._connect = connect
+        self._features = features
+        self.settings = settings
+        self.classes: list[str] = settings["classes"]
+        self.n_items: int = int(settings["n_items"])
+        self.queue = queue
+        self.labeled_arrays = labels.labeled_arrays
+        self.round_stopping = RoundStopping(settings["random_state"], settings["batch_size"])
+        #: seconds the last round made the team wait (what :meth:`batches_wanted` covers)
+        self.round_seconds = 0.0
+        self._engine = None
+        self._engine_mutex = threading.RLock()  # the worker's fallback ranks while a fit runs
+        self.last_ranking: Ranking | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._connect()
+
+    @property
+    def features(self) -> np.ndarray:
+        return self._features()
+
+    def current_engine(self):
+        """The engine if this process built one (else None), without building it: for readers
+        such as the page's assist that must not race the worker's first build."""
+        return self._engine
 
     def engine(self):
         """The project's engine over its features (built once; thread: the worker's)."""
         from labelwise.engine import ActiveLearner
 
-        if getattr(self, "_engine", None) is None:
+        if self._engine is None:
             s = self.settings
             self._engine = ActiveLearner(
                 self.features, s["learner"], s["strategy"], classes=self.classes,
@@ -67,7 +108,7 @@ class ModelStep:
                 cold_start=s.get("cold_start", "random"), warm_start=s.get("warm_start", False))
         return self._engine
 
-    def _learner(self):
+    def learner(self):
         """An unfitted learner as the project's settings describe it."""
         return self.engine().template.clone()
 
@@ -96,8 +137,8 @@ class ModelStep:
         run dry while the next round is prepared, and a whole batch is still in reserve. One
         annotator gives 2, the batch being labeled and the next one.
         """
-        active = max(1, self.active_annotators())
-        behind = 2 * self.label_rate() * getattr(self, "_round_seconds", 0.0)
+        active = max(1, self.queue.active_annotators())
+        behind = 2 * self.queue.label_rate() * self.round_seconds
         return math.ceil((active + behind) / int(self.settings["batch_size"])) + 1
 
     def batches_missing(self) -> int:
@@ -112,7 +153,7 @@ class ModelStep:
     def has_model(self) -> bool:
         """Whether this process holds a fitted model (else a ranking comes from the cold
         start)."""
-        return getattr(getattr(self, "_engine", None), "model", None) is not None
+        return self._engine is not None and self._engine.model is not None
 
     def _batches_missing(self, conn) -> int:
         open_rounds = conn.execute("SELECT count(*) FROM rounds WHERE status IN "
@@ -149,7 +190,7 @@ class ModelStep:
         if ranking is None:
             return None
         out = self.queue_ranked(ranking, batches=batches, accuracy=accuracy)
-        self._round_seconds = getattr(self, "_round_seconds", 0.0) + ranking.seconds
+        self.round_seconds += ranking.seconds
         return out
 
     def rank(self, depth: int | None = None, batches: int | None = 1,
@@ -181,7 +222,7 @@ class ModelStep:
                                                                            missing)))
             if conn.execute("SELECT 1 FROM rounds WHERE status = 'current'").fetchone() is None \
                     and conn.execute("SELECT 1 FROM rounds").fetchone() is not None \
-                    and self._pool_left(conn) == 0:
+                    and self.queue.pool_left(conn) == 0:
                 return None
             snapshot_at = time.time()
             watermark = conn.execute("SELECT coalesce(max(id), 0) FROM labels").fetchone()[0]
@@ -203,7 +244,7 @@ class ModelStep:
         seed = int(self.settings["random_state"]) + new_round
         pending = np.setdiff1d(in_queue, labeled_idx)  # queued, not labeled yet: covered
         t_round = time.perf_counter()
-        lock = self._engine_lock()
+        lock = self._engine_mutex
         fit = None
         if refit:  # the fallback (refit=False) leaves the labels to the fitting thread
             with lock:  # the worker's fallback may rank from the last model while this fits
@@ -224,7 +265,7 @@ class ModelStep:
                     "pseudo_labels": fit.pseudo_labels if fit is not None else None,
                     "cv_done": False}
             if fit is not None:
-                info.update(self._stopping(conn, engine, new_round, len(y)))
+                info.update(self.round_stopping.observe(conn, engine, self.features, new_round))
             model_labels = len(y) if fit is not None else self.model_labels()
         info["model_labels"] = model_labels
         ranking = Ranking(items=picks, scores=scores, info=info, n_labels=len(y),
@@ -232,15 +273,8 @@ class ModelStep:
                           train_seconds=fit.train_seconds if fit is not None else 0.0,
                           select_seconds=query.query_seconds, fitted=fit is not None,
                           seconds=time.perf_counter() - t_round)
-        self._ranking = ranking
+        self.last_ranking = ranking
         return ranking
-
-    def _engine_lock(self):
-        lock = self.__dict__.get("_engine_mutex")
-        if lock is None:
-            with _LOCK_LOCK:
-                lock = self.__dict__.setdefault("_engine_mutex", threading.RLock())
-        return lock
 
     def model_labels(self) -> int | None:
         """The labels of the newest fitted model that ranked a batch (None: none yet)."""
@@ -250,7 +284,7 @@ class ModelStep:
 
     def latest_ranking(self) -> Ranking | None:
         """The newest :meth:`rank` of this process (in memory), or None."""
-        return getattr(self, "_ranking", None)
+        return self.last_ranking
 
     def queue_ranked(self, ranking: Ranking, batches: int | None = None,
                      accuracy: bool = False) -> dict | None:
@@ -300,10 +334,10 @@ class ModelStep:
                     [(first + b, pos, int(ranking.items[j]),
                       None if np.isnan(ranking.scores[j]) else float(ranking.scores[j]))
                      for pos, j in enumerate(keep[start:start + size])])
-            self._advance(conn, time.time())
+            self.queue.advance(conn, time.time())
         # what batches_wanted covers: queueing from a ranking ready in memory is all the wait
         # (prepare_next_batch adds the fit and the selection it ran first)
-        self._round_seconds = time.perf_counter() - t0
+        self.round_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         cv = None
         if ranking.fitted and accuracy:  # the batches are served already; this feeds the chart
@@ -320,61 +354,10 @@ class ModelStep:
                 "cv_seconds": time.perf_counter() - t0, "cold_start": info["cold_start"],
                 "pseudo_labels": info["pseudo_labels"]}
 
-    def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
-        """Feed this round's model to the project's :class:`~labelwise.stopping.StoppingMonitor`
-        (the one ``labelwise run`` and the Label Studio backend call: same labels, same rows).
-
-        The monitor lives in memory for the worker and is saved with the newest round
-        (``rounds.info.stopping_monitor``), so a restarted app continues where it stopped.
-        Batches prepared ahead from the same labels give the same model: the monitor counts a
-        round only when it was trained on more labels than the last counted one.
-
-        Returns:
-            ``{"stopping": the monitor's row (JSON: NaN as null), "stopping_monitor": its
-            saved state}``, merged into the round's info.
-        """
-        from labelwise.stopping import StoppingMonitor, _nan_to_none
-
-        monitor = getattr(self, "_monitor", None)
-        if monitor is None:
-            row = conn.execute(
-                "SELECT json_extract(info, '$.stopping_monitor') FROM rounds WHERE round < ? "
-                "AND json_extract(info, '$.stopping_monitor') IS NOT NULL ORDER BY round DESC "
-                "LIMIT 1", (new_round,)).fetchone()
-            monitor = (StoppingMonitor.from_json(row[0]) if row is not None else
-                       StoppingMonitor(random_state=int(self.settings["random_state"])))
-            self._monitor = monitor
-        picks = engine.last_query.picks[:int(self.settings["batch_size"])]
-        row = monitor.observe(engine.model, self.features, engine.labeled_idx, picks)
-        with db.transaction(conn):  # only the newest round keeps the saved monitor
-            conn.execute("UPDATE rounds SET info = json_remove(info, '$.stopping_monitor') "
-                         "WHERE json_extract(info, '$.stopping_monitor') IS NOT NULL")
-        return {"stopping": _nan_to_none([row])[0], "stopping_monitor": monitor.to_dict()}
 
     def stopping_status(self) -> dict | None:
-        """The latest stopping advice for people, or None before any model.
-
-        ``{"stop": bool, "message": str, "recommended": {"value", "threshold", "stop",
-        "reason"}, "criteria": {name: {"value", "threshold", "stop"}}, "stopped_changing":
-        bool}``: ``stop`` and ``message`` are the recommended stop and its one-line reason
-        (:mod:`labelwise.stopping`; what the page and ``labelwise status`` show);
-        ``stopped_changing`` is stabilizing predictions' verdict (Bloodgood & Vijay-Shanker
-        2009).
-        """
-        from labelwise.stopping import CRITERIA, RECOMMENDED
-
-        row = self.conn.execute(
-            "SELECT json_extract(info, '$.stopping') FROM rounds WHERE "
-            "json_extract(info, '$.stopping.recommended') IS NOT NULL "
-            "ORDER BY round DESC LIMIT 1").fetchone()
-        if row is None:
-            return None
-        last = json.loads(row[0])
-        rec = last[RECOMMENDED]
-        return {"stop": bool(rec["stop"]), "message": rec["reason"], "recommended": rec,
-                "criteria": {c: last[c] for c in CRITERIA},
-                "stopped_changing": bool(last["stabilizing_predictions"]["stop"]),
-                "n_labeled": last.get("n_labeled"), "stop_set_size": last.get("stop_set_size")}
+        """The latest stopping advice for people (see :meth:`RoundStopping.status`)."""
+        return self.round_stopping.status(self.conn)
 
     def estimate_accuracy(self, before_fold=None) -> dict | None:
         """The cross-validated accuracy of the newest round's model, when it was prepared
@@ -394,7 +377,7 @@ class ModelStep:
         info = json.loads(row[1])
         t0 = time.perf_counter()
         idx, y = self.labeled_arrays(upto=(info["label_watermark"], info["snapshot_at"]))
-        cv = cross_validated_accuracy(self._learner(), self.features[idx], y,
+        cv = cross_validated_accuracy(self.learner(), self.features[idx], y,
                                       random_state=int(self.settings["random_state"]),
                                       before_fold=before_fold)
         with db.transaction(conn):

@@ -2,13 +2,19 @@
 
 A project folder holds ``labelwise.db`` (SQLite, see :mod:`labelwise.app.db`), ``embeddings.npy``
 ((n, d) float32 features of the pool, row ``idx`` = item ``idx``) and ``cache/`` (the encoder's
-embedding cache). The server, the worker and the CLI all go through :class:`Project`, whose
-operations live in four modules, one job each:
+embedding cache). The server, the worker and the CLI all go through :class:`Project`, a thin
+composition of services with explicit interfaces, each built from what it needs (a connection
+provider, the settings, the features) and tested alone; none calls another's private methods:
 
 - :mod:`labelwise.app.create`: making a project from images, texts or features;
-- :mod:`labelwise.app.labeling`: the queue's state machine (next item, label, skip, undo);
-- :mod:`labelwise.app.model_step`: the model's round, through the shared engine;
-- :mod:`labelwise.app.transfer`: importing and exporting labels.
+- :class:`~labelwise.app.labeling.Queue` (``project.queue_service``): the queue's state machine
+  and its assignments (next item, label, skip, undo, leases);
+- :class:`~labelwise.app.labels.Labels` (``project.labels``): the labels in force;
+- :class:`~labelwise.app.model_step.ModelService` (``project.model_service``): the model's
+  round through the shared engine, with the stopping advice
+  (:class:`~labelwise.app.round_stopping.RoundStopping`);
+- :class:`~labelwise.app.transfer.Transfer` (``project.transfer``): importing and exporting labels;
+- :class:`~labelwise.app.annotators.Annotators` (``project.annotators``): the accounts.
 
 The batch pipeline: the batch being labeled is followed by batches already queued, so the
 annotators never wait for a model. Synchronously, :meth:`prepare_next_batch` fits and picks the
@@ -29,18 +35,27 @@ from pathlib import Path
 import numpy as np
 
 from labelwise.app import db
+from labelwise.app.annotators import Annotators
 from labelwise.app.errors import (
     DB_NAME,
-    DEFAULT_LEASE_SECONDS,
     EMBEDDINGS_NAME,
     Conflict,
     DiskFull,
     ItemNotFound,
     check_annotator,
+    check_item,
 )
 from labelwise.app.files import interrupted_build
-from labelwise.app.labeling import _NOT_DONE, Labeling
-from labelwise.app.model_step import ModelStep
+from labelwise.app.labeling import Queue
+from labelwise.app.labels import Labels
+from labelwise.app.model_step import ModelService, Ranking
+from labelwise.app.project_files import (  # noqa: F401 (importable from here as before)
+    EMBEDDINGS_HINT,
+    REQUIRED_SETTINGS,
+    SETTING_DEFAULTS,
+    check_embeddings_file,
+    check_settings,
+)
 from labelwise.app.transfer import Transfer
 from labelwise.io import is_disk_full
 from labelwise.validation import LabelwiseError
@@ -48,82 +63,9 @@ from labelwise.validation import LabelwiseError
 __all__ = ["DB_NAME", "EMBEDDINGS_NAME", "Conflict", "ItemNotFound", "Project", "check_annotator"]
 
 
-#: what to do about a damaged embeddings.npy (the labels, in the database, are safe)
-EMBEDDINGS_HINT = ("restore it from a backup, or `labelwise export` the labels (the database is "
-                   "fine) and `labelwise init` a new project with --labels set to that file")
-#: rows of embeddings.npy checked for NaN/inf at a time (bounds the memory of the check)
-_CHECK_ROWS = 8192
-
-
-def check_embeddings_file(path: Path, n_items: int,
-                          n_features: int | None = None) -> tuple[int, int]:
-    """Check a project's ``embeddings.npy`` without loading it: it exists, is an (n_items, d)
-    float array (d = ``n_features`` when known), whole, and finite. Memory-mapped and checked in
-    blocks of rows: 0.03 s for 100,000 x 384 with the file in the page cache
-    (``benchmarks/bench_project_open.py``). Returns its shape.
-
-    Raises:
-        LabelwiseError: one line naming the file, the problem and what to do.
-    """
-    fix = EMBEDDINGS_HINT
-    if not path.is_file():
-        raise LabelwiseError(f"the embeddings file {path} is missing: {fix}")
-    try:
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        raise LabelwiseError(f"the embeddings file {path} cannot be read (truncated, or not a "
-                             f".npy array of numbers): {fix}") from None
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.floating):
-        raise LabelwiseError(f"the embeddings file {path} holds a {X.dtype} array of shape "
-                             f"{X.shape}, not (items, features) floats: {fix}")
-    want = f"({n_items}, {n_features if n_features is not None else 'd'})"
-    if X.shape[0] != n_items or X.shape[1] == 0 or (
-            n_features is not None and X.shape[1] != n_features):
-        raise LabelwiseError(f"the embeddings file {path} has shape {X.shape}, but the "
-                             f"project's items need {want}: {fix}")
-    for start in range(0, n_items, _CHECK_ROWS):
-        block = np.isfinite(X[start:start + _CHECK_ROWS]).all(axis=1)
-        if not block.all():
-            row = start + int(np.argmin(block))
-            raise LabelwiseError(f"the embeddings file {path} holds NaN or inf (first in "
-                                 f"row {row}): {fix}")
-    return X.shape
-
-
-#: settings a project made by an older release may lack, and their values then
-SETTING_DEFAULTS = {"labels_per_item": 1, "lease_seconds": DEFAULT_LEASE_SECONDS,
-                    "cold_start": "random", "random_state": 0, "encoder": None,
-                    "data_root": None, "learner_params": None}
-#: settings every project has, with a check of each value
-REQUIRED_SETTINGS = {
-    "classes": lambda v: isinstance(v, list) and len(v) >= 2
-    and all(isinstance(c, str) for c in v),
-    "n_items": lambda v: _is_int(v) and v >= 0,
-    "batch_size": lambda v: _is_int(v) and v >= 1,
-    "labels_per_item": lambda v: _is_int(v) and v >= 1,
-    "lease_seconds": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
-    "random_state": lambda v: _is_int(v) and v >= 0,
-    "strategy": lambda v: isinstance(v, str), "learner": lambda v: isinstance(v, str),
-    "modality": lambda v: v in ("image", "text", "features"),
-}
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def check_settings(settings: dict) -> None:
-    """Raise KeyError ``"no setting 'x'"`` or ValueError naming the first missing or malformed
-    setting (the caller reports the project as damaged)."""
-    for key, ok in REQUIRED_SETTINGS.items():
-        if key not in settings:
-            raise KeyError(key)
-        if not ok(settings[key]):
-            raise ValueError(f"setting {key} is {settings[key]!r}")
-
-
-class Project(Labeling, ModelStep, Transfer):
-    """An open project: each method is one short transaction on the database.
+class Project:
+    """An open project: each method is one short transaction on the database, delegated to the
+    project's services (see the module docstring).
 
     Thread-safe: each thread gets its own SQLite connection; concurrent writers (two annotators,
     the worker) are serialised by ``BEGIN IMMEDIATE``.
@@ -190,6 +132,15 @@ class Project(Labeling, ModelStep, Transfer):
                 self.close()
                 raise
         self._features_lock = threading.Lock()
+        connect = lambda: self.conn  # noqa: E731 (this thread's connection, opened on demand)
+        features = lambda: self.features  # noqa: E731 (memory-mapped when first read)
+        self.labels = Labels(connect)
+        self.queue_service = Queue(connect, self.settings)
+        self.model_service = ModelService(connect, self.settings, features, self.queue_service,
+                                          self.labels)
+        self.transfer = Transfer(connect, self.settings, self.path, self.labels,
+                                 self.queue_service, self.model_service.learner, features)
+        self.annotators = Annotators(connect)
 
     def check_embeddings(self) -> None:
         """Check ``embeddings.npy`` (see :func:`check_embeddings_file`), once."""
@@ -228,18 +179,6 @@ class Project(Labeling, ModelStep, Transfer):
     def lpi(self) -> int:
         return int(self.settings["labels_per_item"])
 
-    def _check_item(self, item) -> int:
-        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
-            raise ItemNotFound(f"item must be an item number, got {item!r}")
-        if not 0 <= int(item) < self.n_items:
-            raise ItemNotFound(f"unknown item {item}: the project has items 0..{self.n_items - 1}")
-        return int(item)
-
-    def _check_label(self, label) -> str:
-        if not isinstance(label, str) or label not in self.classes:
-            raise LabelwiseError(f"unknown class {label!r}; classes are: "
-                                 f"{', '.join(self.classes)}")
-        return label
     # -- reading -------------------------------------------------------------------------------
     def item_content(self, item) -> tuple[str, object]:
         """``("text", str)`` for a text item, ``("image", Path)`` for an image item.
@@ -247,7 +186,7 @@ class Project(Labeling, ModelStep, Transfer):
         Only registered items are served: the image path must resolve inside the data folder
         given at init (no path traversal, no symlinks leading out of it).
         """
-        idx = self._check_item(item)
+        idx = check_item(item, self.n_items)
         item_id, text, rel = self.conn.execute(
             "SELECT item_id, text, path FROM items WHERE idx = ?", (idx,)).fetchone()
         if self.settings["modality"] != "image":
@@ -259,68 +198,22 @@ class Project(Labeling, ModelStep, Transfer):
         return "image", target
 
     def active_labels(self, upto: tuple[int, float] | None = None) -> list[dict]:
-        """Every label in force (not undone), oldest first; with ``upto=(label_id, time)``, the
-        labels that were in force then (given up to that id, not undone before that time)."""
-        where, args = "l.undone_at IS NULL", ()
-        if upto is not None:
-            where, args = "l.id <= ? AND (l.undone_at IS NULL OR l.undone_at > ?)", tuple(upto)
-        rows = self.conn.execute(
-            "SELECT l.id, l.item_idx, i.item_id, l.label, l.annotator, l.created, l.source "
-            f"FROM labels l JOIN items i ON i.idx = l.item_idx WHERE {where} ORDER BY l.id",
-            args).fetchall()
-        keys = ("label_id", "item", "id", "label", "annotator", "created", "source")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        """See :meth:`Labels.active_labels`."""
+        return self.labels.active_labels(upto)
 
     def labeled_arrays(self, upto: tuple[int, float] | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
-        """(m,) item indices and (m,) labels: the majority label per item (ties: earliest);
-        ``upto`` as in :meth:`active_labels`."""
-        by_item: dict[int, list[str]] = {}
-        for r in self.active_labels(upto):
-            by_item.setdefault(r["item"], []).append(r["label"])
-        idx = np.fromiter(by_item, dtype=np.int64, count=len(by_item))
-        y = np.array([Counter(v).most_common(1)[0][0] for v in by_item.values()], dtype=object)
-        order = np.argsort(idx)
-        return idx[order], y[order].astype(str) if len(y) else np.array([], dtype=str)
+        """See :meth:`Labels.labeled_arrays`."""
+        return self.labels.labeled_arrays(upto)
 
     def progress(self, annotator: str | None = None) -> dict:
-        """Counts, the current batch's position, and the accuracy estimate per round."""
-        conn = self.conn
-        n_labels, n_labeled = conn.execute(
-            "SELECT count(*), count(DISTINCT item_idx) FROM labels WHERE undone_at IS NULL"
-        ).fetchone()
-        out = {
-            "n_items": self.n_items, "n_labels": n_labels, "n_labeled_items": n_labeled,
-            "n_skipped": conn.execute("SELECT count(*) FROM skips").fetchone()[0],
-            "round": None, "batch_size": 0, "batch_done": 0,
-            "next_ready": conn.execute("SELECT 1 FROM rounds WHERE status = 'next'"
-                                       ).fetchone() is not None,
-        }
-        cur = conn.execute("SELECT round FROM rounds WHERE status = 'current'").fetchone()
-        if cur is not None:
-            out["round"] = cur[0]
-            out["batch_size"] = conn.execute("SELECT count(*) FROM queue WHERE round = ?",
-                                             cur).fetchone()[0]
-            out["batch_done"] = out["batch_size"] - conn.execute(
-                "SELECT count(*) FROM queue q WHERE q.round = :r AND "
-                + _NOT_DONE.format(col="q.item_idx"), {"r": cur[0], "lpi": self.lpi}
-            ).fetchone()[0]
-        if annotator is not None:
-            out["mine"] = conn.execute("SELECT count(*) FROM labels WHERE annotator = ? AND "
-                                       "undone_at IS NULL", (annotator,)).fetchone()[0]
-        out["history"] = [
-            {"round": r, "n_labels": n, "cv_accuracy": a, "strategy": s}
-            for r, n, a, s in conn.execute(
-                "SELECT round, n_labels, cv_accuracy, strategy FROM rounds ORDER BY round")]
-        out["stopping"] = self.stopping_status()
-        return out
+        """Counts, the current batch's position, the accuracy estimate per round
+        (:meth:`Queue.progress`) and the stopping advice (``"stopping"``)."""
+        return {**self.queue_service.progress(annotator), "stopping": self.stopping_status()}
 
     def queue(self) -> list[dict]:
         """The batches not yet done: round, status, position and item, in order."""
-        rows = self.conn.execute(
-            "SELECT q.round, r.status, q.position, q.item_idx FROM queue q JOIN rounds r "
-            "ON r.round = q.round WHERE r.status != 'done' ORDER BY q.round, q.position")
-        return [dict(zip(("round", "status", "position", "item"), r, strict=True)) for r in rows]
+        return self.queue_service.batches()
 
     def status(self) -> dict:
         """What ``labelwise status`` prints: settings, counts, rounds, labels per class."""
@@ -378,6 +271,102 @@ class Project(Labeling, ModelStep, Transfer):
         if info.get("epochs"):
             out += f", {info['epochs']} epochs (stopped on {info.get('stopped')})"
         return out
+
+
+    # -- the queue and its assignments (labelwise.app.labeling.Queue) --------------------------
+    @property
+    def lease_seconds(self) -> float:
+        return self.queue_service.lease_seconds
+
+    def active_annotators(self) -> int:
+        return self.queue_service.active_annotators()
+
+    def label_rate(self, window: float = 30.0) -> float:
+        return self.queue_service.label_rate(window)
+
+    def potential_rate(self) -> float:
+        return self.queue_service.potential_rate()
+
+    def next_item(self, annotator: str) -> dict:
+        """See :meth:`Queue.next_item`; with ``"progress"`` (:meth:`progress`)."""
+        out = self.queue_service.next_item(annotator)
+        return {**out, "progress": self.progress(check_annotator(annotator))}
+
+    def renew_all_leases(self) -> int:
+        return self.queue_service.renew_all_leases()
+
+    def heartbeat(self, annotator: str) -> dict:
+        return self.queue_service.heartbeat(annotator)
+
+    def label(self, item, label, annotator: str) -> dict:
+        return self.queue_service.label(item, label, annotator)
+
+    def skip(self, item, annotator: str) -> dict:
+        return self.queue_service.skip(item, annotator)
+
+    def undo(self, annotator: str) -> dict:
+        return self.queue_service.undo(annotator)
+
+    # -- the model step (labelwise.app.model_step.ModelService) --------------------------------
+    def engine(self):
+        return self.model_service.engine()
+
+    def current_engine(self):
+        """The engine if one was built in this process, else None (see
+        :meth:`ModelService.current_engine`)."""
+        return self.model_service.current_engine()
+
+    def batches_wanted(self) -> int:
+        return self.model_service.batches_wanted()
+
+    def batches_missing(self) -> int:
+        return self.model_service.batches_missing()
+
+    def open_batches(self) -> int:
+        return self.model_service.open_batches()
+
+    def has_model(self) -> bool:
+        return self.model_service.has_model()
+
+    def prepare_next_batch(self, batches: int | None = 1, accuracy: bool = True) -> dict | None:
+        return self.model_service.prepare_next_batch(batches, accuracy)
+
+    def rank(self, depth: int | None = None, batches: int | None = 1,
+             refit: bool = True) -> Ranking | None:
+        return self.model_service.rank(depth, batches, refit)
+
+    def model_labels(self) -> int | None:
+        return self.model_service.model_labels()
+
+    def latest_ranking(self) -> Ranking | None:
+        return self.model_service.latest_ranking()
+
+    def queue_ranked(self, ranking: Ranking, batches: int | None = None,
+                     accuracy: bool = False) -> dict | None:
+        return self.model_service.queue_ranked(ranking, batches, accuracy)
+
+    def stopping_status(self) -> dict | None:
+        return self.model_service.stopping_status()
+
+    def estimate_accuracy(self, before_fold=None) -> dict | None:
+        return self.model_service.estimate_accuracy(before_fold)
+
+    def _stopping(self, conn, engine, new_round: int, n_labels: int) -> dict:
+        # what tests/test_stopping.py feeds the app's monitor through
+        return self.model_service.round_stopping.observe(conn, engine, self.features,
+                                                         new_round)
+
+    # -- import and export (labelwise.app.transfer.Transfer) -----------------------------------
+    def import_labels(self, csv_path: str | Path, annotator: str = "import") -> dict:
+        return self.transfer.import_labels(csv_path, annotator)
+
+    def export(self, out: str | Path, format: str = "csv", predictions: bool = False,
+               document_root: str | Path | None = None, image_url: str | None = None,
+               credit: dict[str, str] | None = None) -> dict:
+        return self.transfer.export(out, format, predictions, document_root, image_url, credit)
+
+    def predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.transfer.predictions()
 
 
 def _alive(pid) -> bool:

@@ -8,12 +8,15 @@ import json
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from labelwise.app import db
 from labelwise.app.errors import DiskFull
+from labelwise.app.labeling import Queue
+from labelwise.app.labels import Labels
 from labelwise.io import atomic_write, is_disk_full
 from labelwise.validation import LabelwiseError, plural
 
@@ -151,7 +154,34 @@ def match_label_rows(rows: list[tuple[int, str, str]], lookup: dict[str, int],
 
 
 class Transfer:
-    """Import and export of :class:`labelwise.app.project.Project` (a mixin)."""
+    """Import and export of a :class:`labelwise.app.project.Project`'s labels.
+
+    Args:
+        connect: returns this thread's connection to the project's database.
+        settings: the project's settings (``classes``, ``modality``, ``data_root``,
+            ``strategy``, ``learner``).
+        path: the project folder (where a full disk is looked for).
+        labels: reads the labels in force.
+        queue: the project's queue (an import may close the current round).
+        learner: returns an unfitted learner as the settings describe it (for predictions).
+        features: returns the (n, d) features of the pool (for predictions).
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], settings: dict, path: Path,
+                 labels: Labels, queue: Queue, learner: Callable[[], object],
+                 features: Callable[[], np.ndarray]):
+        self._connect = connect
+        self.settings = settings
+        self.classes: list[str] = settings["classes"]
+        self.path = Path(path)
+        self.labels = labels
+        self.queue = queue
+        self._learner = learner
+        self._features = features
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._connect()
 
     # -- import / export -----------------------------------------------------------------------
     def import_labels(self, csv_path: str | Path, annotator: str = "import") -> dict:
@@ -179,7 +209,7 @@ class Transfer:
                 new = [(idx, lab, annotator, now) for idx, lab in wanted if idx not in labeled]
                 conn.executemany("INSERT INTO labels (item_idx, label, annotator, created, "
                                  "source) VALUES (?, ?, ?, ?, 'import')", new)
-                self._advance(conn)
+                self.queue.advance(conn)
         except (sqlite3.Error, OSError) as exc:
             if is_disk_full(exc, where=self.path):
                 raise DiskFull("the disk is full: no label was imported; free some space and "
@@ -213,7 +243,7 @@ class Transfer:
             raise LabelwiseError(f"unknown export format {format!r}; choose one of: "
                                  f"{', '.join(EXPORT_FORMATS)}")
         by_item: dict[int, list[dict]] = {}
-        for r in self.active_labels():
+        for r in self.labels.active_labels():
             by_item.setdefault(r["item"], []).append(r)
         items = self.conn.execute("SELECT idx, item_id, text, path FROM items ORDER BY idx"
                                   ).fetchall()
@@ -295,9 +325,10 @@ class Transfer:
     def predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(n,) predicted class and (n,) confidence (max probability) for every item, from the
         learner trained on all labels in force."""
-        idx, y = self.labeled_arrays()
+        idx, y = self.labels.labeled_arrays()
         if len(set(y.tolist())) < 2:
             raise LabelwiseError("predictions need labels of at least 2 classes")
-        learner = self._learner().fit(self.features[idx], y)
-        proba = learner.predict_proba(self.features)
+        X = self._features()
+        learner = self._learner().fit(X[idx], y)
+        proba = learner.predict_proba(X)
         return learner.classes_[proba.argmax(axis=1)].astype(str), proba.max(axis=1)

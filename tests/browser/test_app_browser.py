@@ -58,6 +58,14 @@ class ServerThread:
         self.thread.join(15)
 
 
+def wait_until(check, seconds: float = 90.0) -> None:
+    """Wait for a state of the server (bounded, generous on a loaded 2-core machine)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"waited {seconds:.0f} s for {check.__doc__}"
+        time.sleep(0.05)
+
+
 DIGIT_NAMES = {0: "zero", 1: "one", 2: "two"}
 
 
@@ -156,6 +164,15 @@ def test_browser_personal_link_labels_as_its_annotator(tmp_path):
     alice, bob = add_annotator(project, "alice"), add_annotator(project, "bob")
     shot = tmp_path / "labeling-app.png"
     with ServerThread(project) as url, sync_api.sync_playwright() as pw:
+        # the project init_project returns holds no model yet (the first batch was ranked by
+        # the one that built it): the page suggests a class only once the server's worker has
+        # fitted one, and an item keeps what it was served with. Wait for that state, or on a
+        # loaded machine the first item comes without a suggestion and the test hangs on it.
+        def has_model():
+            """the server's worker to fit the first model"""
+            return project.has_model()
+
+        wait_until(has_model)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1000, "height": 600})
