@@ -100,7 +100,9 @@ class GatedLogreg(LogisticRegressionLearner):
     fits = 0
 
     def _fit(self, X, y_idx):
-        type(self).fits += 1
+        # count the model's fits only: the accuracy thread's cross-validation folds fit too
+        if threading.current_thread().name != "labelwise-accuracy":
+            type(self).fits += 1
         if self.FAIL.is_set():
             raise ValueError("the learner broke")
         assert self.GATE.wait(60), "the test never opened the gate"
