@@ -64,8 +64,19 @@ def get(refs):
 
 
 def is_top_of_score(strategy) -> bool:
-    """Whether ``strategy`` picks the top k of its score (registered with a score alone)."""
-    return getattr(strategy.select, "__qualname__", "").startswith("top_of_score")
+    """Whether ``strategy`` picks the top k of its score (registered with a score alone): its
+    selector is :func:`~labelwise.strategies.registry.top_of_score`'s, possibly inside the
+    registry's wrappers (each closing over the one selector it wraps)."""
+    fn = strategy.select
+    for _ in range(4):
+        if getattr(fn, "__qualname__", "").startswith("top_of_score"):
+            return True
+        inner = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
+                 if callable(getattr(c, "cell_contents", None))]
+        if len(inner) != 1:
+            return False
+        fn = inner[0]
+    return False
 
 
 def groups_of(rows: np.ndarray, n_workers: int) -> list[list[int]]:
@@ -204,21 +215,21 @@ class ShardedSelection:
         centers = None
         if len(labeled_idx):
             centers = np.asarray(learner.embed(self.pool.take(labeled_idx)))
-        best = get([w.kcenter_start.remote(centers) for w in self.workers])
+        best = get([w.kcenter_start.remote(centers, k) for w in self.workers])
         picks = []
         if centers is None:  # no centre yet: a seeded random first pick, as in memory
             first = int(rng.integers(sum(self.n_cand)))
             w = int(np.searchsorted(np.cumsum(self.n_cand), first, side="right"))
-            gid = int(get(self.workers[w].cand_id.remote(first - sum(self.n_cand[:w]))))
-            row = np.asarray(learner.embed(self.pool.take([gid])))[0]
-            best = get([x.kcenter_step.remote(row, gid) for x in self.workers])
+            gid, row, sq = get(self.workers[w].kcenter_row.remote(first - sum(self.n_cand[:w])))
+            best = get([x.kcenter_first.remote(row, sq, gid) for x in self.workers])
             picks.append(gid)
         while len(picks) < k:
             live = [b for b in best if b is not None]
             top = max(live, key=lambda b: (b[0], -b[1]))  # farthest, ties to the lower id
             picks.append(top[1])
             if len(picks) < k:
-                best = get([w.kcenter_step.remote(top[2], top[1]) for w in self.workers])
+                best = get([w.kcenter_step.remote(top[2], top[3], top[1])
+                            for w in self.workers])
         return np.asarray(picks, dtype=np.int64)
 
     def kmeanspp(self, k: int, rng, badge: bool) -> np.ndarray:

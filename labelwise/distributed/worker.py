@@ -125,43 +125,65 @@ class ShardWorker:
         parts = [np.asarray(self.model.embed(Xb)) for _, Xb in self.blocks(self.cand)]
         return np.concatenate(parts) if parts else np.empty((0, 0))
 
-    def kcenter_start(self, centers: np.ndarray | None):
-        """Embed the candidates and their squared distances to the labeled ``centers`` (m, d');
-        returns :meth:`_farthest`."""
-        from labelwise.strategies.distances import min_sq_distances, sq_norms
+    def kcenter_start(self, centers: np.ndarray | None, k: int):
+        """Embed the candidates and start the bounded k-center state over them
+        (:class:`~labelwise.strategies.kcenter_fast.KCenterState`, the in-memory fast path's)
+        with their squared distances to the labeled ``centers`` (m, d'), room for ``k`` centres.
+        Returns :meth:`_farthest`, or None without labeled centres (then
+        :meth:`kcenter_first` starts the state)."""
+        from labelwise.strategies.distances import min_sq_distances
+        from labelwise.strategies.kcenter_fast import KCenterState
 
         self.emb = self._embed()
-        self.x_sq = sq_norms(self.emb)
+        self.kc_capacity = k
+        self.kc = None
         if centers is None or len(centers) == 0:
-            self.dist = np.full(len(self.emb), np.inf, dtype=self.emb.dtype)
-        else:
-            self.dist = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
+            return None
+        dist0 = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
+        self.kc = KCenterState(self.emb, k, dist0)
+        return self._farthest()
+
+    def kcenter_row(self, j: int):
+        """(global id, embedding row, squared norm) of this worker's j-th candidate."""
+        from labelwise.strategies.distances import sq_norms
+
+        return self.cand_id(j), self.emb[j].copy(), sq_norms(self.emb[j:j + 1])[0]
+
+    def kcenter_first(self, row: np.ndarray, sq, gid: int):
+        """Start the state with the first centre ``row`` (global id ``gid``) instead of labeled
+        centres; returns :meth:`_farthest`."""
+        from labelwise.strategies.kcenter_fast import KCenterState
+
+        self.kc = KCenterState(self.emb, self.kc_capacity, None, first_at=self._local(gid),
+                               first_row=row, first_sq=sq)
         return self._farthest()
 
     def _farthest(self):
-        """(largest distance, its global id, its embedding row), ties to the lower row; None
-        when no candidate is left."""
-        if len(self.dist) == 0:
+        """(largest distance, its global id, its embedding row, its squared norm), ties to the
+        lower row; None when no candidate is left."""
+        f = self.kc.farthest()
+        if f is None:
             return None
-        i = int(np.argmax(self.dist))
-        return float(self.dist[i]), int(self.start + self.cand[i]), self.emb[i].copy()
+        i, m = f
+        return float(m), int(self.start + self.cand[i]), self.emb[i].copy(), self.kc.x_sq[i]
 
-    def kcenter_step(self, center: np.ndarray, center_gid: int):
-        """Lower every distance to the new centre, as the plain loop does
-        (|x|^2 - 2 <x, c> + |c|^2); the centre itself drops out. Returns :meth:`_farthest`."""
-        if len(self.dist) == 0:
-            return None
-        c = np.asarray(center, dtype=self.emb.dtype)
-        d_new = self.x_sq - 2.0 * (self.emb @ c) + c @ c
-        np.minimum(self.dist, d_new, out=self.dist)
-        self._drop(center_gid, self.dist, -np.inf)
+    def kcenter_step(self, center: np.ndarray, sq, center_gid: int):
+        """Add the new centre (global id ``center_gid``, squared norm ``sq``): the state lowers
+        only the distances its bounds cannot exclude. Returns :meth:`_farthest`."""
+        at = self._local(center_gid)
+        if at is None:
+            self.kc.add(row=np.asarray(center, dtype=self.emb.dtype), sq=sq)
+        else:
+            self.kc.add(at=at)
         return self._farthest()
 
-    def _drop(self, gid: int, arr: np.ndarray, value) -> None:
+    def _local(self, gid: int) -> int | None:
+        """The candidate position of global id ``gid``, or None when it is not one of mine."""
         if self.start <= gid < self.stop:
-            at = np.searchsorted(self.cand, gid - self.start)
+            at = int(np.searchsorted(self.cand, gid - self.start))
             if at < len(self.cand) and self.cand[at] == gid - self.start:
-                arr[at] = value
+                return at
+        return None
 
     # -- k-means++ seeding: BADGE (Ash et al. 2020), exact D^2 sampling in two levels -------
     def kmeanspp_start(self, badge: bool):
