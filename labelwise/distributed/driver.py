@@ -235,14 +235,15 @@ class ShardedSelection:
     def kmeanspp(self, k: int, rng, badge: bool) -> np.ndarray:
         """k-means++ seeding (Arthur & Vassilvitskii 2007; BADGE, Ash et al. 2020), exact D^2
         sampling in two levels with one ``rng.random()`` per pick, as in memory."""
-        firsts = get([w.kmeanspp_start.remote(badge) for w in self.workers])
+        firsts = get([w.kmeanspp_start.remote(badge, k) for w in self.workers])
         live = [f for f in firsts if f is not None]
         centre = max(live, key=lambda f: (f[0], -f[1]))  # largest norm, ties to the lower id
-        picks = [centre[1]]
+        centres = [centre]  # each a (sq, gid, x, r) or the ref of one drawn on a worker
         while True:
-            mass = np.asarray(get([w.kmeanspp_update.remote(centre[2], centre[3], centre[0],
-                                                            centre[1]) for w in self.workers]))
-            if len(picks) == k:
+            # a drawn centre goes from its worker to the others as an object ref: the driver
+            # waits once per pick, for the masses
+            mass = np.asarray(get([w.kmeanspp_update.remote(centre) for w in self.workers]))
+            if len(centres) == k:
                 break
             cums = np.cumsum(mass)
             u = rng.random()
@@ -256,9 +257,12 @@ class ShardedSelection:
                 while mass[w] <= 0:  # rounding past the last worker with mass
                     w -= 1
                 base = cums[w - 1] if w else 0.0
-                centre = get(self.workers[w].kmeanspp_draw.remote(target - base))
-            picks.append(centre[1])
-        return np.asarray(picks, dtype=np.int64)
+                centre = self.workers[w].kmeanspp_draw.remote(target - base)
+            centres.append(centre)
+        refs = [i for i, c in enumerate(centres) if not isinstance(c, tuple)]
+        for i, c in zip(refs, get([centres[i] for i in refs]), strict=True):
+            centres[i] = c
+        return np.asarray([c[1] for c in centres], dtype=np.int64)
 
     def cluster_margin(self, strategy, k: int, rng, pool_cache: dict | None):
         """Cluster-Margin (Citovsky et al. 2021) over the shards; see

@@ -123,7 +123,9 @@ class ShardWorker:
     # -- k-center greedy (Sener & Savarese 2018) ---------------------------------------------
     def _embed(self) -> np.ndarray:
         parts = [np.asarray(self.model.embed(Xb)) for _, Xb in self.blocks(self.cand)]
-        return np.concatenate(parts) if parts else np.empty((0, 0))
+        if not parts:  # no candidates here: zero rows of the embedding's width
+            return np.asarray(self.model.embed(self.rows(np.array([0]))))[:0]
+        return np.concatenate(parts)
 
     def kcenter_start(self, centers: np.ndarray | None, k: int):
         """Embed the candidates and start the bounded k-center state over them
@@ -186,9 +188,10 @@ class ShardWorker:
         return None
 
     # -- k-means++ seeding: BADGE (Ash et al. 2020), exact D^2 sampling in two levels -------
-    def kmeanspp_start(self, badge: bool):
-        """Embed the candidates (with BADGE residuals for ``badge``); returns the largest squared
-        norm (the first centre's criterion) as (sq, global id, row, residual row)."""
+    def kmeanspp_start(self, badge: bool, k: int):
+        """Embed the candidates (with BADGE residuals for ``badge``), room for ``k`` centres;
+        returns the largest squared norm (the first centre's criterion) as (sq, global id, row,
+        residual row)."""
         from labelwise.strategies.kmeanspp_state import Gram
         from labelwise.strategies.scores import badge_residual
 
@@ -197,10 +200,12 @@ class ShardWorker:
         if badge:
             parts = [badge_residual(self.model.predict_proba(Xb)) for _, Xb in
                      self.blocks(self.cand)]
-            R = np.concatenate(parts) if parts else None
+            R = np.concatenate(parts) if parts else \
+                badge_residual(self.model.predict_proba(self.rows(np.array([0]))))[:0]
         self.gram = Gram(self.emb, R)
         self.chosen = np.zeros(len(self.emb), dtype=bool)
-        self.sampler = None
+        self.seeding = self.pruned = None
+        self.km_capacity = k
         return self._largest_free()
 
     def _largest_free(self):
@@ -212,39 +217,39 @@ class ShardWorker:
 
     def _centre(self, i: int):
         r = None if self.gram.R is None else self.gram.R[i].copy()
-        return float(self.gram.sq[i]), int(self.start + self.cand[i]), self.emb[i].copy(), r
+        return self.gram.sq[i], int(self.start + self.cand[i]), self.emb[i].copy(), r
 
-    def kmeanspp_update(self, x: np.ndarray, r: np.ndarray | None, sq: float, gid: int) -> float:
-        """Lower D^2 to the new centre (x, r) with the Gram's formula; returns this worker's D^2
-        mass (the float64 sum the driver draws a worker by)."""
-        from labelwise.strategies.kmeanspp_state import D2Sampler
+    def kmeanspp_update(self, centre) -> float:
+        """Lower D^2 to the new centre (sq, global id, x, r) with the in-memory fast path's
+        bounds (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`: only the rows they cannot
+        exclude get a distance); returns this worker's D^2 mass (the float64 sum the driver
+        draws a worker by)."""
+        from labelwise.strategies.kmeanspp_fast import PrunedD2
+        from labelwise.strategies.kmeanspp_state import D2Sampler, Seeding
 
+        sq, gid, x, r = centre
         g = self.gram
-        dots = g.X @ np.asarray(x, dtype=g.X.dtype)
-        if g.R is not None:
-            dots *= g.R @ np.asarray(r, dtype=g.R.dtype)
-        dots *= -2.0
-        dots += g.sq
-        dots += g.sq.dtype.type(sq)
-        new = np.maximum(dots, 0.0, out=dots)
-        if self.sampler is None:
-            self.sampler = D2Sampler(new)
+        x = np.asarray(x, dtype=g.X.dtype)
+        r = None if g.R is None else np.asarray(r, dtype=g.R.dtype)
+        sq = g.sq.dtype.type(sq)
+        at = self._local(gid)
+        if at is not None:
+            self.chosen[at] = True
+        if self.seeding is None:  # the first centre: every D^2 from one pass
+            d2 = g.dist2_to(x, r, sq)
+            if at is not None:
+                d2[at] = 0.0
+            self.seeding = Seeding(g, D2Sampler(d2), self.chosen, [], None)
+            self.pruned = PrunedD2(self.seeding, self.km_capacity)
+            self.pruned.first(x, r, sq)
         else:
-            moved = np.flatnonzero(new < self.sampler.d2)
-            self.sampler.d2[moved] = new[moved]
-            self.sampler.refresh(moved)
-        if self.start <= gid < self.stop:
-            at = np.searchsorted(self.cand, gid - self.start)
-            if at < len(self.cand) and self.cand[at] == gid - self.start:
-                self.chosen[at] = True
-                self.sampler.d2[at] = 0.0
-                self.sampler.refresh(np.array([at]))
-        return float(self.sampler.sums.sum())
+            self.pruned.add(at, x, r, sq)
+        return float(self.seeding.sampler.sums.sum())
 
     def kmeanspp_draw(self, target: float):
         """The row whose D^2 interval holds ``target`` (in [0, this worker's mass)), found as
         :class:`~labelwise.strategies.kmeanspp_state.D2Sampler` finds it; returns the centre."""
-        D = self.sampler
+        D = self.seeding.sampler
         total = float(D.sums.sum())
         u = min(max(target / total, 0.0), np.nextafter(1.0, 0.0))
         return self._centre(D.draw(u, self.gram.sq, self.chosen))
