@@ -59,3 +59,21 @@ def test_states_over_parts_with_centres_from_elsewhere_pick_as_one_state(chunk):
                 else:
                     s.add(row=P[gid], sq=P[gid] @ P[gid])
         assert picks == plain.tolist()
+
+
+def test_top_gives_the_farthest_rows_exactly_and_a_bound_on_the_rest():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(400, 4))
+    X[7] = X[3]  # a tie: the lower position first
+    state = KCenterState(X, 10, min_sq_distances(X, X[:1] + 0.5), chunk=5)
+    for c in (X[100], X[200]):  # centres held elsewhere
+        state.add(row=c, sq=c @ c)
+    exact = min_sq_distances(X, np.vstack([X[:1] + 0.5, X[100], X[200]]))
+    pos, dist, bound = state.top(12)
+    want = np.lexsort((np.arange(400), -exact))[:12]
+    assert pos.tolist() == want.tolist()
+    np.testing.assert_allclose(dist, exact[want], rtol=1e-12)
+    rest = np.delete(exact, pos)
+    assert rest.max() <= bound + 1e-9 and bound <= dist[-1]
+    state.add(at=int(pos[0]))
+    assert state.top(1)[0].tolist() == [int(pos[1])]

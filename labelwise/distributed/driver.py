@@ -36,6 +36,10 @@ SUPPORTED = ("random", "coreset", "badge", "cluster_margin", "any registered top
              "(least_confidence, margin, entropy, bald, dfm, alamp, learning_loss)")
 
 
+#: k-center: rows each worker reports per round trip (its farthest, with a bound on the rest)
+TOP_ROWS = 64
+
+
 def _ray():
     try:
         import ray
@@ -210,25 +214,45 @@ class ShardedSelection:
         return s[pos], ids[pos], cl
 
     def kcenter(self, learner, labeled_idx, k: int, rng) -> np.ndarray:
-        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres: one
-        reduction and one broadcast per pick."""
+        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres.
+
+        Each worker keeps the in-memory fast path's bounded state over its candidates and
+        reports its ``TOP_ROWS`` farthest (exact) with a bound on the rest. The driver picks the
+        farthest of those; it keeps picking from them (their distances lowered to each new
+        centre) while the farthest is above every worker's bound, since no row it was not sent
+        can then be farther; then it sends the centres of the block to every worker at once.
+        One round trip per block of picks, instead of one per pick."""
         centers = None
         if len(labeled_idx):
             centers = np.asarray(learner.embed(self.pool.take(labeled_idx)))
-        best = get([w.kcenter_start.remote(centers, k) for w in self.workers])
-        picks = []
+        m = TOP_ROWS
+        tops = get([w.kcenter_start.remote(centers, k, m) for w in self.workers])
+        picks: list[int] = []
         if centers is None:  # no centre yet: a seeded random first pick, as in memory
             first = int(rng.integers(sum(self.n_cand)))
             w = int(np.searchsorted(np.cumsum(self.n_cand), first, side="right"))
             gid, row, sq = get(self.workers[w].kcenter_row.remote(first - sum(self.n_cand[:w])))
-            best = get([x.kcenter_first.remote(row, sq, gid) for x in self.workers])
+            tops = get([x.kcenter_first.remote(row, sq, gid, m) for x in self.workers])
             picks.append(gid)
         while len(picks) < k:
-            live = [b for b in best if b is not None]
-            top = max(live, key=lambda b: (b[0], -b[1]))  # farthest, ties to the lower id
-            picks.append(top[1])
+            d = np.concatenate([t[0] for t in tops])
+            gids = np.concatenate([t[1] for t in tops])
+            rows = np.concatenate([t[2] for t in tops])
+            sqs = np.concatenate([t[3] for t in tops])
+            bound = max(t[4] for t in tops)
+            block: list[int] = []
+            while len(picks) < k and len(d):
+                top = d.max()
+                if top == -np.inf or (block and not top > bound):
+                    break  # a row not sent may be farther: ask the workers
+                i = int(np.flatnonzero(d == top)[np.argmin(gids[d == top])])  # lower id
+                block.append(i)
+                picks.append(int(gids[i]))
+                d[i] = -np.inf
+                np.minimum(d, sqs - 2.0 * (rows @ rows[i]) + sqs[i], out=d)
             if len(picks) < k:
-                best = get([w.kcenter_step.remote(top[2], top[3], top[1])
+                at = np.asarray(block, dtype=np.int64)
+                tops = get([w.kcenter_add.remote(rows[at], sqs[at], gids[at], m)
                             for w in self.workers])
         return np.asarray(picks, dtype=np.int64)
 

@@ -127,11 +127,11 @@ class ShardWorker:
             return np.asarray(self.model.embed(self.rows(np.array([0]))))[:0]
         return np.concatenate(parts)
 
-    def kcenter_start(self, centers: np.ndarray | None, k: int):
+    def kcenter_start(self, centers: np.ndarray | None, k: int, m: int):
         """Embed the candidates and start the bounded k-center state over them
         (:class:`~labelwise.strategies.kcenter_fast.KCenterState`, the in-memory fast path's)
         with their squared distances to the labeled ``centers`` (m, d'), room for ``k`` centres.
-        Returns :meth:`_farthest`, or None without labeled centres (then
+        Returns :meth:`kcenter_top` of ``m``, or None without labeled centres (then
         :meth:`kcenter_first` starts the state)."""
         from labelwise.strategies.distances import min_sq_distances
         from labelwise.strategies.kcenter_fast import KCenterState
@@ -143,7 +143,7 @@ class ShardWorker:
             return None
         dist0 = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
         self.kc = KCenterState(self.emb, k, dist0)
-        return self._farthest()
+        return self.kcenter_top(m)
 
     def kcenter_row(self, j: int):
         """(global id, embedding row, squared norm) of this worker's j-th candidate."""
@@ -151,33 +151,33 @@ class ShardWorker:
 
         return self.cand_id(j), self.emb[j].copy(), sq_norms(self.emb[j:j + 1])[0]
 
-    def kcenter_first(self, row: np.ndarray, sq, gid: int):
+    def kcenter_first(self, row: np.ndarray, sq, gid: int, m: int):
         """Start the state with the first centre ``row`` (global id ``gid``) instead of labeled
-        centres; returns :meth:`_farthest`."""
+        centres; returns :meth:`kcenter_top` of ``m``."""
         from labelwise.strategies.kcenter_fast import KCenterState
 
         self.kc = KCenterState(self.emb, self.kc_capacity, None, first_at=self._local(gid),
                                first_row=row, first_sq=sq)
-        return self._farthest()
+        return self.kcenter_top(m)
 
-    def _farthest(self):
-        """(largest distance, its global id, its embedding row, its squared norm), ties to the
-        lower row; None when no candidate is left."""
-        f = self.kc.farthest()
-        if f is None:
-            return None
-        i, m = f
-        return float(m), int(self.start + self.cand[i]), self.emb[i].copy(), self.kc.x_sq[i]
+    def kcenter_top(self, m: int):
+        """This worker's ``m`` farthest candidates, exactly: (squared distances (m',), global
+        ids (m',), embedding rows (m', d'), squared norms (m',), bound), farthest first, ties to
+        the lower id; no other candidate of this worker is farther than ``bound``."""
+        pos, dist, bound = self.kc.top(m)
+        return (dist, self.start + self.cand[pos], self.emb[pos], self.kc.x_sq[pos], bound)
 
-    def kcenter_step(self, center: np.ndarray, sq, center_gid: int):
-        """Add the new centre (global id ``center_gid``, squared norm ``sq``): the state lowers
-        only the distances its bounds cannot exclude. Returns :meth:`_farthest`."""
-        at = self._local(center_gid)
-        if at is None:
-            self.kc.add(row=np.asarray(center, dtype=self.emb.dtype), sq=sq)
-        else:
-            self.kc.add(at=at)
-        return self._farthest()
+    def kcenter_add(self, rows: np.ndarray, sqs: np.ndarray, gids: np.ndarray, m: int):
+        """Add the new centres in picking order (rows (b, d'), squared norms (b,), global ids
+        (b,)): the state lowers only the distances its bounds cannot exclude. Returns
+        :meth:`kcenter_top` of ``m``."""
+        for row, sq, gid in zip(rows, sqs, gids.tolist(), strict=True):
+            at = self._local(gid)
+            if at is None:
+                self.kc.add(row=row, sq=sq)
+            else:
+                self.kc.add(at=at)
+        return self.kcenter_top(m)
 
     def _local(self, gid: int) -> int | None:
         """The candidate position of global id ``gid``, or None when it is not one of mine."""

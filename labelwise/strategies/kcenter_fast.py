@@ -166,6 +166,20 @@ class KCenterState:
                                       self.chunk, self.cstep, len(self.X) - self.left)
         return int(active.idx[active.dist == m].min()), m
 
+    def top(self, m: int):
+        """The ``m`` farthest unpicked rows, exactly: (positions (m',), squared distances (m',))
+        farthest first, ties to the lower position, and a bound that no other unpicked row's
+        distance exceeds (-inf when none is left). m' = min(m, rows left)."""
+        active = self.active
+        m = min(m, self.left)
+        while len(active.idx) < m:  # bring more rows in until m are known exactly
+            self.t = _lower_threshold(self.X, self.x_sq, self.picks, self.bounds, active,
+                                      self.chunk, self.cstep, len(self.X) - self.left)
+        order = np.lexsort((active.idx, -active.dist))
+        rest = active.dist[order[m:]]
+        bound = max(float(self.t), float(rest[0]) if len(rest) else -np.inf)
+        return active.idx[order[:m]], active.dist[order[:m]], bound
+
     def add(self, at=None, row=None, sq=None) -> None:
         """Add a centre: row ``at`` of X, or the row ``row`` (d,) of squared norm ``sq`` held
         elsewhere (``at`` None)."""
