@@ -79,7 +79,8 @@ class ShardWorker:
             self.cand = np.flatnonzero(mask)
         self.model, self.previous_model = model, previous_model
         self.X_labeled, self.y_labeled, self.classes = X_labeled, y_labeled, classes
-        self.emb = self.dist = self.seeding = None
+        # the last round's state holds an embedding of every candidate: let it go first
+        self.emb = self.kc = self.gram = self.seeding = self.pruned = None
         return len(self.cand)
 
     def cand_id(self, j: int) -> int:
@@ -122,10 +123,16 @@ class ShardWorker:
 
     # -- k-center greedy (Sener & Savarese 2018) ---------------------------------------------
     def _embed(self) -> np.ndarray:
-        parts = [np.asarray(self.model.embed(Xb)) for _, Xb in self.blocks(self.cand)]
-        if not parts:  # no candidates here: zero rows of the embedding's width
+        """(n_c, d') the candidates' embedding, filled block by block (no second copy)."""
+        out = None
+        for at, Xb in self.blocks(self.cand):
+            e = np.asarray(self.model.embed(Xb))
+            if out is None:
+                out = np.empty((len(self.cand), e.shape[1]), dtype=e.dtype)
+            out[at] = e
+        if out is None:  # no candidates here: zero rows of the embedding's width
             return np.asarray(self.model.embed(self.rows(np.array([0]))))[:0]
-        return np.concatenate(parts)
+        return out
 
     def kcenter_start(self, centers: np.ndarray | None, k: int, m: int):
         """Embed the candidates and start the bounded k-center state over them
@@ -136,9 +143,9 @@ class ShardWorker:
         from labelwise.strategies.distances import min_sq_distances
         from labelwise.strategies.kcenter_fast import KCenterState
 
+        self.emb = self.kc = None  # free the last query's state before embedding again
         self.emb = self._embed()
         self.kc_capacity = k
-        self.kc = None
         if centers is None or len(centers) == 0:
             return None
         dist0 = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
@@ -195,6 +202,7 @@ class ShardWorker:
         from labelwise.strategies.kmeanspp_state import Gram
         from labelwise.strategies.scores import badge_residual
 
+        self.emb = self.gram = self.seeding = self.pruned = None  # free the last query's
         self.emb = self._embed()
         R = None
         if badge:
