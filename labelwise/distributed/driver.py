@@ -8,12 +8,16 @@ the driver puts the model in the object store once and the workers read it; then
 - score-based strategies (the registry's top-k of a score: least confidence, margin, entropy,
   BALD, DFM, alamp, learning loss, ...): each worker returns its own top k with scores, the
   driver takes the top k of that union: the in-memory picks, exactly;
-- ``coreset`` (k-center greedy): the workers keep the minimum distances; per pick one reduction
-  (each worker's farthest candidate) and one broadcast (the new centre);
+- ``coreset`` (k-center greedy): each worker keeps the in-memory fast path's bounded state
+  (:class:`~labelwise.strategies.kcenter_fast.KCenterState`) and reports its farthest rows
+  with a bound on the rest; the driver picks a block of centres from them while exact and sends
+  the block to every worker: one round trip per block;
 - ``badge`` (k-means++ seeding on the gradient embedding): D^2 sampling in two levels, a worker
   in proportion to its D^2 mass, then a row within it by the same sampler as in memory, with
   the same ``rng.random()`` per pick: the same distribution, and the same picks up to rounding
-  at a worker's boundary;
+  at a worker's boundary; each worker lowers D^2 with the in-memory pruned seeding's bounds
+  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`), and the drawn centre reaches the
+  others as an object ref (one driver wait per pick);
 - ``cluster_margin`` (Citovsky et al. 2021): the pool's clusters from a sample gathered on the
   driver, assigned on the workers, the k_m lowest margins by the exact top-k merge, the
   round-robin on the driver;
