@@ -85,6 +85,24 @@ def test_kcenter_picks_equal_the_in_memory_picks(cluster):
     np.testing.assert_array_equal(shard, mem)
 
 
+@pytest.mark.parametrize("top_rows", [1, 3])
+def test_kcenter_blocks_of_picks_and_no_labeled_centre_keep_the_in_memory_picks(
+        cluster, monkeypatch, top_rows):
+    # few rows per report: the driver's blocks end often on a worker's bound; no labeled
+    # centre: the first pick is the seeded random one, taken from its worker
+    from labelwise.distributed import driver
+
+    monkeypatch.setattr(driver, "TOP_ROWS", top_rows)
+    X, y, pool, sel = cluster
+    model, _ = _round(X, y, np.arange(0, N, 37))
+    none = np.zeros(0, dtype=np.int64)
+    s = get_strategy("coreset")
+    kw = dict(random_state=3, classes=np.array([0, 1, 2]), pool_cache={})
+    mem, _ = select_from(s, model, X, none, none, 30, np.arange(N), **kw)
+    shard, _ = sel.select_from(s, model, pool, none, none, 30, np.arange(N), **kw)
+    np.testing.assert_array_equal(shard, mem)
+
+
 def test_badge_keeps_the_in_memory_picks_with_the_same_seed(cluster):
     same = []
     for seed in range(3):

@@ -8,12 +8,16 @@ the driver puts the model in the object store once and the workers read it; then
 - score-based strategies (the registry's top-k of a score: least confidence, margin, entropy,
   BALD, DFM, alamp, learning loss, ...): each worker returns its own top k with scores, the
   driver takes the top k of that union: the in-memory picks, exactly;
-- ``coreset`` (k-center greedy): the workers keep the minimum distances; per pick one reduction
-  (each worker's farthest candidate) and one broadcast (the new centre);
+- ``coreset`` (k-center greedy): each worker keeps the in-memory fast path's bounded state
+  (:class:`~labelwise.strategies.kcenter_fast.KCenterState`) and reports its farthest rows
+  with a bound on the rest; the driver picks a block of centres from them while exact and sends
+  the block to every worker: one round trip per block;
 - ``badge`` (k-means++ seeding on the gradient embedding): D^2 sampling in two levels, a worker
   in proportion to its D^2 mass, then a row within it by the same sampler as in memory, with
   the same ``rng.random()`` per pick: the same distribution, and the same picks up to rounding
-  at a worker's boundary;
+  at a worker's boundary; each worker lowers D^2 with the in-memory pruned seeding's bounds
+  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`), and the drawn centre reaches the
+  others as an object ref (one driver wait per pick);
 - ``cluster_margin`` (Citovsky et al. 2021): the pool's clusters from a sample gathered on the
   driver, assigned on the workers, the k_m lowest margins by the exact top-k merge, the
   round-robin on the driver;
@@ -34,6 +38,10 @@ from labelwise.validation import LabelwiseError
 
 SUPPORTED = ("random", "coreset", "badge", "cluster_margin", "any registered top-k of a score "
              "(least_confidence, margin, entropy, bald, dfm, alamp, learning_loss)")
+
+
+#: k-center: rows each worker reports per round trip (its farthest, with a bound on the rest)
+TOP_ROWS = 64
 
 
 def _ray():
@@ -64,8 +72,19 @@ def get(refs):
 
 
 def is_top_of_score(strategy) -> bool:
-    """Whether ``strategy`` picks the top k of its score (registered with a score alone)."""
-    return getattr(strategy.select, "__qualname__", "").startswith("top_of_score")
+    """Whether ``strategy`` picks the top k of its score (registered with a score alone): its
+    selector is :func:`~labelwise.strategies.registry.top_of_score`'s, possibly inside the
+    registry's wrappers (each closing over the one selector it wraps)."""
+    fn = strategy.select
+    for _ in range(4):
+        if getattr(fn, "__qualname__", "").startswith("top_of_score"):
+            return True
+        inner = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
+                 if callable(getattr(c, "cell_contents", None))]
+        if len(inner) != 1:
+            return False
+        fn = inner[0]
+    return False
 
 
 def groups_of(rows: np.ndarray, n_workers: int) -> list[list[int]]:
@@ -199,39 +218,60 @@ class ShardedSelection:
         return s[pos], ids[pos], cl
 
     def kcenter(self, learner, labeled_idx, k: int, rng) -> np.ndarray:
-        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres: one
-        reduction and one broadcast per pick."""
+        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres.
+
+        Each worker keeps the in-memory fast path's bounded state over its candidates and
+        reports its ``TOP_ROWS`` farthest (exact) with a bound on the rest. The driver picks the
+        farthest of those; it keeps picking from them (their distances lowered to each new
+        centre) while the farthest is above every worker's bound, since no row it was not sent
+        can then be farther; then it sends the centres of the block to every worker at once.
+        One round trip per block of picks, instead of one per pick."""
         centers = None
         if len(labeled_idx):
             centers = np.asarray(learner.embed(self.pool.take(labeled_idx)))
-        best = get([w.kcenter_start.remote(centers) for w in self.workers])
-        picks = []
+        m = TOP_ROWS
+        tops = get([w.kcenter_start.remote(centers, k, m) for w in self.workers])
+        picks: list[int] = []
         if centers is None:  # no centre yet: a seeded random first pick, as in memory
             first = int(rng.integers(sum(self.n_cand)))
             w = int(np.searchsorted(np.cumsum(self.n_cand), first, side="right"))
-            gid = int(get(self.workers[w].cand_id.remote(first - sum(self.n_cand[:w]))))
-            row = np.asarray(learner.embed(self.pool.take([gid])))[0]
-            best = get([x.kcenter_step.remote(row, gid) for x in self.workers])
+            gid, row, sq = get(self.workers[w].kcenter_row.remote(first - sum(self.n_cand[:w])))
+            tops = get([x.kcenter_first.remote(row, sq, gid, m) for x in self.workers])
             picks.append(gid)
         while len(picks) < k:
-            live = [b for b in best if b is not None]
-            top = max(live, key=lambda b: (b[0], -b[1]))  # farthest, ties to the lower id
-            picks.append(top[1])
+            d = np.concatenate([t[0] for t in tops])
+            gids = np.concatenate([t[1] for t in tops])
+            rows = np.concatenate([t[2] for t in tops])
+            sqs = np.concatenate([t[3] for t in tops])
+            bound = max(t[4] for t in tops)
+            block: list[int] = []
+            while len(picks) < k and len(d):
+                top = d.max()
+                if top == -np.inf or (block and not top > bound):
+                    break  # a row not sent may be farther: ask the workers
+                i = int(np.flatnonzero(d == top)[np.argmin(gids[d == top])])  # lower id
+                block.append(i)
+                picks.append(int(gids[i]))
+                d[i] = -np.inf
+                np.minimum(d, sqs - 2.0 * (rows @ rows[i]) + sqs[i], out=d)
             if len(picks) < k:
-                best = get([w.kcenter_step.remote(top[2], top[1]) for w in self.workers])
+                at = np.asarray(block, dtype=np.int64)
+                tops = get([w.kcenter_add.remote(rows[at], sqs[at], gids[at], m)
+                            for w in self.workers])
         return np.asarray(picks, dtype=np.int64)
 
     def kmeanspp(self, k: int, rng, badge: bool) -> np.ndarray:
         """k-means++ seeding (Arthur & Vassilvitskii 2007; BADGE, Ash et al. 2020), exact D^2
         sampling in two levels with one ``rng.random()`` per pick, as in memory."""
-        firsts = get([w.kmeanspp_start.remote(badge) for w in self.workers])
+        firsts = get([w.kmeanspp_start.remote(badge, k) for w in self.workers])
         live = [f for f in firsts if f is not None]
         centre = max(live, key=lambda f: (f[0], -f[1]))  # largest norm, ties to the lower id
-        picks = [centre[1]]
+        centres = [centre]  # each a (sq, gid, x, r) or the ref of one drawn on a worker
         while True:
-            mass = np.asarray(get([w.kmeanspp_update.remote(centre[2], centre[3], centre[0],
-                                                            centre[1]) for w in self.workers]))
-            if len(picks) == k:
+            # a drawn centre goes from its worker to the others as an object ref: the driver
+            # waits once per pick, for the masses
+            mass = np.asarray(get([w.kmeanspp_update.remote(centre) for w in self.workers]))
+            if len(centres) == k:
                 break
             cums = np.cumsum(mass)
             u = rng.random()
@@ -245,9 +285,12 @@ class ShardedSelection:
                 while mass[w] <= 0:  # rounding past the last worker with mass
                     w -= 1
                 base = cums[w - 1] if w else 0.0
-                centre = get(self.workers[w].kmeanspp_draw.remote(target - base))
-            picks.append(centre[1])
-        return np.asarray(picks, dtype=np.int64)
+                centre = self.workers[w].kmeanspp_draw.remote(target - base)
+            centres.append(centre)
+        refs = [i for i, c in enumerate(centres) if not isinstance(c, tuple)]
+        for i, c in zip(refs, get([centres[i] for i in refs]), strict=True):
+            centres[i] = c
+        return np.asarray([c[1] for c in centres], dtype=np.int64)
 
     def cluster_margin(self, strategy, k: int, rng, pool_cache: dict | None):
         """Cluster-Margin (Citovsky et al. 2021) over the shards; see

@@ -79,7 +79,8 @@ class ShardWorker:
             self.cand = np.flatnonzero(mask)
         self.model, self.previous_model = model, previous_model
         self.X_labeled, self.y_labeled, self.classes = X_labeled, y_labeled, classes
-        self.emb = self.dist = self.seeding = None
+        # the last round's state holds an embedding of every candidate: let it go first
+        self.emb = self.kc = self.gram = self.seeding = self.pruned = None
         return len(self.cand)
 
     def cand_id(self, j: int) -> int:
@@ -122,63 +123,97 @@ class ShardWorker:
 
     # -- k-center greedy (Sener & Savarese 2018) ---------------------------------------------
     def _embed(self) -> np.ndarray:
-        parts = [np.asarray(self.model.embed(Xb)) for _, Xb in self.blocks(self.cand)]
-        return np.concatenate(parts) if parts else np.empty((0, 0))
+        """(n_c, d') the candidates' embedding, filled block by block (no second copy)."""
+        out = None
+        for at, Xb in self.blocks(self.cand):
+            e = np.asarray(self.model.embed(Xb))
+            if out is None:
+                out = np.empty((len(self.cand), e.shape[1]), dtype=e.dtype)
+            out[at] = e
+        if out is None:  # no candidates here: zero rows of the embedding's width
+            return np.asarray(self.model.embed(self.rows(np.array([0]))))[:0]
+        return out
 
-    def kcenter_start(self, centers: np.ndarray | None):
-        """Embed the candidates and their squared distances to the labeled ``centers`` (m, d');
-        returns :meth:`_farthest`."""
-        from labelwise.strategies.distances import min_sq_distances, sq_norms
+    def kcenter_start(self, centers: np.ndarray | None, k: int, m: int):
+        """Embed the candidates and start the bounded k-center state over them
+        (:class:`~labelwise.strategies.kcenter_fast.KCenterState`, the in-memory fast path's)
+        with their squared distances to the labeled ``centers`` (m, d'), room for ``k`` centres.
+        Returns :meth:`kcenter_top` of ``m``, or None without labeled centres (then
+        :meth:`kcenter_first` starts the state)."""
+        from labelwise.strategies.distances import min_sq_distances
+        from labelwise.strategies.kcenter_fast import KCenterState
 
+        self.emb = self.kc = None  # free the last query's state before embedding again
         self.emb = self._embed()
-        self.x_sq = sq_norms(self.emb)
+        self.kc_capacity = k
         if centers is None or len(centers) == 0:
-            self.dist = np.full(len(self.emb), np.inf, dtype=self.emb.dtype)
-        else:
-            self.dist = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
-        return self._farthest()
-
-    def _farthest(self):
-        """(largest distance, its global id, its embedding row), ties to the lower row; None
-        when no candidate is left."""
-        if len(self.dist) == 0:
             return None
-        i = int(np.argmax(self.dist))
-        return float(self.dist[i]), int(self.start + self.cand[i]), self.emb[i].copy()
+        dist0 = min_sq_distances(self.emb, np.asarray(centers, dtype=self.emb.dtype))
+        self.kc = KCenterState(self.emb, k, dist0)
+        return self.kcenter_top(m)
 
-    def kcenter_step(self, center: np.ndarray, center_gid: int):
-        """Lower every distance to the new centre, as the plain loop does
-        (|x|^2 - 2 <x, c> + |c|^2); the centre itself drops out. Returns :meth:`_farthest`."""
-        if len(self.dist) == 0:
-            return None
-        c = np.asarray(center, dtype=self.emb.dtype)
-        d_new = self.x_sq - 2.0 * (self.emb @ c) + c @ c
-        np.minimum(self.dist, d_new, out=self.dist)
-        self._drop(center_gid, self.dist, -np.inf)
-        return self._farthest()
+    def kcenter_row(self, j: int):
+        """(global id, embedding row, squared norm) of this worker's j-th candidate."""
+        from labelwise.strategies.distances import sq_norms
 
-    def _drop(self, gid: int, arr: np.ndarray, value) -> None:
+        return self.cand_id(j), self.emb[j].copy(), sq_norms(self.emb[j:j + 1])[0]
+
+    def kcenter_first(self, row: np.ndarray, sq, gid: int, m: int):
+        """Start the state with the first centre ``row`` (global id ``gid``) instead of labeled
+        centres; returns :meth:`kcenter_top` of ``m``."""
+        from labelwise.strategies.kcenter_fast import KCenterState
+
+        self.kc = KCenterState(self.emb, self.kc_capacity, None, first_at=self._local(gid),
+                               first_row=row, first_sq=sq)
+        return self.kcenter_top(m)
+
+    def kcenter_top(self, m: int):
+        """This worker's ``m`` farthest candidates, exactly: (squared distances (m',), global
+        ids (m',), embedding rows (m', d'), squared norms (m',), bound), farthest first, ties to
+        the lower id; no other candidate of this worker is farther than ``bound``."""
+        pos, dist, bound = self.kc.top(m)
+        return (dist, self.start + self.cand[pos], self.emb[pos], self.kc.x_sq[pos], bound)
+
+    def kcenter_add(self, rows: np.ndarray, sqs: np.ndarray, gids: np.ndarray, m: int):
+        """Add the new centres in picking order (rows (b, d'), squared norms (b,), global ids
+        (b,)): the state lowers only the distances its bounds cannot exclude. Returns
+        :meth:`kcenter_top` of ``m``."""
+        for row, sq, gid in zip(rows, sqs, gids.tolist(), strict=True):
+            at = self._local(gid)
+            if at is None:
+                self.kc.add(row=row, sq=sq)
+            else:
+                self.kc.add(at=at)
+        return self.kcenter_top(m)
+
+    def _local(self, gid: int) -> int | None:
+        """The candidate position of global id ``gid``, or None when it is not one of mine."""
         if self.start <= gid < self.stop:
-            at = np.searchsorted(self.cand, gid - self.start)
+            at = int(np.searchsorted(self.cand, gid - self.start))
             if at < len(self.cand) and self.cand[at] == gid - self.start:
-                arr[at] = value
+                return at
+        return None
 
     # -- k-means++ seeding: BADGE (Ash et al. 2020), exact D^2 sampling in two levels -------
-    def kmeanspp_start(self, badge: bool):
-        """Embed the candidates (with BADGE residuals for ``badge``); returns the largest squared
-        norm (the first centre's criterion) as (sq, global id, row, residual row)."""
+    def kmeanspp_start(self, badge: bool, k: int):
+        """Embed the candidates (with BADGE residuals for ``badge``), room for ``k`` centres;
+        returns the largest squared norm (the first centre's criterion) as (sq, global id, row,
+        residual row)."""
         from labelwise.strategies.kmeanspp_state import Gram
         from labelwise.strategies.scores import badge_residual
 
+        self.emb = self.gram = self.seeding = self.pruned = None  # free the last query's
         self.emb = self._embed()
         R = None
         if badge:
             parts = [badge_residual(self.model.predict_proba(Xb)) for _, Xb in
                      self.blocks(self.cand)]
-            R = np.concatenate(parts) if parts else None
+            R = np.concatenate(parts) if parts else \
+                badge_residual(self.model.predict_proba(self.rows(np.array([0]))))[:0]
         self.gram = Gram(self.emb, R)
         self.chosen = np.zeros(len(self.emb), dtype=bool)
-        self.sampler = None
+        self.seeding = self.pruned = None
+        self.km_capacity = k
         return self._largest_free()
 
     def _largest_free(self):
@@ -190,39 +225,39 @@ class ShardWorker:
 
     def _centre(self, i: int):
         r = None if self.gram.R is None else self.gram.R[i].copy()
-        return float(self.gram.sq[i]), int(self.start + self.cand[i]), self.emb[i].copy(), r
+        return self.gram.sq[i], int(self.start + self.cand[i]), self.emb[i].copy(), r
 
-    def kmeanspp_update(self, x: np.ndarray, r: np.ndarray | None, sq: float, gid: int) -> float:
-        """Lower D^2 to the new centre (x, r) with the Gram's formula; returns this worker's D^2
-        mass (the float64 sum the driver draws a worker by)."""
-        from labelwise.strategies.kmeanspp_state import D2Sampler
+    def kmeanspp_update(self, centre) -> float:
+        """Lower D^2 to the new centre (sq, global id, x, r) with the in-memory fast path's
+        bounds (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`: only the rows they cannot
+        exclude get a distance); returns this worker's D^2 mass (the float64 sum the driver
+        draws a worker by)."""
+        from labelwise.strategies.kmeanspp_fast import PrunedD2
+        from labelwise.strategies.kmeanspp_state import D2Sampler, Seeding
 
+        sq, gid, x, r = centre
         g = self.gram
-        dots = g.X @ np.asarray(x, dtype=g.X.dtype)
-        if g.R is not None:
-            dots *= g.R @ np.asarray(r, dtype=g.R.dtype)
-        dots *= -2.0
-        dots += g.sq
-        dots += g.sq.dtype.type(sq)
-        new = np.maximum(dots, 0.0, out=dots)
-        if self.sampler is None:
-            self.sampler = D2Sampler(new)
+        x = np.asarray(x, dtype=g.X.dtype)
+        r = None if g.R is None else np.asarray(r, dtype=g.R.dtype)
+        sq = g.sq.dtype.type(sq)
+        at = self._local(gid)
+        if at is not None:
+            self.chosen[at] = True
+        if self.seeding is None:  # the first centre: every D^2 from one pass
+            d2 = g.dist2_to(x, r, sq)
+            if at is not None:
+                d2[at] = 0.0
+            self.seeding = Seeding(g, D2Sampler(d2), self.chosen, [], None)
+            self.pruned = PrunedD2(self.seeding, self.km_capacity)
+            self.pruned.first(x, r, sq)
         else:
-            moved = np.flatnonzero(new < self.sampler.d2)
-            self.sampler.d2[moved] = new[moved]
-            self.sampler.refresh(moved)
-        if self.start <= gid < self.stop:
-            at = np.searchsorted(self.cand, gid - self.start)
-            if at < len(self.cand) and self.cand[at] == gid - self.start:
-                self.chosen[at] = True
-                self.sampler.d2[at] = 0.0
-                self.sampler.refresh(np.array([at]))
-        return float(self.sampler.sums.sum())
+            self.pruned.add(at, x, r, sq)
+        return float(self.seeding.sampler.sums.sum())
 
     def kmeanspp_draw(self, target: float):
         """The row whose D^2 interval holds ``target`` (in [0, this worker's mass)), found as
         :class:`~labelwise.strategies.kmeanspp_state.D2Sampler` finds it; returns the centre."""
-        D = self.sampler
+        D = self.seeding.sampler
         total = float(D.sums.sum())
         u = min(max(target / total, 0.0), np.nextafter(1.0, 0.0))
         return self._centre(D.draw(u, self.gram.sq, self.chosen))

@@ -49,11 +49,12 @@ class Picks:
     sq: np.ndarray
     positions: list[int] = field(default_factory=list)
 
-    def add(self, i: int, X: np.ndarray, x_sq: np.ndarray) -> None:
+    def add_row(self, row: np.ndarray, sq, i: int) -> None:
+        """Centre ``row`` (d,) of squared norm ``sq``, at position ``i`` (-1: held elsewhere)."""
         p = len(self.positions)
         self.positions.append(i)
-        self.rows[p] = X[i]
-        self.sq[p] = x_sq[i]
+        self.rows[p] = row
+        self.sq[p] = sq
 
 
 @dataclass
@@ -105,58 +106,120 @@ def kcenter_active(X, k, dist0, rng, chunk=None, cstep=64) -> np.ndarray:
     """k-center greedy picks (k,) from X (n, d) with the active set; ``dist0`` (n,) the squared
     distances to the labeled centres, or None (then the first centre is ``rng.integers(n)``).
     ``chunk`` candidates enter per lowering of t; ``cstep`` centres per catch-up product."""
-    n, d = X.shape
-    chunk = chunk or max(512, n // 256)
-    x_sq = sq_norms(X)
-    picks = Picks(np.empty((k, d), dtype=X.dtype), np.empty(k, dtype=x_sq.dtype))
-    if dist0 is not None:
-        u = dist0
-    else:
+    first = None
+    if dist0 is None:
         rng = rng if rng is not None else np.random.default_rng()
-        first = int(rng.integers(n))
-        u = np.maximum(x_sq - 2.0 * (X @ X[first]) + x_sq[first], 0.0)
-        u[first] = -np.inf
-        picks.add(first, X, x_sq)
-    k = min(k, n)
-    bounds = Bounds(u, np.full(n, len(picks.positions), dtype=np.int32), u.copy())
-    active = ActiveSet.empty(d, X.dtype, u.dtype)
-    t = np.inf  # every candidate outside the active set has a bound < t
-    while len(picks.positions) < k:
+        first = int(rng.integers(len(X)))
+    state = KCenterState(X, k, dist0, first_at=first, chunk=chunk, cstep=cstep)
+    k = min(k, len(X))
+    while len(state.picks.positions) < k:
+        state.add(state.farthest()[0])
+    return np.asarray(state.picks.positions, dtype=np.int64)
+
+
+class KCenterState:
+    """The active-set state over rows X (n, d), for centres picked here or elsewhere.
+
+    :func:`kcenter_active` alternates :meth:`farthest` and :meth:`add` on one state; a shard
+    worker keeps one over its own rows and adds every centre of the global loop, its own picks
+    (``at`` given) and the other workers' (a row it does not hold), so its :meth:`farthest` is
+    the exact farthest of its rows. ``capacity`` bounds the centres added (k).
+
+    The first centre, when there are no labeled ones (``dist0`` None), is row ``first_at`` or
+    the row ``first_row`` (d,) with squared norm ``first_sq`` held elsewhere.
+    """
+
+    def __init__(self, X, capacity, dist0, first_at=None, first_row=None, first_sq=None,
+                 chunk=None, cstep=64):
+        n, d = X.shape
+        self.X, self.x_sq = X, sq_norms(X)
+        self.chunk, self.cstep = chunk or max(512, n // 256), cstep
+        self.picks = Picks(np.empty((capacity, d), dtype=X.dtype),
+                           np.empty(capacity, dtype=self.x_sq.dtype))
+        self.left = n  # rows not picked
+        if dist0 is not None:
+            u = dist0
+        else:
+            if first_at is not None:
+                first_row, first_sq = X[first_at], self.x_sq[first_at]
+            u = np.maximum(self.x_sq - 2.0 * (X @ first_row) + first_sq, 0.0)
+            if first_at is not None:
+                u[first_at] = -np.inf
+                self.left -= 1
+            self.picks.add_row(first_row, first_sq, -1 if first_at is None else first_at)
+        self.bounds = Bounds(u, np.full(n, len(self.picks.positions), dtype=np.int32), u.copy())
+        self.active = ActiveSet.empty(d, X.dtype, u.dtype)
+        self.t = np.inf  # every row outside the active set has a bound < t
+
+    def farthest(self):
+        """(position, squared distance) of the farthest unpicked row, ties to the lower
+        position; None when every row is picked."""
+        if self.left == 0:
+            return None
+        active = self.active
         while True:
             if len(active.idx):
                 m = active.dist.max()
-                if m >= t:
+                if m >= self.t:
                     break
-            t = _lower_threshold(X, x_sq, picks, bounds, active, chunk, cstep)
-        i = int(active.idx[active.dist == m].min())
-        _pick(i, X, x_sq, picks, bounds, active, t)
-    return np.asarray(picks.positions, dtype=np.int64)
+            self.t = _lower_threshold(self.X, self.x_sq, self.picks, self.bounds, active,
+                                      self.chunk, self.cstep, len(self.X) - self.left)
+        return int(active.idx[active.dist == m].min()), m
+
+    def top(self, m: int):
+        """The ``m`` farthest unpicked rows, exactly: (positions (m',), squared distances (m',))
+        farthest first, ties to the lower position, and a bound that no other unpicked row's
+        distance exceeds (-inf when none is left). m' = min(m, rows left)."""
+        active = self.active
+        m = min(m, self.left)
+        while len(active.idx) < m:  # bring more rows in until m are known exactly
+            self.t = _lower_threshold(self.X, self.x_sq, self.picks, self.bounds, active,
+                                      self.chunk, self.cstep, len(self.X) - self.left)
+        order = np.lexsort((active.idx, -active.dist))
+        rest = active.dist[order[m:]]
+        bound = max(float(self.t), float(rest[0]) if len(rest) else -np.inf)
+        return active.idx[order[:m]], active.dist[order[:m]], bound
+
+    def add(self, at=None, row=None, sq=None) -> None:
+        """Add a centre: row ``at`` of X, or the row ``row`` (d,) of squared norm ``sq`` held
+        elsewhere (``at`` None)."""
+        if at is not None:
+            row, sq = self.X[at], self.x_sq[at]
+            self.left -= 1
+        _pick(at, row, sq, self.x_sq, self.picks, self.bounds, self.active, self.t)
 
 
-def _pick(i, X, x_sq, picks: Picks, bounds: Bounds, active: ActiveSet, t) -> None:
-    """Make active candidate ``i`` a centre; bring the active set up to date against it and move
-    out the candidates that fell below t."""
+def _pick(i, row, sq, x_sq, picks: Picks, bounds: Bounds, active: ActiveSet, t) -> None:
+    """Make ``row`` (active candidate ``i``, or a row from elsewhere when ``i`` is None) a
+    centre; bring the active set up to date against it and move out the candidates that fell
+    below t."""
     p = len(picks.positions)
-    picks.add(i, X, x_sq)
-    bounds.dist[i] = -np.inf
-    keep = active.idx != i
+    picks.add_row(row, sq, -1 if i is None else i)
+    keep = np.ones(len(active.idx), dtype=bool)
+    if i is not None:
+        bounds.dist[i] = -np.inf
+        bounds.outside[i] = -np.inf
+        keep = active.idx != i
     dn = x_sq[active.idx] - 2.0 * (active.rows @ picks.rows[p]) + picks.sq[p]
     np.minimum(active.dist, dn, out=active.dist)
     keep &= active.dist >= t
     drop = ~keep
-    drop[active.idx == i] = False
+    if i is not None:
+        drop[active.idx == i] = False
     if drop.any():
         bounds.release(active.idx[drop], active.dist[drop], p + 1)
     active.keep(keep)
     active.version += 1
 
 
-def _lower_threshold(X, x_sq, picks: Picks, bounds: Bounds, active: ActiveSet, chunk, cstep):
+def _lower_threshold(X, x_sq, picks: Picks, bounds: Bounds, active: ActiveSet, chunk, cstep,
+                     n_picked):
     """Lower t so that the next ~``chunk`` candidates by bound enter the active set, bring them up
-    to date, keep those still >= t; returns the new t (-inf once every candidate is in)."""
+    to date, keep those still >= t; returns the new t (-inf once every candidate is in).
+    ``n_picked`` rows of X are centres (the other centres came from elsewhere)."""
     n = len(X)
     p = len(picks.positions)
-    n_out = n - len(active.idx) - p
+    n_out = n - len(active.idx) - n_picked
     take = min(chunk, n_out)
     if take == 0:
         return -np.inf

@@ -54,46 +54,96 @@ def kmeanspp_pruned(X: np.ndarray, k: int, rng: np.random.Generator,
     """k-means++ picks (k,) of X (n, d), or of g_i = r_i (x) x_i with ``R`` (n, K), pruned by the
     nearest-centre triangle inequality, the norm bound and (with R) the residual bound."""
     seeding = Seeding.start(Gram(X, R), rng)
-    G, d2 = seeding.gram, seeding.sampler.d2
-    n = G.n
-    assign = np.zeros(n, dtype=np.int32)  # each point's nearest centre, as an index into picks
-    slack = 1e-4 * float(G.sq.max()) + 1e-30
-    norms = np.sqrt(G.sq)
-    hnorms = np.sqrt(sq_norms(X)) if R is not None else None
-    skip = 0  # picks left before the pruning test is tried again after it failed
+    pruned = PrunedD2(seeding, k)
+    pruned.first(*seeding.gram.centre(seeding.picks[0]))
     while len(seeding.picks) < k:
-        j = len(seeding.picks)
         i = seeding.draw()
-        if R is None and skip:
-            skip -= 1
+        pruned.add(i, *seeding.gram.centre(i))
+    return np.asarray(seeding.picks, dtype=np.int64)
+
+
+class PrunedD2:
+    """The bounds of :func:`kmeanspp_pruned` over a seeding's rows, for centres that are rows
+    here or rows held elsewhere (a shard worker adds every centre of the global loop).
+
+    Keeps each row's nearest centre (``assign`` (n,), an index into the centres in adding
+    order) and a copy of the centres: x (capacity, d), r (capacity, K) and squared norms.
+    """
+
+    def __init__(self, seeding: Seeding, capacity: int):
+        G = seeding.gram
+        self.seeding = seeding
+        self.assign = np.zeros(G.n, dtype=np.int32)
+        self.slack = 1e-4 * float(G.sq.max() if G.n else 0.0) + 1e-30
+        self.norms = np.sqrt(G.sq)
+        self.hnorms = np.sqrt(sq_norms(G.X)) if G.R is not None else None
+        self.cx = np.empty((capacity, G.X.shape[1]), dtype=G.X.dtype)
+        self.cr = None if G.R is None else np.empty((capacity, G.R.shape[1]), dtype=G.R.dtype)
+        self.csq = np.empty(capacity, dtype=G.sq.dtype)
+        self.chn = np.empty(capacity, dtype=G.sq.dtype)  # |x| of each centre (BADGE's bound)
+        self.nc = 0
+        self.skip = 0  # picks left before the pruning test is tried again after it failed
+
+    def first(self, x, r, sq) -> None:
+        """Record the first centre (the seeding's D^2 already holds the distances to it)."""
+        self._record(x, r, sq)
+
+    def _record(self, x, r, sq) -> None:
+        j = self.nc
+        self.cx[j] = x
+        if self.cr is not None:
+            self.cr[j] = r
+            self.chn[j] = np.sqrt(x @ x)
+        self.csq[j] = sq
+        self.nc += 1
+
+    def _to_centres(self, x, r, sq) -> np.ndarray:
+        """Squared distances (clipped at 0) of the centre (x, r, sq) to the centres so far."""
+        j = self.nc
+        out = self.cx[:j] @ x
+        if self.cr is not None:
+            out *= self.cr[:j] @ r
+        out *= -2.0
+        out += self.csq[:j]
+        out += sq
+        return np.maximum(out, 0.0, out=out)
+
+    def add(self, i: int | None, x, r, sq) -> None:
+        """Lower D^2 to the new centre (x, r, sq), row ``i`` here (already drawn) or None: only
+        the rows the bounds cannot exclude get their exact distance."""
+        seeding, G, d2 = self.seeding, self.seeding.gram, self.seeding.sampler.d2
+        n, R, slack = G.n, G.R, self.slack
+        j = self.nc
+        if R is None and self.skip:
+            self.skip -= 1
             cand = None
         else:
             # triangle inequality through each point's nearest centre (j earlier centres)
-            cc2 = G.dist2(i, np.asarray(seeding.picks[:-1], dtype=np.int64))
-            thr = cc2[assign]
+            thr = self._to_centres(x, r, sq)[self.assign]
             thr -= slack
             thr *= 0.25
             keep = d2 > thr
             if R is not None:
                 # BADGE: |<g_x, g_c>| <= |<r_x, r_c>| |h_x| |h_c|, from an (n, K) product only
-                lb = np.abs(G.R @ G.R[i])
-                lb *= hnorms
-                lb *= -2.0 * hnorms[i]
+                lb = np.abs(R @ r)
+                lb *= self.hnorms
+                lb *= -2.0 * np.sqrt(x @ x)
                 lb += G.sq
-                lb += G.sq[i] - slack
+                lb += sq - slack
                 keep &= lb < d2
             cand = np.flatnonzero(keep)
             if len(cand):  # and d(x, c) >= | |x| - |c| |
-                gap = norms[cand] - norms[i]
+                gap = self.norms[cand] - np.sqrt(sq)
                 cand = cand[gap * gap < d2[cand] + slack]
             if R is None and len(cand) > n // 4:
-                skip = 8
+                self.skip = 8
         if cand is None or len(cand) > n // 4:  # little pruned: one full pass, no gather
-            assign[seeding.full_pass(i)] = j
+            self.assign[seeding.full_pass_to(i, x, r, sq)] = j
         else:
-            assign[cand[seeding.partial_pass(i, cand)[0]]] = j
-        assign[i] = j
-    return np.asarray(seeding.picks, dtype=np.int64)
+            self.assign[cand[seeding.partial_pass_to(i, x, r, sq, cand)[0]]] = j
+        if i is not None:
+            self.assign[i] = j
+        self._record(x, r, sq)
 
 
 def kmeanspp_local(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -35,18 +35,22 @@ class Gram:
             self.sq = self.sq * sq_norms(self.R)
         self.n = len(X)
 
-    def _dots(self, rows: np.ndarray | None, c: int) -> np.ndarray:
+    def centre(self, c: int) -> tuple[np.ndarray, np.ndarray | None, np.floating]:
+        """Row ``c`` as a centre: (x (d,), r (K,) or None, squared norm)."""
+        return self.X[c], None if self.R is None else self.R[c], self.sq[c]
+
+    def _dots(self, rows: np.ndarray | None, x: np.ndarray, r: np.ndarray | None) -> np.ndarray:
         if rows is None:
-            out = self.X @ self.X[c]
+            out = self.X @ x
             if self.R is not None:
-                out *= self.R @ self.R[c]
+                out *= self.R @ r
             return out
         out = np.empty(len(rows), dtype=self.sq.dtype)
         for b0 in range(0, len(rows), self.block):
             rb = rows[b0:b0 + self.block]
-            o = self.X[rb] @ self.X[c]
+            o = self.X[rb] @ x
             if self.R is not None:
-                o *= self.R[rb] @ self.R[c]
+                o *= self.R[rb] @ r
             out[b0:b0 + len(rb)] = o
         return out
 
@@ -54,10 +58,16 @@ class Gram:
         """Squared distances (clipped at 0) of the given rows (default: all) to row ``c``:
         (|x|^2 - 2 <x, c>) + |c|^2, in place (multiplying by -2 is exact, so this is rounded as
         |x|^2 - 2.0 * <x, c> + |c|^2 is)."""
-        out = self._dots(rows, c)
+        return self.dist2_to(*self.centre(c), rows)
+
+    def dist2_to(self, x: np.ndarray, r: np.ndarray | None, sq, rows: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """:meth:`dist2` to a centre given as a row: x (d,), r (K,) (with ``R``) and its squared
+        norm ``sq`` (a shard worker's centre may be held by another worker)."""
+        out = self._dots(rows, x, r)
         out *= -2.0
         out += self.sq if rows is None else self.sq[rows]
-        out += self.sq[c]
+        out += sq
         return np.maximum(out, 0.0, out=out)
 
 
@@ -149,24 +159,40 @@ class Seeding:
     def full_pass(self, i: int) -> np.ndarray:
         """Lower D^2 to the distances to the new centre ``i`` with one pass over all rows; returns
         the rows whose D^2 went down (``i`` itself gets 0)."""
+        return self.full_pass_to(i, *self.gram.centre(i))
+
+    def full_pass_to(self, i: int | None, x, r, sq) -> np.ndarray:
+        """:meth:`full_pass` to the centre (x, r, sq) (see :meth:`Gram.dist2_to`), row ``i`` here
+        or None when it is held elsewhere."""
         D = self.sampler
-        new = self.gram.dist2(i)
+        new = self.gram.dist2_to(x, r, sq)
         moved = np.flatnonzero(new < D.d2)
         D.d2[moved] = new[moved]
-        D.d2[i] = 0.0
-        D.refresh(np.append(moved, i))
+        if i is None:
+            D.refresh(moved)
+        else:
+            D.d2[i] = 0.0
+            D.refresh(np.append(moved, i))
         return moved
 
     def partial_pass(self, i: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lower D^2 of ``rows`` (those the bounds could not exclude) to their distances to the new
         centre ``i``; ``i`` gets 0. Returns the mask of ``rows`` that moved and their new D^2."""
+        return self.partial_pass_to(i, *self.gram.centre(i), rows)
+
+    def partial_pass_to(self, i: int | None, x, r, sq, rows: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`partial_pass` to the centre (x, r, sq), row ``i`` here or None."""
         D = self.sampler
-        new = self.gram.dist2(i, rows)
+        new = self.gram.dist2_to(x, r, sq, rows)
         moved = new < D.d2[rows]
         new = new[moved]
         D.d2[rows[moved]] = new
-        D.d2[i] = 0.0
-        D.refresh(np.append(rows[moved], i))
+        if i is None:
+            D.refresh(rows[moved])
+        else:
+            D.d2[i] = 0.0
+            D.refresh(np.append(rows[moved], i))
         return moved, new
 
     def plain_pick(self) -> None:
