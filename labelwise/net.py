@@ -1,4 +1,5 @@
-"""Network addresses: which ones are this machine only (servers there need no password)."""
+"""What the servers share about the network: which addresses are this machine only (servers
+there need no password), and reading a request body under a size limit (ASGI)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,42 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class BodyTooLarge(Exception):
+    """A request body passed the server's limit (answer 413)."""
+
+
+async def read_capped_body(receive, max_body: int) -> bytes | None:
+    """An ASGI request body, read chunk by chunk; None when the client went away.
+
+    Raises:
+        BodyTooLarge: as soon as the chunks pass ``max_body`` bytes, so an oversized body is
+            never read whole (and the app never starts a response it cannot finish).
+    """
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > max_body:
+            raise BodyTooLarge(size)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def replaying(body: bytes, receive):
+    """An ASGI ``receive`` that hands the app ``body`` (read already) once, then defers to the
+    client's ``receive`` (which then reports a disconnect)."""
+    given = False
+
+    async def replay():
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

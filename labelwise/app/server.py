@@ -42,7 +42,7 @@ from labelwise.app.db import is_corrupt
 from labelwise.app.errors import DiskFull
 from labelwise.app.project import Conflict, ItemNotFound, Project
 from labelwise.io import is_disk_full
-from labelwise.net import is_loopback
+from labelwise.net import BodyTooLarge, is_loopback, read_capped_body, replaying
 from labelwise.validation import LabelwiseError
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -110,28 +110,13 @@ class _Guard:
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return await self._reply(send, 413, f"request body over {self.max_body} bytes")
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            chunks, size, more = [], 0, True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max_body:
-                    return await self._reply(send, 413,
-                                             f"request body over {self.max_body} bytes")
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            body, sent = b"".join(chunks), False
-
-            async def replay():
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            return await self.app(scope, replay, send)
+            try:
+                body = await read_capped_body(receive, self.max_body)
+            except BodyTooLarge:
+                return await self._reply(send, 413, f"request body over {self.max_body} bytes")
+            if body is None:  # the client went away
+                return
+            return await self.app(scope, replaying(body, receive), send)
         return await self.app(scope, receive, send)
 
 

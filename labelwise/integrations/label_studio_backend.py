@@ -61,7 +61,7 @@ from labelwise.integrations.label_studio import (
     parse_label_config,
 )
 from labelwise.integrations.label_studio_pool import BackendSettings, TaskPool
-from labelwise.net import is_loopback
+from labelwise.net import BodyTooLarge, is_loopback, read_capped_body, replaying
 from labelwise.validation import LabelwiseError
 
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
@@ -135,27 +135,13 @@ class Guard:
             return await self._answer(send, 400, "a bad Content-Length header")
         if int(length) > self.max_body:
             return await self._answer(send, *too_big)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_body:
-                return await self._answer(send, *too_big)
-            if not message.get("more_body"):
-                break
-        body, given = b"".join(chunks), False
-
-        async def replay():
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return await self.app(scope, replay, send)
+        try:
+            body = await read_capped_body(receive, self.max_body)
+        except BodyTooLarge:
+            return await self._answer(send, *too_big)
+        if body is None:  # the client went away
+            return
+        return await self.app(scope, replaying(body, receive), send)
 
 
 def create_app(settings: BackendSettings | None = None, auth: str | None = None,
