@@ -214,7 +214,7 @@ class ActiveLearner:
             self.classes_ = self.template.classes_
         self.warm_start = bool(warm_start)
         if self.warm_start and not getattr(self.template, "can_warm_start", lambda: False)():
-            from labelwise.learners.base import warm_start_refusal
+            from labelwise.learners import warm_start_refusal
 
             raise LabelwiseError(warm_start_refusal(self.template))
         self.random_state = random_state

@@ -88,7 +88,7 @@ def _check_model(names: list[str], strategy: str, learner: str, learner_params: 
     model = make_learner(learner, names, **learner_params)
     check_capabilities(get_strategy(strategy), model)
     if warm_start and not model.can_warm_start():
-        from labelwise.learners.base import warm_start_refusal
+        from labelwise.learners import warm_start_refusal
 
         raise LabelwiseError(warm_start_refusal(model))
 

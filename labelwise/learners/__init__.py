@@ -176,6 +176,14 @@ def as_learner(model: Any, classes, random_state: int | None = None,
     return SklearnClassifierLearner(classes, random_state=random_state, estimator=model)
 
 
+def warm_start_refusal(learner) -> str:
+    """The one-line message for a learner that cannot warm-start, naming those that can."""
+    can = [n for n, spec in LEARNERS.items() if spec.cls.warm_starts]
+    return (f"learner {type(learner).__name__} cannot warm-start; learners that can: "
+            f"{', '.join(can) or 'none registered'}, or a scikit-learn classifier with "
+            "partial_fit (e.g. SGDClassifier(loss='log_loss')); or leave warm start off")
+
+
 def learners_with(capability: str) -> list[str]:
     """Names of the registered learners that have ``capability``."""
     return [n for n, s in LEARNERS.items() if capability in s.capabilities]

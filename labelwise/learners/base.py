@@ -182,7 +182,10 @@ class BaseLearner:
             LabelwiseError: the learner cannot warm-start (:meth:`can_warm_start` is False).
         """
         if not self.can_warm_start():
-            raise LabelwiseError(warm_start_refusal(self))
+            # the list of learners that can is the registry's (labelwise.learners imports this
+            # module, so the full message, warm_start_refusal, lives there)
+            raise LabelwiseError(f"learner {type(self).__name__} cannot warm-start; leave warm "
+                                 "start off (`labelwise learners` shows which learners can)")
         X, y_idx = self._check_fit_input(X, y)
         usable = (previous is not None and type(previous) is type(self)
                   and getattr(previous, "fitted_", False)
@@ -253,13 +256,3 @@ class BaseLearner:
         return f"{type(self).__name__}(K={self.n_classes}, random_state={self.random_state}" + (
             f", {params})" if params else ")"
         )
-
-
-def warm_start_refusal(learner) -> str:
-    """The one-line message for a learner that cannot warm-start, naming those that can."""
-    from labelwise.learners import LEARNERS
-
-    can = [n for n, spec in LEARNERS.items() if spec.cls.warm_starts]
-    return (f"learner {type(learner).__name__} cannot warm-start; learners that can: "
-            f"{', '.join(can) or 'none registered'}, or a scikit-learn classifier with "
-            "partial_fit (e.g. SGDClassifier(loss='log_loss')); or leave warm start off")
