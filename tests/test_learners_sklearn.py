@@ -391,7 +391,13 @@ def test_learners_that_cannot_warm_start_say_which_can(blobs, model):
     X, y = blobs
     learner = (make_learner("svm", 3) if model == "svm"
                else as_learner(KNeighborsClassifier(), 3))
+    from labelwise.learners import warm_start_refusal
+
     assert not learner.can_warm_start()
-    with pytest.raises(LabelwiseError, match="cannot warm-start; learners that can: logreg") as e:
+    with pytest.raises(LabelwiseError, match="cannot warm-start; leave warm start off") as e:
         learner.warm_fit(X, y, None)
-    assert "\n" not in str(e.value) and "partial_fit" in str(e.value)
+    assert "\n" not in str(e.value)
+    # what the engine and `labelwise init` say before any fit: the learners that can
+    message = warm_start_refusal(learner)
+    assert "cannot warm-start; learners that can: logreg" in message
+    assert "\n" not in message and "partial_fit" in message
