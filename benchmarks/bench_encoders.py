@@ -102,7 +102,7 @@ def bench_texts(args) -> None:
         F, speed = timed_encode(get_encoder(name), items)
         acc = logreg_accuracy(F[:len(tr)], ytr, F[len(tr):], yte)
         print(f"| {name} | {speed:,.1f} | {acc:.3f} | {load_avg()} |", flush=True)
-    # short sentences, the speed DATA.md quotes (~115/s on two cores)
+    # short sentences (about 115/s on two idle cores)
     short = [t.split(".")[0][:120] or t[:120] for t in items[:500]]
     _, speed = timed_encode(get_encoder("minilm"), short)
     print(f"| minilm, 500 first sentences | {speed:,.1f} | - | {load_avg()} |")

@@ -66,7 +66,7 @@ ROTTEN_CSV = (
     "category,text,movie_name,has_plot_and_reviews\n"
     + "".join(f"fresh,great film {i},m{i},True\n" for i in range(8))
     + "".join(f"rotten,bad film {i},m{i},False\n" for i in range(8))
-    + "plot,,m9,False\n"  # no text: dropped, as DATA.md says
+    + "plot,,m9,False\n"  # no text: dropped
     + "".join(f"plot,a story {i},m{i},True\n" for i in range(4))
 )
 
