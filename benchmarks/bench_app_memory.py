@@ -8,7 +8,7 @@ reports its resident memory idle (first batch ready) and at work (``--annotators
 for ``--seconds``; ``VmHWM``, the peak). Also whether the server process loaded torch (it should
 not for logreg). ``--baseline DIR`` runs a checkout of older code too, for the ratios.
 
-Target (issue 19): creating and serving hold at most about 2x the features' bytes plus the fixed
+Target: creating and serving hold at most about 2x the features' bytes plus the fixed
 overhead. Run: ``python benchmarks/bench_app_memory.py [--items 100000] [--dim 384]
 [--baseline DIR]``.
 """

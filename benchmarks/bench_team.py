@@ -43,7 +43,7 @@ ROOT = HERE.parent
 POLL_S = 0.5  # what the page waits before asking again while the batch is prepared
 HEARTBEAT_S = 15.0
 
-#: seconds the "slow" variant's learner sleeps in each fit (issue: "a learner whose fit takes 12 s")
+#: seconds the "slow" variant's learner sleeps in each fit (slow enough that a team would wait)
 SLOW_FIT_S = 12.0
 # registers "bench-slow": logistic regression whose fit first sleeps SLOW_FIT_S seconds
 PRELUDE = f"""
