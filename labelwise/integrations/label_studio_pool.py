@@ -203,8 +203,17 @@ class TaskPool:
                 engine.fit_or_cold_start()
             predicted = None
             if engine.model is not None:
-                proba = engine.model.predict_proba(X)
-                predicted = np.asarray(engine.classes_)[proba.argmax(axis=1)].astype(str)
+                # the unlabeled rows were scored by this round's query (its candidates, in
+                # order): only the labeled rows need a forward pass of their own
+                best = np.empty(n, dtype=np.int64)
+                if len(unlabeled) and not engine.last_query.cold_start:
+                    best[unlabeled] = engine.last_context.proba.argmax(axis=1)
+                    rows = idx
+                else:
+                    rows = np.arange(n)
+                if len(rows):
+                    best[rows] = engine.model.predict_proba(X[rows]).argmax(axis=1)
+                predicted = np.asarray(engine.classes_)[best].astype(str)
             stopping = self._observe_stopping(engine, X, idx)
         except Exception as exc:  # a learner's error: keep answering from the last ranking
             with self.lock:
