@@ -79,7 +79,7 @@ def encode_shard(s: int, spec: dict, encoder, writer: ShardWriter, batch_size: i
         if advance is not None:
             advance(len(parts[-1]))
         del items  # the decoded batch goes before the next one is read
-    writer.write(s, np.concatenate(parts, axis=0))
+    writer.write(s, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))
     return n
 
 
