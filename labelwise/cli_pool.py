@@ -105,9 +105,10 @@ def embed_command(
     rows_per_shard: int = typer.Option(65536, help="rows per shard"),
     executor: str = typer.Option("local", help="local, or ray (Ray Data map_batches)"),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: a local one)"),
-    batch_size: int = typer.Option(None, help="items per encoder batch"),
+    batch_size: int = typer.Option(None, help="items per encoder batch (also how many are "
+                                   "read and decoded at once)"),
 ):
-    """Encode a collection into .npy shards; rerun to resume after an interruption."""
+    """Encode a collection into .npy shards, streaming; rerun to resume after an interruption."""
     from labelwise.distributed.embed import embed_to_shards
 
     pool = embed_to_shards(data, out, encoder, rows_per_shard, executor, ray_address, batch_size)

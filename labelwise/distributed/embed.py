@@ -1,12 +1,16 @@
-"""Encode a large collection into shards, locally or with Ray Data, resumably.
+"""Encode a large collection into shards, locally or with Ray Data, resumably, streaming.
 
-:func:`embed_to_shards` splits the collection's rows into shards of ``rows_per_shard``; each
-shard is encoded by the project's batched encoders (:mod:`labelwise.encoders`) and written
-atomically by :class:`~labelwise.sharded.ShardWriter`. A shard file that exists is whole, so a
-rerun after an interruption encodes only the missing shards (``embed.json`` records the
-settings, and a rerun with other settings is refused rather than mixing shards). With
-``executor="ray"`` the pending shards go through Ray Data's ``map_batches`` with an actor pool:
-each actor builds the encoder once and encodes its shards in the encoder's batches.
+:func:`embed_to_shards` splits the collection's rows into shards of ``rows_per_shard``. The
+collection is only listed up front (:class:`~labelwise.distributed.embed_sources.Source`: image
+paths, text-row offsets, a memory-mapped .npy); each shard's items are read (images decoded) one
+encoder batch at a time, encoded by the project's batched encoders (:mod:`labelwise.encoders`)
+and the shard written atomically by :class:`~labelwise.sharded.ShardWriter`. So memory holds
+one shard's features and one batch of decoded items per encoder, whatever the collection's
+size. A shard file that exists is whole, so a rerun after an interruption encodes only the
+missing shards (``embed.json`` records the settings, and a rerun with other settings is refused
+rather than mixing shards). With ``executor="ray"`` the pending shards' specs (paths, offsets or
+row ranges, never pixels) go through Ray Data's ``map_batches`` with an actor pool: each actor
+builds the encoder once, then reads, encodes and writes its shards.
 """
 
 from __future__ import annotations
@@ -17,80 +21,73 @@ from pathlib import Path
 
 import numpy as np
 
-from labelwise.data import _is_text_table
+from labelwise.distributed.embed_sources import Source, read_items, spec_rows
 from labelwise.sharded import ShardedPool, ShardWriter
 from labelwise.validation import LabelwiseError, check_positive_int
 
 SETTINGS = "embed.json"
 IDS = "ids.txt"
 
-
-class Source:
-    """The rows of a collection: a .npy feature file (memory-mapped), or raw items in a list.
-
-    ``rows(r0, r1)`` gives items r0..r1-1 as the encoder takes them; ``ids`` the item ids (None
-    for a feature file: the row number is the id).
-    """
-
-    def __init__(self, data: str | os.PathLike):
-        path = Path(data).expanduser()
-        self.name = str(path)
-        self.ids = None
-        if path.suffix.lower() == ".npy" and path.is_file():
-            self.array = np.load(path, mmap_mode="r")
-            self.items = None
-            self.n = len(self.array)
-            self.default_encoder = "identity"
-        elif path.is_dir() or _is_text_table(path, "text"):
-            if path.is_dir():
-                from labelwise.data.images import load_image_folder
-
-                raw = load_image_folder(path)
-            else:
-                from labelwise.data.texts import load_text_table
-
-                raw = load_text_table(path)
-            self.array, self.items, self.ids = None, raw.items, raw.ids
-            self.default_encoder = "minilm" if raw.modality == "text" else "efficientnet-lite0"
-            self.n = len(self.items)
-        else:
-            raise LabelwiseError(f"cannot embed {path}: give a .npy feature file, a folder of "
-                                 "images or a text table (.csv with a 'text' column, .tsv, "
-                                 ".jsonl)")
-
-    def rows(self, r0: int, r1: int):
-        if self.items is None:
-            return np.asarray(self.array[r0:r1])
-        return self.items[r0:r1]
+__all__ = ["embed_to_shards", "encode_shard", "Source", "ShardEncoder"]
 
 
 class ShardEncoder:
-    """A Ray Data actor: builds the encoder once, then encodes and writes whole shards."""
+    """A Ray Data actor: builds the encoder once, then reads, encodes and writes whole shards.
 
-    def __init__(self, source: Source, encoder: str, folder: str, rows_per_shard: int,
-                 batch_size: int | None):
+    Its batches hold ``shard`` (the shard number) and ``spec`` (the shard's rows as JSON, see
+    :meth:`Source.spec`); it returns each shard's row count, and the message of a
+    :class:`LabelwiseError` (an unreadable image) in ``error`` rather than raising it, so that the
+    driver can report it on one line.
+    """
+
+    def __init__(self, encoder: str, folder: str, batch_size: int | None):
         from labelwise.encoders import get_encoder
 
-        self.source, self.encoder = source, get_encoder(encoder)
+        self.encoder = get_encoder(encoder)
         self.writer = ShardWriter(folder)
-        self.rows_per_shard, self.batch_size = rows_per_shard, batch_size
+        self.batch_size = batch_size
 
     def __call__(self, batch: dict) -> dict:
-        rows = []
-        for s in batch["shard"]:
-            rows.append(encode_shard(int(s), self.source, self.encoder, self.writer,
-                                     self.rows_per_shard, self.batch_size))
-        return {"shard": np.asarray(batch["shard"]), "rows": np.asarray(rows)}
+        rows, errors = [], []
+        for s, spec in zip(batch["shard"], batch["spec"], strict=True):
+            try:
+                rows.append(encode_shard(int(s), json.loads(spec), self.encoder, self.writer,
+                                         self.batch_size))
+                errors.append("")
+            except LabelwiseError as exc:
+                rows.append(0)
+                errors.append(str(exc))
+        return {"shard": np.asarray(batch["shard"]), "rows": np.asarray(rows),
+                "error": np.asarray(errors, dtype=object)}
 
 
-def encode_shard(s: int, source: Source, encoder, writer: ShardWriter, rows_per_shard: int,
-                 batch_size: int | None) -> int:
-    """Encode rows of shard ``s`` and write it; returns its row count."""
-    r0 = s * rows_per_shard
-    r1 = min(source.n, r0 + rows_per_shard)
-    X = encoder.encode(source.rows(r0, r1), batch_size=batch_size, progress=False)
-    writer.write(s, X)
-    return r1 - r0
+def encode_shard(s: int, spec: dict, encoder, writer: ShardWriter, batch_size: int | None,
+                 advance=None) -> int:
+    """Read, encode and write shard ``s`` (its rows described by ``spec``), one encoder batch of
+    items in memory at a time; ``advance(k)`` is told of each batch. Returns the row count."""
+    n = spec_rows(spec)
+    step = check_positive_int(batch_size or encoder.default_batch_size, "batch_size")
+    parts = []
+    for i0 in range(0, n, step):
+        items = read_items(spec, i0, min(n, i0 + step))
+        parts.append(encoder.encode(items, batch_size=step, progress=False))
+        if parts[-1].shape[1] != parts[0].shape[1]:
+            raise LabelwiseError(f"encoder {encoder.name!r} gave {parts[-1].shape[1]} features "
+                                 f"for rows {i0}.. of shard {s} but {parts[0].shape[1]} before "
+                                 "(images of different sizes?); use an encoder that resizes, "
+                                 "such as efficientnet-lite0")
+        if advance is not None:
+            advance(len(parts[-1]))
+        del items  # the decoded batch goes before the next one is read
+    writer.write(s, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))
+    return n
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name, then rename: an interrupted write leaves no half file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def _check_settings(folder: Path, settings: dict) -> None:
@@ -103,70 +100,79 @@ def _check_settings(folder: Path, settings: dict) -> None:
                                  f"({', '.join(diff)} differ); use another --out or delete it")
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=1))
+        _write_atomic(path, json.dumps(settings, indent=1))
 
 
 def embed_to_shards(data: str | os.PathLike, out: str | os.PathLike, encoder: str | None = None,
                     rows_per_shard: int = 65536, executor: str = "local",
                     ray_address: str | None = None, batch_size: int | None = None,
                     progress: bool = True) -> ShardedPool:
-    """Encode the collection ``data`` (a .npy/.npz/.csv feature file, an image folder or a text
-    table, as :func:`labelwise.load_dataset` reads them) into shards in ``out``.
+    """Encode the collection ``data`` (a .npy feature file, an image folder or a text table, as
+    :func:`labelwise.load_dataset` reads them) into shards in ``out``, streaming: only the items
+    of the encoder batches in flight are in memory.
 
     Shards already in ``out`` (from an interrupted run with the same settings) are kept. Returns
     the :class:`ShardedPool`. ``executor``: ``"local"`` (this process) or ``"ray"`` (Ray Data
     ``map_batches`` over an actor pool on the cluster at ``ray_address``; the workers must see
-    ``out``: a local folder on a one-machine cluster, shared storage otherwise).
+    ``data`` and ``out``: local folders on a one-machine cluster, shared storage otherwise).
+
+    Raises:
+        LabelwiseError: for a source it cannot read, other settings in ``out``, or an image that
+            cannot be decoded (named; the shards written before it are kept).
     """
     from labelwise.encoders.base import progress_bar
 
     if executor not in ("local", "ray"):
         raise LabelwiseError(f"unknown executor {executor!r}; choose one of: local, ray")
     rows_per_shard = check_positive_int(rows_per_shard, "rows_per_shard")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
     source = Source(data)
     encoder = encoder or source.default_encoder
     folder = Path(out)
     _check_settings(folder, {"source": os.path.abspath(source.name), "rows": source.n,
                              "encoder": encoder, "rows_per_shard": rows_per_shard})
-    if source.ids is not None and not (folder / IDS).is_file():
-        (folder / IDS).write_text("".join(f"{i}\n" for i in source.ids))
+    ids = source.ids()
+    if ids is not None and not (folder / IDS).is_file():
+        _write_atomic(folder / IDS, "".join(f"{i}\n" for i in ids))
     writer = ShardWriter(folder)
     n_shards = -(-source.n // rows_per_shard)
+    bounds = [(s * rows_per_shard, min(source.n, (s + 1) * rows_per_shard))
+              for s in range(n_shards)]
     pending = [s for s in range(n_shards) if not writer.done(s)]
-    done_rows = source.n - sum(min(source.n, (s + 1) * rows_per_shard) - s * rows_per_shard
-                               for s in pending)
     with progress_bar(f"embedding with {encoder} into {n_shards} shards", source.n,
                       enabled=progress) as advance:
-        advance(done_rows)
+        advance(source.n - sum(bounds[s][1] - bounds[s][0] for s in pending))
         if executor == "local":
             from labelwise.encoders import get_encoder
 
             enc = get_encoder(encoder)
             for s in pending:
-                advance(encode_shard(s, source, enc, writer, rows_per_shard, batch_size))
+                encode_shard(s, source.spec(*bounds[s]), enc, writer, batch_size, advance)
         elif pending:
-            for rows in _ray_encode(pending, source, encoder, folder, rows_per_shard,
-                                    batch_size, ray_address):
+            specs = [(s, source.spec(*bounds[s])) for s in pending]
+            for rows in _ray_encode(specs, encoder, folder, batch_size, ray_address):
                 advance(rows)
     writer.write_manifest(n_shards)
     return ShardedPool(folder)
 
 
-def _ray_encode(pending, source, encoder, folder, rows_per_shard, batch_size, ray_address):
-    """Ray Data: one row per pending shard, ``map_batches`` with :class:`ShardEncoder` actors;
-    yields each finished shard's row count."""
+def _ray_encode(specs, encoder, folder, batch_size, ray_address):
+    """Ray Data: one row per pending shard (its number and its rows' spec as JSON: paths,
+    offsets or a row range, never items), ``map_batches`` with :class:`ShardEncoder` actors that
+    read and encode on the workers; yields each finished shard's row count."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    ds = ray.data.from_items([{"shard": s} for s in pending])
-    ds = ds.map_batches(ShardEncoder, batch_size=1, concurrency=min(cpus, len(pending)),
-                        fn_constructor_kwargs={"source": source, "encoder": encoder,
-                                               "folder": str(folder),
-                                               "rows_per_shard": rows_per_shard,
+    ds = ray.data.from_items([{"shard": s, "spec": json.dumps(spec)} for s, spec in specs])
+    ds = ds.map_batches(ShardEncoder, batch_size=1, concurrency=min(cpus, len(specs)),
+                        fn_constructor_kwargs={"encoder": encoder, "folder": str(folder),
                                                "batch_size": batch_size})
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # labelwise's own bar counts rows
     for row in ds.iter_rows():
+        if row["error"]:
+            raise LabelwiseError(str(row["error"]))
         yield int(row["rows"])
