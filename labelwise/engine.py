@@ -327,7 +327,9 @@ class ActiveLearner:
         t0 = time.perf_counter()
         if self.warm_start:
             model = self.template.clone().warm_fit(X_l, y_l, self.model)
-            warm, note = model.warm_started_, model.warm_start_note_
+            # a learner of one's own may not report it: then it started from any model given
+            warm = getattr(model, "warm_started_", self.model is not None)
+            note = getattr(model, "warm_start_note_", None)
         else:
             model, warm, note = self.template.clone().fit(X_l, y_l), False, None
         pseudo = None
