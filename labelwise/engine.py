@@ -12,8 +12,8 @@ learner seeded with the engine's ``random_state``; nothing carries from one roun
 next (LHD's EMA step counter included), so a model never depends on how many rounds ran before
 in this process (docs/round.md). ``warm_start=True`` departs from that on purpose: each round's
 fit starts from last round's model (logistic regression's coefficients, a ``partial_fit``
-classifier's state), which is faster on a large labeled set, and the model (hence the picks) then
-depends on the history of rounds, not only on the labels and seed.
+classifier's state, a torch network's weights), which is faster on a large labeled set, and the
+model (hence the picks) then depends on the history of rounds, not only on the labels and seed.
 
 Before the labels hold the classes a learner needs (a fresh project, a real pool with no labels),
 ``query`` falls back to the ``cold_start`` strategy, one that needs no model.
@@ -60,8 +60,13 @@ class FitInfo:
     n_labeled: int
     train_seconds: float
     pseudo_labels: dict | None = None
-    #: whether the fit was given last round's model to start from (``warm_start`` and a model)
+    #: whether the fit started from last round's model (``warm_start``, a model, and the
+    #: learner could continue it)
     warm_started: bool = False
+    #: labels of the model it started from (None: fitted from scratch)
+    warm_from: int | None = None
+    #: with ``warm_start``, why this fit started from scratch after all (one line), else None
+    warm_note: str | None = None
 
 
 @dataclass
@@ -172,9 +177,10 @@ class ActiveLearner:
         labeled_idx, labels: an initial labeled set (as :meth:`teach`).
         warm_start: start each round's fit from last round's model (off by default: the papers
             retrain from scratch every round, and the model then depends only on the labels and
-            seed). Only learners that can (``logreg``, a scikit-learn classifier with
-            ``partial_fit``); others get a LabelwiseError here. A round whose labels hold a class
-            the previous model did not see fits from scratch.
+            seed). Only learners that can (``logreg``, ``mlp``, ``ensemble``, ``torch-module``,
+            a scikit-learn classifier with ``partial_fit``); others get a LabelwiseError here.
+            A round whose model cannot continue the previous one (logreg: the labels hold
+            another set of classes) fits from scratch; ``FitInfo.warm_note`` says why.
         executor: ``"ray"`` selects where the shards of a :class:`~labelwise.sharded.ShardedPool`
             live (the default for one); ``ray_address`` names the cluster (None: a local one).
     """
@@ -223,6 +229,7 @@ class ActiveLearner:
         self.labels = self._no_labels()
         self.model = None
         self.previous_model = None
+        self._model_labels: int | None = None  # labels of ``model`` (a warm start's origin)
         self.pool_cache: dict = {}  # what strategies compute once per pool
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
@@ -318,11 +325,13 @@ class ActiveLearner:
         rows = self.labeled_idx[order]
         X_l, y_l = self.X_pool[rows], self.labels[order]
         t0 = time.perf_counter()
-        warm = self.warm_start and self.model is not None
-        if warm:
+        if self.warm_start:
             model = self.template.clone().warm_fit(X_l, y_l, self.model)
+            # a learner of one's own may not report it: then it started from any model given
+            warm = getattr(model, "warm_started_", self.model is not None)
+            note = getattr(model, "warm_start_note_", None)
         else:
-            model = self.template.clone().fit(X_l, y_l)
+            model, warm, note = self.template.clone().fit(X_l, y_l), False, None
         pseudo = None
         if self.strategy.finetune:
             out = model.finetune_pseudo_labels(self.X_pool[self.unlabeled_idx()], X_l, y_l)
@@ -330,7 +339,9 @@ class ActiveLearner:
             pseudo = dict(pseudo) if pseudo is not None else {}
         seconds = time.perf_counter() - t0
         self.previous_model, self.model = self.model, model
-        return FitInfo(len(y_l), seconds, pseudo, warm)
+        warm_from = self._model_labels if warm else None
+        self._model_labels = len(y_l)
+        return FitInfo(len(y_l), seconds, pseudo, warm, warm_from, note)
 
     def fit_or_cold_start(self) -> FitInfo | None:
         """:meth:`fit` when the labels allow it (:meth:`can_fit`); else forget the models, so

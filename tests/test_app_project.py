@@ -266,3 +266,33 @@ def test_status_shows_the_model_the_server_last_published(tmp_path, capsys):
     p.conn.execute("UPDATE settings SET value = json_set(value, '$.pid', 0) "
                    "WHERE key = 'model_state'")
     assert "(when the labeling server last ran)" in cli(["status", p.path], capsys)[1]
+
+
+def test_status_says_a_project_warm_starts_and_from_which_model(tmp_path, capsys):
+    from labelwise.app.worker import BatchWorker
+
+    p = make(tmp_path, labels=["a", "b"] + [None] * 28 + ["b"] * 2 + [None] * 28,
+             warm_start=True)
+    assert p.status()["warm_start"] is True
+    out = cli(["status", p.path], capsys)[1]
+    assert "learner logreg, warm start: each model starts from the previous one)" in out
+
+    def label_batch():
+        for _ in range(4):
+            item = p.next_item("ann")["item"]
+            p.label(item["idx"], "a" if item["idx"] < 30 else "b", "ann")
+        p.prepare_next_batch(accuracy=False)
+
+    label_batch()  # this process's first model: no previous one
+    worker = BatchWorker(p, poll=0.05)
+    assert worker.model_state()["message"] == ("model on 8 labels (fitted from scratch: no "
+                                               "previous model)")
+    label_batch()  # the next one starts from it
+    worker._publish()
+    out = cli(["status", p.path], capsys)[1]
+    assert "model: model on 12 labels (warm-started from the one on 8)\n" in out
+    # a restarted server (no ranking in memory) reads it from the newest queued batch
+    assert BatchWorker(Project(p.path), poll=0.05).model_state()["message"] == (
+        "model on 12 labels (warm-started from the one on 8)")
+    plain = make(tmp_path, name="plain")
+    assert "warm start" not in cli(["status", plain.path], capsys)[1]

@@ -162,6 +162,27 @@ def test_next_item_carries_the_suggestion_and_why(tmp_path, make_blobs):
         assert out["worker_busy"] is False
 
 
+def test_the_page_reads_which_model_a_warm_started_one_started_from(tmp_path, make_blobs):
+    X, _ = make_blobs(((0.0,) * 3, (6.0,) * 3), 40, labels="block")
+    labels = ["a", "a", "a"] + [None] * 34 + ["b", "b", "b"]
+    p = create_project(tmp_path / "w", [f"i{i}" for i in range(40)], X, ["a", "b"],
+                       labels=labels, batch_size=4, warm_start=True)
+    with TestClient(create_app(p, start_worker=False)) as c:
+        p.prepare_next_batch()  # the worker's round: this process's first model
+        model = c.get("/api/progress").json()["model"]
+        assert model["warm_start"] is True and model["warm_from"] is None
+        assert model["message"] == "model on 6 labels (fitted from scratch: no previous model)"
+        for _ in range(4):
+            idx = c.get("/api/next?annotator=zoe").json()["item"]["idx"]
+            c.post("/api/label", json={"item": idx, "label": "a" if idx < 20 else "b",
+                                       "annotator": "zoe"})
+        p.prepare_next_batch()  # the next model starts from the one on 6 labels
+        model = c.get("/api/next?annotator=zoe").json()["model"]
+        assert model["warm_from"] == 6
+        assert model["message"] == "model on 10 labels (warm-started from the one on 6)"
+        assert "model.warm_start" in c.get("/static/app.js").text  # the line's tooltip
+
+
 @pytest.mark.slow
 def test_sigkill_loses_no_acknowledged_label(project):
     proc, url = start_server(project.path, free_port())

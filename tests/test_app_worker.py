@@ -360,3 +360,45 @@ def _healthy(httpx, url) -> bool:
         return httpx.get(url + "/api/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# -- warm start on the model line ----------------------------------------------------------------
+
+
+def test_model_message_says_where_a_warm_started_model_started():
+    from labelwise.app.worker import model_message
+
+    assert model_message(620, 680, 12.0, warm_start=True, warm_from=560) == (
+        "model on 620 labels (warm-started from the one on 560); the next one, on 680 labels, "
+        "is training, about 12 s")
+    assert model_message(20, None, 0.1, warm_start=True) == (
+        "model on 20 labels (fitted from scratch: no previous model)")
+    assert model_message(30, None, 0.1, warm_start=True, warm_note="the declared classes "
+                         "changed") == "model on 30 labels (fitted from scratch: the declared "\
+                                       "classes changed)"
+    assert model_message(620, None, 0.1) == "model on 620 labels"  # no warm start: as before
+    assert model_message(None, 6, 0.1, warm_start=True) == (
+        "no model yet (cold-start picks); the next one, on 6 labels, is training")
+
+
+def test_a_warm_start_project_says_which_model_each_one_started_from(tmp_path):
+    p = make(tmp_path, batch_size=4, warm_start=True)
+    worker = BatchWorker(p, poll=0.05).start()
+    try:
+        assert wait_for(lambda: worker.fits >= 1 and not worker.busy)
+        first = worker.model_state()
+        assert first["warm_start"] is True and first["warm_from"] is None
+        assert first["message"].startswith("model on 6 labels (fitted from scratch: no previous "
+                                           "model)")
+        for _ in range(4):  # a batch: models on 7..10 labels, each from the one before
+            item = p.next_item("ann")["item"]
+            p.label(item["idx"], truth(item["idx"]), "ann")
+            worker.wake()
+        assert wait_for(lambda: worker.model_state()["ranked_by"] == 10 and not worker.busy)
+        state = worker.model_state()
+        assert 6 <= state["warm_from"] < 10 and state["warm_note"] is None
+        line = f"model on 10 labels (warm-started from the one on {state['warm_from']})"
+        assert state["message"].startswith(line)
+    finally:
+        worker.stop()
+

@@ -136,3 +136,118 @@ def test_settings_are_checked():
     m = make_learner("mlp", 3, random_state=1, hidden=8)
     twin = m.clone()
     assert twin.params == m.params and not hasattr(twin, "ema_step_")
+
+
+# ---- warm start -------------------------------------------------------------------------------
+
+
+def _loss_on(m, X, y) -> float:
+    from labelwise.learners.trainer import cross_entropy_loss, mean_loss
+
+    return mean_loss(m.net_, X, m.encode(y), cross_entropy_loss, "cpu")
+
+
+def test_warm_fit_continues_last_rounds_network_deterministically(blobs):
+    X, y, X2, y2, _ = blobs
+    template = make_learner("mlp", 3, random_state=0, **SMALL)
+    previous = template.clone().fit(X, y)
+    before = _weights(previous.net_)
+    warm = template.clone().warm_fit(X2, y2, previous)
+    again = template.clone().warm_fit(X2, y2, previous)
+    assert warm.warm_started_ and warm.warm_start_note_ is None
+    for a, b in zip(_weights(warm.net_), _weights(again.net_), strict=True):
+        assert torch.equal(a, b)  # the same previous model, labels and seed: the same weights
+    for w, p in zip(_weights(previous.net_), before, strict=True):
+        assert torch.equal(w, p)  # the previous model is left as it was (alamp reads it)
+    # it starts where the previous model ended: its first loss is far below a fresh start's
+    fresh = template.clone().fit(X2, y2)
+    assert warm.train_log_["first_loss"] < 0.5 * fresh.train_log_["first_loss"]
+    assert warm.train_log_["first_loss"] < 2 * _loss_on(previous, X2, y2) + 0.05
+    # and the EMA goes on from last round's EMA, with its step count
+    assert warm.ema_.step == previous.ema_.step + warm.train_log_["steps"]
+
+
+def test_warm_fit_stops_at_the_fresh_fits_loss_target_and_warm_epochs_caps_it(blobs):
+    X, y, X2, y2, _ = blobs
+    settings = SMALL | {"max_epochs": 400, "dropout": 0.0, "weight_decay": 0.0}
+    template = make_learner("mlp", 3, random_state=0, **settings)
+    previous = template.clone().fit(X, y)
+    warm = template.clone().warm_fit(X2, y2, previous)
+    target = warm._warm_stop_loss(X2, warm.encode(y2), 0)
+    assert target == pytest.approx(1e-3 * np.log(3), rel=0.5)  # ~ 0.001 x a fresh first loss
+    assert warm.train_log_["stopped"] == "loss"
+    assert warm.train_log_["final_loss"] < target
+    # the relative rule would have asked for 0.001 x the (low) first loss of the warm start
+    assert warm.train_log_["final_loss"] > 1e-3 * warm.train_log_["first_loss"]
+    capped = make_learner("mlp", 3, random_state=0, warm_epochs=3, **settings)
+    out = capped.clone().warm_fit(X2, y2, previous)
+    assert out.train_log_["epochs"] == 3 and out.train_log_["stopped"] == "max_epochs"
+    assert capped.clone().fit(X, y).train_log_["epochs"] > 3  # fresh fits keep max_epochs
+    with pytest.raises(LabelwiseError, match="warm_epochs"):
+        make_learner("mlp", 3, warm_epochs=0)
+
+
+def test_warm_fit_falls_back_to_a_fresh_fit_with_a_reason(blobs):
+    X, y, X2, y2, _ = blobs
+    template = make_learner("mlp", 3, random_state=0, **SMALL)
+    fresh = template.clone().fit(X2, y2)
+    first = template.clone().warm_fit(X2, y2, None)
+    assert not first.warm_started_ and first.warm_start_note_ == "no previous model"
+    for a, b in zip(_weights(first.net_), _weights(fresh.net_), strict=True):
+        assert torch.equal(a, b)  # exactly the fresh fit
+    other = make_learner("mlp", ["p", "q", "r"], random_state=0, **SMALL).fit(
+        X, np.array(["p", "q", "r"])[y])
+    out = template.clone().warm_fit(X2, y2, other)
+    assert out.warm_start_note_ == "the declared classes changed"
+    wide = make_learner("mlp", 3, random_state=0, **SMALL).fit(np.hstack([X, X]), y)
+    assert "features changed" in template.clone().warm_fit(X2, y2, wide).warm_start_note_
+    # a class labeled for the first time needs no new weights: the head has a unit per
+    # declared class from the start, so the warm start goes on
+    two = template.clone().fit(X[y != 2], y[y != 2])
+    assert template.clone().warm_fit(X2, y2, two).warm_started_
+
+
+def test_which_torch_learners_warm_start(blobs):
+    X, y, X2, y2, _ = blobs
+    can = {n for n in ("mlp", "ensemble", "torch-module", "supcon", "lossnet")
+           if make_learner(n, 3, **({"module": _TinyModule} if n == "torch-module" else {}))
+           .can_warm_start()}
+    assert can == {"mlp", "ensemble", "torch-module"}
+    with pytest.raises(LabelwiseError, match="LossPredictionLearner cannot warm-start"):
+        make_learner("lossnet", 3).warm_fit(X, y, None)
+    ens = make_learner("ensemble", 3, random_state=0, n_members=2, **SMALL)
+    previous = ens.clone().fit(X, y)
+    warm = ens.clone().warm_fit(X2, y2, previous)
+    assert warm.warm_started_ and len(warm.members_) == 2
+    fresh = ens.clone().fit(X2, y2)
+    for w, f in zip(warm.train_logs_, fresh.train_logs_, strict=True):
+        assert w["first_loss"] < 0.5 * f["first_loss"]
+    mod = make_learner("torch-module", 3, random_state=0, module=_TinyModule,
+                       **{k: v for k, v in SMALL.items() if k != "hidden"})
+    previous = mod.clone().fit(X, y)
+    warm = mod.clone().warm_fit(X2, y2, previous)
+    assert warm.warm_started_ and warm.train_log_["first_loss"] < mod.clone().fit(
+        X2, y2).train_log_["first_loss"]
+
+
+class _TinyModule(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU())
+        self.head = torch.nn.Linear(8, 3)
+
+
+def test_the_engine_warm_starts_an_mlp_and_says_from_which_model(blobs):
+    from labelwise import ActiveLearner
+
+    X, y, X2, y2, pool = blobs
+    Xp = np.vstack([X2, pool])
+    engine = ActiveLearner(Xp, "mlp", "margin", classes=3, random_state=0, warm_start=True,
+                           learner_params=SMALL)
+    engine.teach(np.arange(30), y2[:30])
+    first = engine.fit()
+    assert not first.warm_started and first.warm_from is None
+    assert first.warm_note == "no previous model"
+    engine.teach(np.arange(30, 60), y2[30:])
+    second = engine.fit()
+    assert second.warm_started and second.warm_from == 30 and second.warm_note is None

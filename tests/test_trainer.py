@@ -130,3 +130,12 @@ def test_step_cap_own_optimizer_and_train_mode():
     assert modes == [False, False]  # our train_mode ran instead of net.train()
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
     assert trainer().fit(seeded_network(Tiny, 0, "cpu"), X, Y, 0)["steps"] > 0
+
+
+def test_stop_loss_replaces_the_relative_target():
+    net = seeded_network(Tiny, 0, "cpu")
+    first = trainer().fit(seeded_network(Tiny, 0, "cpu"), X, Y, 0)
+    assert first["stopped"] == "loss"
+    log = trainer().fit(net, X, Y, 0, stop_loss=0.05)  # a looser target: it stops sooner
+    assert log["stopped"] == "loss" and log["final_loss"] < 0.05
+    assert log["epochs"] < first["epochs"]

@@ -267,7 +267,11 @@ class ModelService:
             if fit is not None:
                 info.update(self.round_stopping.observe(conn, engine, self.features, new_round))
             model_labels = len(y) if fit is not None else self.model_labels()
+            # whether the model started from the one before (warm start), for the model line
+            warm = ({"warm_from": fit.warm_from, "warm_note": fit.warm_note} if fit is not None
+                    else self.model_warm_start())
         info["model_labels"] = model_labels
+        info.update(warm)
         ranking = Ranking(items=picks, scores=scores, info=info, n_labels=len(y),
                           labeled_idx=labeled_idx, y=y,
                           train_seconds=fit.train_seconds if fit is not None else 0.0,
@@ -276,11 +280,22 @@ class ModelService:
         self.last_ranking = ranking
         return ranking
 
-    def model_labels(self) -> int | None:
-        """The labels of the newest fitted model that ranked a batch (None: none yet)."""
+    def _newest_fitted_round(self) -> tuple[int, dict] | None:
         row = self.conn.execute("SELECT n_labels, info FROM rounds WHERE json_extract(info, "
                                 "'$.fitted') ORDER BY round DESC LIMIT 1").fetchone()
-        return None if row is None else json.loads(row[1]).get("model_labels", row[0])
+        return None if row is None else (row[0], json.loads(row[1]))
+
+    def model_labels(self) -> int | None:
+        """The labels of the newest fitted model that ranked a batch (None: none yet)."""
+        row = self._newest_fitted_round()
+        return None if row is None else row[1].get("model_labels", row[0])
+
+    def model_warm_start(self) -> dict:
+        """``{"warm_from": labels of the model the newest fitted one started from (None: from
+        scratch), "warm_note": why a warm-start project's model fitted from scratch, or None}``."""
+        row = self._newest_fitted_round()
+        info = {} if row is None else row[1]
+        return {"warm_from": info.get("warm_from"), "warm_note": info.get("warm_note")}
 
     def latest_ranking(self) -> Ranking | None:
         """The newest :meth:`rank` of this process (in memory), or None."""

@@ -223,6 +223,7 @@ class Project:
             "path": str(self.path), "modality": self.settings["modality"],
             "encoder": self.settings["encoder"], "strategy": self.settings["strategy"],
             "learner": self.settings["learner"], "batch_size": self.settings["batch_size"],
+            "warm_start": bool(self.settings.get("warm_start", False)),
             "classes": self.classes, "items": p["n_items"], "labels": p["n_labels"],
             "labeled_items": p["n_labeled_items"], "skipped": p["n_skipped"],
             "unlabeled": p["n_items"] - p["n_labeled_items"] - p["n_skipped"],
@@ -337,6 +338,9 @@ class Project:
 
     def model_labels(self) -> int | None:
         return self.model_service.model_labels()
+
+    def model_warm_start(self) -> dict:
+        return self.model_service.model_warm_start()
 
     def latest_ranking(self) -> Ranking | None:
         return self.model_service.latest_ranking()

@@ -124,14 +124,21 @@ class BatchWorker:
     def model_state(self) -> dict:
         """Which model ranked the items being handed out, which one trains, and any problem.
 
-        ``{"ranked_by": labels of the model that ranked them (None: cold start), "training":
-        labels of the model in training or None, "expected_seconds", "running_seconds",
-        "fits": models fitted by this server, "problem": one line or None, "message": one
-        line for people}``.
+        ``{"ranked_by": labels of the model that ranked them (None: cold start), "warm_start":
+        whether the project warm-starts, "warm_from": labels of the model that one started
+        from (None: from scratch), "warm_note": why a warm-start project's model fitted from
+        scratch (or None), "training": labels of the model in training or None,
+        "expected_seconds", "running_seconds", "fits": models fitted by this server,
+        "problem": one line or None, "message": one line for people}``.
         """
-        ranking = self.project.latest_ranking()
-        ranked_by = ranking.info.get("model_labels") if ranking is not None \
-            else self.project.model_labels()  # restarted: the batches queued before
+        p = self.project
+        ranking = p.latest_ranking()
+        if ranking is not None:
+            ranked_by = ranking.info.get("model_labels")
+            warm = {k: ranking.info.get(k) for k in ("warm_from", "warm_note")}
+        else:  # restarted: the batches queued before
+            ranked_by, warm = p.model_labels(), p.model_warm_start()
+        warm_start = bool(p.settings.get("warm_start", False))
         since = self.fitting_since
         running = time.monotonic() - since if since is not None else None
         problem = self.fit_error
@@ -139,12 +146,13 @@ class BatchWorker:
             problem = (f"the fit on {self.fitting_labels} labels has run {running:.0f} s (the "
                        f"last took {self.last_fit_seconds:.0f} s); labeling goes on from the "
                        "last good model")
-        return {"ranked_by": ranked_by, "training": self.fitting_labels if since else None,
+        training = self.fitting_labels if since else None
+        return {"ranked_by": ranked_by, "warm_start": warm_start, **warm, "training": training,
                 "expected_seconds": round(self.last_fit_seconds, 1),
                 "running_seconds": None if running is None else round(running, 1),
                 "fits": self.fits, "problem": problem,
-                "message": model_message(ranked_by, self.fitting_labels if since else None,
-                                         self.last_fit_seconds, problem)}
+                "message": model_message(ranked_by, training, self.last_fit_seconds, problem,
+                                         warm_start=warm_start, **warm)}
 
     def _publish(self) -> None:
         """Store ``model_state()`` in the project's settings for ``labelwise status``."""
@@ -310,11 +318,17 @@ def _one_blas_thread():
 
 
 def model_message(ranked_by: int | None, training: int | None, expected_s: float,
-                  problem: str | None = None) -> str:
+                  problem: str | None = None, warm_start: bool = False,
+                  warm_from: int | None = None, warm_note: str | None = None) -> str:
     """One line for people: "model on 620 labels; the next one, on 680, is training, about
-    12 s"."""
+    12 s"; in a warm-start project "model on 620 labels (warm-started from the one on 560)"
+    or, when it fitted from scratch, "model on 620 labels (fitted from scratch: <why>)"."""
     head = (f"model on {ranked_by} labels" if ranked_by is not None
             else "no model yet (cold-start picks)")
+    if ranked_by is not None and warm_from is not None:
+        head += f" (warm-started from the one on {warm_from})"
+    elif ranked_by is not None and warm_start:
+        head += f" (fitted from scratch: {warm_note or 'no previous model'})"
     if training is not None:
         head += f"; the next one, on {training} labels, is training"
         if expected_s >= 0.5:

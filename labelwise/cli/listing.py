@@ -38,11 +38,12 @@ def list_datasets():
 
 @app.command("learners")
 def list_learners():
-    """List the learners with their capabilities."""
+    """List the learners with their capabilities (and whether they can warm-start)."""
     from labelwise.learners import LEARNERS
 
     width = max(map(len, LEARNERS))
     for name, spec in LEARNERS.items():
         extra = f" [needs: pip install \"labelwise[{spec.extra}]\"]" if spec.extra else ""
+        warm = " [warm start]" if spec.cls.warm_starts else ""
         typer.echo(f"{name:<{width}}  {spec.description} "
-                   f"[{', '.join(sorted(spec.capabilities))}]{extra}")
+                   f"[{', '.join(sorted(spec.capabilities))}]{warm}{extra}")

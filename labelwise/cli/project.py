@@ -33,7 +33,8 @@ def init_cmd(
     cold_start: str = typer.Option("typiclust", help="strategy for the first batches, before "
                                    "two classes are labeled: typiclust, probcover or random"),
     warm_start: bool = typer.Option(False, "--warm-start", help="start each model's fit from "
-                                    "the previous one (faster on many labels; logreg): picks "
+                                    "the previous one (faster on many labels; logreg, mlp, "
+                                    "ensemble, torch-module, partial_fit classifiers): picks "
                                     "then depend on the history, not only on the labels"),
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
@@ -178,8 +179,9 @@ def status_cmd(project: Path = typer.Argument(..., help="project folder")):
     proj = Project(project, embeddings=False)  # a damaged embeddings file is reported below
     s = proj.status()
     acc = "-" if s["cv_accuracy"] is None else f"{100 * s['cv_accuracy']:.1f}%"
+    warm = ", warm start: each model starts from the previous one" if s["warm_start"] else ""
     typer.echo(f"project {s['path']} ({s['modality']}, encoder {s['encoder'] or '-'}, "
-               f"strategy {s['strategy']}, learner {s['learner']})")
+               f"strategy {s['strategy']}, learner {s['learner']}{warm})")
     typer.echo(f"items {s['items']}: {s['labeled_items']} labeled "
                f"({plural(s['labels'], 'label')}), {s['skipped']} skipped, "
                f"{s['unlabeled']} unlabeled")

@@ -175,7 +175,9 @@ class BaseLearner:
         """Fit like :meth:`fit` on X (n, d) and y (n,), starting from ``previous`` (last round's
         fitted model, same type) rather than from scratch: what ``ActiveLearner(...,
         warm_start=True)`` calls. Where ``previous`` cannot serve as the start (None, unfitted,
-        another type, or it saw other classes than the labels hold now) this is a plain fit.
+        another type, other features or declared classes, or a state the learner cannot
+        continue, e.g. logistic regression whose labels now hold another set of classes) this
+        is a plain fit, and ``warm_start_note_`` says why. ``warm_started_`` tells which.
         The result then depends on the earlier rounds' models, not only on the labels and seed.
 
         Raises:
@@ -187,19 +189,21 @@ class BaseLearner:
             raise LabelwiseError(f"learner {type(self).__name__} cannot warm-start; leave warm "
                                  "start off (`labelwise learners` shows which learners can)")
         X, y_idx = self._check_fit_input(X, y)
-        usable = (previous is not None and type(previous) is type(self)
-                  and getattr(previous, "fitted_", False)
-                  and getattr(previous, "n_features_", None) == X.shape[1])
-        if usable:
-            self._warm_fit(X, y_idx, previous)
+        note = warm_start_obstacle(self, previous)
+        if note is None:
+            note = self._warm_fit(X, y_idx, previous)
         else:
             self._fit(X, y_idx)
+        self.warm_started_ = note is None
+        self.warm_start_note_ = note
         self.fitted_ = True
         return self
 
-    def _warm_fit(self, X: np.ndarray, y_idx: np.ndarray, previous: BaseLearner) -> None:
-        """Fit starting from ``previous``'s state (learners with ``warm_starts`` override)."""
+    def _warm_fit(self, X: np.ndarray, y_idx: np.ndarray, previous: BaseLearner) -> str | None:
+        """Fit starting from ``previous``'s state (learners with ``warm_starts`` override);
+        return None, or a one-line reason why it fitted from scratch after all."""
         self._fit(X, y_idx)
+        return f"{type(self).__name__} has no warm start of its own"
 
     def _check_fit_input(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """(X, y as indices into ``classes_``) checked for a fit; sets ``n_features_``."""
@@ -256,3 +260,21 @@ class BaseLearner:
         return f"{type(self).__name__}(K={self.n_classes}, random_state={self.random_state}" + (
             f", {params})" if params else ")"
         )
+
+
+def warm_start_obstacle(learner: BaseLearner, previous) -> str | None:
+    """Why ``previous`` cannot be the start of ``learner``'s warm fit (one line), or None.
+
+    ``learner`` has checked its fit input already (``n_features_`` is set)."""
+    if previous is None:
+        return "no previous model"
+    if type(previous) is not type(learner):
+        return f"the previous model is a {type(previous).__name__}"
+    if not getattr(previous, "fitted_", False):
+        return "the previous model is not fitted"
+    if getattr(previous, "n_features_", None) != learner.n_features_:
+        return (f"the features changed ({learner.n_features_} columns; the previous model had "
+                f"{getattr(previous, 'n_features_', None)})")
+    if not np.array_equal(previous.classes_, learner.classes_):
+        return "the declared classes changed"
+    return None

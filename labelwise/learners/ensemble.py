@@ -8,6 +8,8 @@ samples of the variation-ratio score, and their mean is the ensemble's predictio
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from labelwise.learners.base import EMBEDDING, PROBA, PSEUDO_LABEL_FT, SAMPLES
@@ -23,7 +25,8 @@ class DeepEnsembleLearner(TorchLearner):
 
     ``predict_proba`` is the members' mean; ``embed`` is the first member's hidden layer h(x) (the
     members' spaces are not aligned, so averaging them would mean nothing). Each member follows the
-    ``mlp`` training recipe (the trainer's stopping rule, seeded reset each round); no EMA is kept.
+    ``mlp`` training recipe (the trainer's stopping rule, seeded reset each round, or with warm
+    start each member continuing from last round's); no EMA is kept.
     +FT fine-tunes every member on the same pseudo-labels (the ensemble's mean gives them), each
     until its own train accuracy reaches ``ft_main_accuracy`` or ``ft_epochs``.
 
@@ -34,6 +37,7 @@ class DeepEnsembleLearner(TorchLearner):
     """
 
     capabilities = frozenset({PROBA, EMBEDDING, SAMPLES, PSEUDO_LABEL_FT})
+    warm_starts = True
 
     def __init__(self, classes, random_state=None, n_members: int = 5, hidden: int = 256,
                  dropout: float = 0.2, **torch_params):
@@ -56,6 +60,21 @@ class DeepEnsembleLearner(TorchLearner):
             self.train_logs_.append(self.trainer_.fit(net, X, y_idx, seed + i, **self._stop()))
             self.members_.append(net)
         self.net_ = self.members_[0]
+
+    def _warm_fit(self, X, y_idx, previous) -> None:
+        """Each member continues from a copy of last round's member with its own seed, to the
+        loss its fresh fit would stop at (:meth:`TorchLearner._warm_fit`)."""
+        self._prepare()
+        seed = self._seed()
+        self.members_ = []
+        self.train_logs_ = []
+        for i, prev in enumerate(previous.members_):
+            net = copy.deepcopy(prev).to(self.device_)
+            stop = self._stop(warm_loss=self._warm_stop_loss(X, y_idx, seed + i))
+            self.train_logs_.append(self.trainer_.fit(net, X, y_idx, seed + i, **stop))
+            self.members_.append(net)
+        self.net_ = self.members_[0]
+        return None
 
     def _member_proba(self, X) -> np.ndarray:
         return np.stack([proba_numpy(net, X, self.device_) for net in self.members_])

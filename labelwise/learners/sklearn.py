@@ -55,12 +55,15 @@ class SklearnLearner(BaseLearner):
         # partial_fit state) have one row per class it saw, and a new class has none
         prev = getattr(previous, "estimator_", None)
         if prev is None or not np.array_equal(getattr(prev, "classes_", ()), np.unique(y_idx)):
-            return self._fit(X, y_idx)
+            self._fit(X, y_idx)
+            return ("the labels hold other classes than the previous model saw (its "
+                    "coefficients have one row per class)")
         X = as_float64(X)
         self.proba_mapping_ = self.native_mapping
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.estimator_ = self._continue(prev, X, y_idx)
+        return None
 
     def _continue(self, prev, X, y_idx):
         """A new estimator fitted on (X, y_idx) from ``prev``'s state (warm-starting learners)."""
@@ -152,8 +155,9 @@ class LogisticRegressionLearner(SklearnLearner):
         return est.fit(X, y_idx)
 
     def _warm_fit(self, X, y_idx, previous):
-        super()._warm_fit(X, y_idx, previous)
+        note = super()._warm_fit(X, y_idx, previous)
         self._keep_float32()
+        return note
 
     def _fit(self, X, y_idx):
         super()._fit(X, y_idx)

@@ -5,6 +5,8 @@ its ``capabilities``; :class:`TorchLearner` wires what those ask for:
 
 - training: :class:`labelwise.learners.trainer.Trainer` (seeded restart every fit, the 0.001
   relative-loss stop, ``max_epochs``, device, batching);
+- warm start (``warm_fit``, for the learners with ``warm_starts``): the fit continues last round's
+  network and EMA instead of the seeded restart (:meth:`TorchLearner._warm_fit`);
 - ``ema``: :class:`labelwise.learners.ema.LHDTracker` during training (EMA + LHD's snapshot),
   ``ema_outputs``;
 - ``samples``: :func:`labelwise.learners.mc_dropout.mc_dropout_samples`, ``sample_proba``;
@@ -16,12 +18,15 @@ Learners with another training scheme (ensembles, two-stage SupCon) override ``_
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from labelwise.learners.base import EMA, EMBEDDING, PROBA, PSEUDO_LABEL_FT, SAMPLES, BaseLearner
 from labelwise.learners.ema import (
     EMA_SEED_OFFSET,
     LHDTracker,
+    WeightEMA,
     check_ema_settings,
     lhd_outputs,
     start_ema,
@@ -35,6 +40,7 @@ from labelwise.learners.trainer import (
     cross_entropy_loss,
     embed_numpy,
     logits,
+    mean_loss,
     proba_numpy,
     resolve_device,
     seeded_network,
@@ -70,6 +76,10 @@ class TorchLearner(BaseLearner):
             ft_label_source, ft_batch_size: +FT (see :mod:`labelwise.learners.pseudo_label`).
         noise_std, input_dropout: feature-space augmentation for +FT and SupCon (noise in units
             of each feature's standard deviation).
+        warm_epochs: the cap on epochs of a warm fit (``warm_fit``; None: ``max_epochs``, the
+            usual schedule). The mlp's fresh fits run all 200 epochs, so a warm fit saves time
+            only with a shorter cap: on digits, 100 took 0.64x the CPU of fresh fits for 0.3
+            points less accuracy (docs/round.md, "Warm start").
         train_threads: torch CPU threads while training (1: fastest for small heads; None: all).
         device: ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"``.
         arch: the subclass's own settings (e.g. ``hidden``), stored first in ``params``; only
@@ -87,12 +97,15 @@ class TorchLearner(BaseLearner):
                  ft_ema_accuracy: float | None = 0.80, ft_min_confident: int | None = None,
                  ft_label_source: str = "main", ft_batch_size: int = 256,
                  noise_std: float = 0.1, input_dropout: float = 0.1,
-                 train_threads: int | None = 1, device: str = "auto", arch: dict | None = None):
+                 warm_epochs: int | None = None, train_threads: int | None = 1,
+                 device: str = "auto", arch: dict | None = None):
         if not 0.0 <= input_dropout < 1.0:
             raise LabelwiseError(f"input_dropout must be in [0, 1), got {input_dropout}")
         for name, value in [("batch_size", batch_size), ("max_epochs", max_epochs),
                             ("mc_samples", mc_samples)]:
             check_positive_int(value, name)
+        if warm_epochs is not None:
+            check_positive_int(warm_epochs, "warm_epochs")
         check_ema_settings(ema_mode, ema_decay, snapshot_patience)
         if train_stop not in TRAIN_STOPS:
             raise LabelwiseError(f"train_stop must be one of {', '.join(TRAIN_STOPS)}, got "
@@ -109,7 +122,7 @@ class TorchLearner(BaseLearner):
                          ft_ema_accuracy=ft_ema_accuracy, ft_min_confident=ft_min_confident,
                          ft_label_source=ft_label_source, ft_batch_size=ft_batch_size,
                          noise_std=noise_std, input_dropout=input_dropout,
-                         train_threads=train_threads, device=device)
+                         warm_epochs=warm_epochs, train_threads=train_threads, device=device)
         self.ft_settings  # noqa: B018  (checks the ft_* settings now)
 
     @property
@@ -158,27 +171,62 @@ class TorchLearner(BaseLearner):
         self.net_ = self._new_network(X.shape[1], self._seed())
         self.train_log_ = self._fit_network(self.net_, X, y_idx, self._seed())
 
-    def _stop(self, ema_model=None) -> dict:
-        """The trainer's stop settings for a fit under ``train_stop``."""
+    def _stop(self, ema_model=None, warm_loss: float | None = None) -> dict:
+        """The trainer's stop settings for a fit under ``train_stop``; a warm fit (``warm_loss``:
+        its loss target, :meth:`_warm_stop_loss`, or nan under the accuracy stop) also gets
+        its ``warm_epochs`` cap."""
+        out = {}
+        if warm_loss is not None and self.params["warm_epochs"] is not None:
+            out["max_epochs"] = self.params["warm_epochs"]
         if self.params["train_stop"] == "loss":
-            return {}
+            return out | ({} if warm_loss is None else {"stop_loss": warm_loss})
         main, ema = TRAIN_STOP_ACCURACY
-        return {"stop_rule": False, "hooks": [AccuracyStop(main, ema_model, ema)]}
+        return out | {"stop_rule": False, "hooks": [AccuracyStop(main, ema_model, ema)]}
 
-    def _fit_network(self, net, X, y_idx, seed: int) -> dict:
-        """Train a fresh network; with the ``ema`` capability, with the EMA and LHD's snapshot."""
+    def _fit_network(self, net, X, y_idx, seed: int, previous=None) -> dict:
+        """Train a fresh network (or, with ``previous``, last round's copied: a warm start);
+        with the ``ema`` capability, with the EMA and LHD's snapshot."""
+        warm_loss = None if previous is None else self._warm_stop_loss(X, y_idx, seed)
         if EMA not in self.capabilities:
-            return self.trainer_.fit(net, X, y_idx, seed, loss_fn=self._loss, **self._stop())
+            return self.trainer_.fit(net, X, y_idx, seed, loss_fn=self._loss,
+                                     **self._stop(warm_loss=warm_loss))
         p = self.params
-        ema = start_ema(net, p["ema_mode"], p["ema_decay"], getattr(self, "ema_step_", 0),
-                        lambda: self._ema_start_network(X.shape[1]))
+        if previous is not None and p["ema_mode"] == "public" and hasattr(previous, "ema_"):
+            # the EMA goes on averaging where last round's ended, with its step count
+            ema = WeightEMA(copy.deepcopy(previous.ema_.model).to(self.device_),
+                            p["ema_decay"], step=previous.ema_step_)
+        else:
+            ema = start_ema(net, p["ema_mode"], p["ema_decay"], getattr(self, "ema_step_", 0),
+                            lambda: self._ema_start_network(X.shape[1]))
         tracker = LHDTracker(ema, p["snapshot_patience"])
-        stop = self._stop(ema.model)
+        stop = self._stop(ema.model, warm_loss)
         log = self.trainer_.fit(net, X, y_idx, seed, loss_fn=self._loss,
                                 **stop | {"hooks": [tracker, *stop.get("hooks", [])]})
         tracker.finish(net, log)
         self.ema_, self.snapshot_, self.ema_step_ = ema, tracker.snapshot, ema.step
         return log
+
+    def _warm_fit(self, X, y_idx, previous) -> None:
+        """Continue training a copy of last round's network (``previous`` is left as it was:
+        strategies such as alamp compare the two) on all the labels, with the same seed, stop
+        rule and ``max_epochs`` as a fresh fit. The output layer has one unit per declared class
+        from the first round on, so a class labeled for the first time needs no new weights.
+        With the ``ema`` capability and ``ema_mode="public"`` the EMA continues too."""
+        self._prepare()
+        self.net_ = copy.deepcopy(previous.net_).to(self.device_)
+        self.train_log_ = self._fit_network(self.net_, X, y_idx, self._seed(), previous)
+        return None
+
+    def _warm_stop_loss(self, X, y_idx, seed: int) -> float:
+        """The loss a warm fit trains down to: ``stop_ratio`` x the loss of the fresh seeded
+        network on the labels, about where a fresh fit stops (it stops below ``stop_ratio`` x
+        its first step's loss). The relative rule itself would not do: a warm start's first
+        loss is already low, so 0.001 of it asks for a far better fit than a fresh one gets.
+        nan under ``train_stop="accuracy"`` (its accuracy targets need no loss)."""
+        if self.params["train_stop"] != "loss":
+            return float("nan")
+        fresh = self._new_network(X.shape[1], seed)
+        return self.params["stop_ratio"] * mean_loss(fresh, X, y_idx, self._loss, self.device_)
 
     def clone(self) -> TorchLearner:
         """An unfitted copy; with ``ema_mode="public"`` it carries the EMA's step counter

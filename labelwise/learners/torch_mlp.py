@@ -47,6 +47,10 @@ class TorchMLPLearner(TorchLearner):
     and EMA models is taken at the first epoch where the train-accuracy gap main - EMA has shrunk
     ``snapshot_patience`` epochs in a row, else at the end.
 
+    ``warm_fit`` (``warm_start=True`` of the engine and the app) continues last round's network
+    and EMA instead, to the loss a fresh fit would stop at
+    (:meth:`~labelwise.learners.torch_learner.TorchLearner._warm_fit`).
+
     Args:
         hidden: width of the hidden layer (the embedding dimension d).
         dropout: dropout rate before the output layer (MC dropout needs it > 0).
@@ -55,6 +59,7 @@ class TorchMLPLearner(TorchLearner):
     """
 
     capabilities = frozenset({PROBA, EMBEDDING, SAMPLES, EMA, PSEUDO_LABEL_FT})
+    warm_starts = True
 
     def __init__(self, classes, random_state=None, hidden: int = 256, dropout: float = 0.2,
                  **torch_params):

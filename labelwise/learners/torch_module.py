@@ -78,7 +78,8 @@ class TorchModuleLearner(TorchLearner):
     module's ``nn.Dropout`` layers (not functional dropout in ``forward``); a module without one
     raises a clear error in ``sample_proba``. The EMA of ``ema_mode="public"`` starts from the
     factory called under another seed, or from a copy of the instance with its weights redrawn
-    (``reset_parameters``).
+    (``reset_parameters``). With warm start (``warm_fit``) a fit continues a copy of last
+    round's trained module instead (:meth:`TorchLearner._warm_fit`).
 
     Args:
         module: an ``nn.Module``, or a callable ``() -> nn.Module`` (e.g. its class).
@@ -88,6 +89,7 @@ class TorchModuleLearner(TorchLearner):
     """
 
     capabilities = frozenset({PROBA, EMBEDDING, SAMPLES, EMA, PSEUDO_LABEL_FT})
+    warm_starts = True
 
     def __init__(self, classes, random_state=None, module=None,
                  parts: tuple[str, str] = ("features", "head"), **torch_params):

@@ -142,6 +142,23 @@ class FeatureAugment:
         return xb
 
 
+def mean_loss(net, X: np.ndarray, y_idx: np.ndarray, loss_fn: Callable, device: str,
+              batch: int = 8192) -> float:
+    """The mean of ``loss_fn(net, xb, yb, 1)`` (its monitored part) over X (n, d), y_idx (n,)
+    in batches, in eval mode, without gradients."""
+    import torch
+
+    net.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(X), batch):
+            xb = torch.as_tensor(X[start:start + batch], dtype=torch.float32, device=device)
+            yb = torch.as_tensor(y_idx[start:start + batch], dtype=torch.long, device=device)
+            out = loss_fn(net, xb, yb, 1)
+            total += float((out[1] if isinstance(out, tuple) else out).item()) * len(xb)
+    return total / len(X)
+
+
 def cross_entropy_loss(net, xb, yb, epoch: int):
     """The default objective: mean cross-entropy of ``head(features(x))``."""
     import torch.nn.functional as F
@@ -182,7 +199,7 @@ class Trainer:
             max_epochs: int | None = None, batch_size: int | None = None,
             stop_rule: bool = True, transform: Callable | None = None,
             hooks: Sequence = (), optimizer=None, max_steps: int | None = None,
-            train_mode: Callable | None = None) -> dict:
+            train_mode: Callable | None = None, stop_loss: float | None = None) -> dict:
         """Train ``net`` in place on X (n, d) and class indices y_idx (n,); returns a log.
 
         Args:
@@ -192,6 +209,8 @@ class Trainer:
             parameters: what Adam updates (default: all of ``net``).
             lr, max_epochs, batch_size: override the trainer's settings for this call.
             stop_rule: stop on the relative loss (off: a hook or ``max_epochs`` ends training).
+            stop_loss: the loss to stop below instead of ``stop_ratio`` x the first step's (a
+                warm start: its first loss is already low, so the fresh fit's target is given).
             transform: applied to every input batch (e.g. a :class:`FeatureAugment`).
             hooks: ``after_step(net)`` after every optimiser step; ``after_epoch(net, epoch,
                 Xt, yt) -> bool`` after every epoch, on the whole (unaugmented) training set.
@@ -252,7 +271,8 @@ class Trainer:
                 if any(asks):
                     stopped = "hook"
                     break
-                if stop_rule and epoch_loss < self.stop_ratio * first_loss:
+                target = self.stop_ratio * first_loss if stop_loss is None else stop_loss
+                if stop_rule and epoch_loss < target:
                     stopped = "loss"
                     break
                 if max_steps is not None and steps >= max_steps:

@@ -272,3 +272,41 @@ def test_browser_keys_past_nine_classes_are_letters(tmp_path):
         finally:
             browser.close()
     assert [(r["item"], r["label"]) for r in project.active_labels()] == [(int(first), "c10")]
+
+
+@pytest.mark.slow
+def test_browser_model_line_says_a_model_was_warm_started(tmp_path):
+    from labelwise.app.create import create_project
+
+    X = np.vstack([np.zeros((20, 3)), np.full((20, 3), 6.0)]).astype(np.float32)
+    X += np.random.default_rng(0).normal(scale=0.5, size=X.shape).astype(np.float32)
+    labels = ["a", "a", "a"] + [None] * 34 + ["b", "b", "b"]
+    project = create_project(tmp_path / "warm", [f"i{i}" for i in range(40)], X, ["a", "b"],
+                             labels=labels, batch_size=4, warm_start=True)
+    with ServerThread(project) as url, sync_api.sync_playwright() as pw:
+        def has_model():
+            """the server's worker to fit the first model"""
+            return project.has_model()
+
+        wait_until(has_model)
+        for _ in range(4):  # the next models start from the one before
+            item = project.next_item("kim")["item"]
+            project.label(item["idx"], "a" if item["idx"] < 20 else "b", "kim")
+
+        def warm_started():
+            """a model warm-started from the one before it"""
+            ranking = project.latest_ranking()
+            return ranking is not None and ranking.info.get("warm_from") is not None
+
+        wait_until(warm_started)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(90_000)
+            page.goto(url + "?annotator=kim")
+            page.wait_for_function("/warm-started from the one on \\d+/.test("
+                                   "document.querySelector('#model').textContent)")
+            assert page.locator("#model").is_visible()
+            assert page.locator("#model").get_attribute("title").startswith("warm start: ")
+        finally:
+            browser.close()

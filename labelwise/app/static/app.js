@@ -183,11 +183,16 @@ function showEmpty(text) {
 }
 
 function renderModel(model) {
-  // which model ranked the items being handed out, which one trains, and any problem
+  // which model ranked the items being handed out (and, in a warm-start project, the one it
+  // started from: the message says so), which one trains, and any problem
   const el = $("model");
   el.hidden = !model;
   if (!model) return;
   el.textContent = model.message;
+  el.title = model.warm_start
+    ? "warm start: each model starts from the previous one instead of from scratch, so the " +
+      "picks depend on the earlier rounds too (an option of this project)"
+    : "";
   el.classList.toggle("problem", Boolean(model.problem));
 }
 
