@@ -277,7 +277,8 @@ def _feature_similarity(ctx: SelectionContext, k: int) -> np.ndarray:
 def _typiclust(ctx: SelectionContext, k: int) -> np.ndarray:
     from labelwise.strategies.typiclust import typiclust_candidates
 
-    return typiclust_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.rng)
+    X, rows = ctx.candidate_source()  # the pool and the candidates' rows: no gathered copy
+    return typiclust_candidates(X, ctx.X_covered, k, ctx.rng, rows)
 
 
 def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
