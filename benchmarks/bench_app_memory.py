@@ -1,16 +1,18 @@
 """Memory of the labeling app: creating a project and serving it, against the features' bytes.
 
 Creates a project from an (n, d) float32 feature array (Gaussian clusters as in
-``bench_label_loop.py``, 50 seed labels, logreg, margin, batch 10) in a fresh process and reports
+``bench_label_loop.py``, ``--seeds`` seed labels (50: the first batch comes from a logreg fit
+and margin; 0: from the TypiClust cold start), batch 10) in a fresh process and reports
 its peak resident memory (``ru_maxrss``) above the same process's memory after the imports (the
 fixed overhead, printed too); then starts the labeling server (``labelwise label``) on it and
 reports its resident memory idle (first batch ready) and at work (``--annotators`` clients label
-for ``--seconds``; ``VmHWM``, the peak). Also whether the server process loaded torch (it should
-not for logreg). ``--baseline DIR`` runs a checkout of older code too, for the ratios.
+for ``--seconds``; ``VmHWM``, the peak; ``--create-only`` skips serving). Also whether the
+server process loaded torch (it should not for logreg). ``--baseline DIR`` runs a checkout of
+older code too, for the ratios.
 
 Target: creating and serving hold at most about 2x the features' bytes plus the fixed
 overhead. Run: ``python benchmarks/bench_app_memory.py [--items 100000] [--dim 384]
-[--baseline DIR]``.
+[--seeds 50] [--create-only] [--baseline DIR]``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def rss():
 base = rss()
 X = np.load(sys.argv[2])
 y = np.load(sys.argv[3])
-seeds = np.random.default_rng(1).choice(len(X), 50, replace=False)
+seeds = np.random.default_rng(1).choice(len(X), int(sys.argv[4]), replace=False)
 labels = [None] * len(X)
 for i in seeds:
     labels[i] = str(y[i])
@@ -85,9 +87,12 @@ def run(code: Path, root: Path, X_path: Path, y, y_path: Path, args) -> dict:
 
     env = {**os.environ, "PYTHONPATH": str(code)}
     project = root / f"{code.name}-project"
-    out = subprocess.run([sys.executable, "-c", CREATE, str(project), str(X_path), str(y_path)],
-                         cwd=code, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", CREATE, str(project), str(X_path), str(y_path),
+                          str(args.seeds)], cwd=code, env=env, check=True, capture_output=True,
+                         text=True)
     created = json.loads(out.stdout.strip().splitlines()[-1])
+    if args.create_only:
+        return {"create_base": created["base"], "create_peak": created["peak"]}
     proc, url = start_server(code, project)
     try:
         deadline = time.monotonic() + 300
@@ -119,6 +124,8 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--annotators", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--seeds", type=int, default=50, help="seed labels (0: cold start)")
+    ap.add_argument("--create-only", action="store_true", help="skip serving")
     ap.add_argument("--baseline", type=Path, default=None)
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -138,14 +145,17 @@ def main() -> None:
             r["code"] = tag
             rows.append(r)
             print(f"  done: {tag}", file=sys.stderr)
-    print(f"{args.items} x {args.dim} float32 features: {mb:.0f} MB; load "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{args.items} x {args.dim} float32 features: {mb:.0f} MB; {args.seeds} seed labels; "
+          f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'code':>8} {'imports MB':>10} {'create peak MB':>15} {'x feat':>6} "
           f"{'serve idle MB':>13} {'x feat':>6} {'at work MB':>10} {'peak MB':>8} {'x feat':>6} "
           f"{'torch':>5}")
     for r in rows:
         base = r["create_base"] / 2**20
         c = (r["create_peak"] - r["create_base"]) / 2**20
+        if args.create_only:
+            print(f"{r['code']:>8} {base:>10.0f} {r['create_peak'] / 2**20:>15.0f} {c / mb:>6.2f}")
+            continue
         i, w, pk = (r[k] / 2**20 for k in ("idle", "work", "work_peak"))
         print(f"{r['code']:>8} {base:>10.0f} {r['create_peak'] / 2**20:>15.0f} {c / mb:>6.2f} "
               f"{i:>13.0f} {(i - base) / mb:>6.2f} {w:>10.0f} {pk:>8.0f} "
