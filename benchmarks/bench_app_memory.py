@@ -2,14 +2,14 @@
 
 Creates a project from an (n, d) float32 feature array (Gaussian clusters as in
 ``bench_label_loop.py``, ``--seeds`` seed labels (50: the first batch comes from a logreg fit
-and margin; 0: from the TypiClust cold start), batch 10) in a fresh process and reports
-its peak resident memory (``VmHWM``) above the same process's memory after the imports (the
-fixed overhead, printed too), and above its memory after a warm-up create of 1,000 items (the
-libraries' first-use memory, also fixed); then starts the labeling server (``labelwise label``) on it and
-reports its resident memory idle (first batch ready) and at work (``--annotators`` clients label
-for ``--seconds``; ``VmHWM``, the peak; ``--create-only`` skips serving). Also whether the
-server process loaded torch (it should not for logreg). ``--baseline DIR`` runs a checkout of
-older code too, for the ratios.
+and margin; 0: from the TypiClust cold start), batch 10) in a fresh process and reports its
+peak resident memory (``VmHWM``) above the same process's memory after the imports (the fixed
+overhead, printed too) and above its memory after a warm-up create of 1,000 items (the
+libraries' first-use memory, also fixed); then starts the labeling server (``labelwise label``)
+on it and reports its resident memory idle (first batch ready) and at work (``--annotators``
+clients label for ``--seconds``; ``VmHWM``, the peak; ``--create-only`` skips serving). Also
+whether the server process loaded torch (it should not for logreg). ``--baseline DIR`` runs a
+checkout of older code too, for the ratios.
 
 Target: creating and serving hold at most about 2x the features' bytes plus the fixed
 overhead. Run: ``python benchmarks/bench_app_memory.py [--items 100000] [--dim 384]
