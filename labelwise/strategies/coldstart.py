@@ -2,7 +2,9 @@
 
 Both pick from a pool of embeddings alone, with no model: ``X`` (n, d) is the WHOLE pool
 (labeled and unlabeled rows), ``labeled_idx`` the rows already labeled, and the picks are rows
-of ``X``. :func:`pool_of` builds that pool from a selection context's two arrays.
+of ``X``. :func:`pool_of` builds that pool from a selection context's two arrays;
+:func:`pool_parts` and :func:`pool_features` build it, normalised, in one float32 buffer read
+straight from the arrays (rows of a memory-mapped pool included), with no copy in between.
 """
 
 from __future__ import annotations
