@@ -99,3 +99,25 @@ def test_prepare_features_pool_and_seeds():
         pool_of(np.ones((3, 2)), np.zeros((2, 3)))
     assert sklearn_seed(np.random.default_rng(1)) == sklearn_seed(np.random.default_rng(1))
     assert sklearn_seed(None) is None and sklearn_seed(5) == 5
+
+
+def _old_first_copies(X):
+    """The earlier first_copies: one sort of the whole pool's row bytes."""
+    X = np.ascontiguousarray(X)
+    rows = X.reshape(len(X), -1).view(np.dtype((np.void, X.dtype.itemsize * X[0].size)))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+    return first.astype(np.int64)[inverse.ravel()]
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_first_copies_by_hash_equal_a_sort_of_the_bytes(monkeypatch, collide):
+    from labelwise.strategies import neighbours
+
+    if collide:  # every row hashes alike: the byte comparison alone must sort them out
+        monkeypatch.setattr(neighbours, "_row_hashes", lambda X: np.zeros(len(X), np.uint64))
+    rng = np.random.default_rng(4)
+    for n, d, dtype in [(1, 1, np.float32), (50, 3, np.float64), (3000, 5, np.float32),
+                        (300, 7, np.float16)]:  # float16: rows of 14 bytes, hashed bytewise
+        X = rng.integers(-2, 3, (n, d)).astype(dtype)
+        X[rng.integers(0, n, 4)] = -0.0  # differs from 0.0 in its bytes
+        assert np.array_equal(neighbours.first_copies(X), _old_first_copies(X))

@@ -133,3 +133,15 @@ def test_duplicates_are_covered_once_and_counted():
                                          "ProbCover covers each copy"):
         picks = probcover(X, 6, None, 0.5, 0, normalize=False, backend="sklearn")
     assert picks[:4].tolist() == [0, 3, 4, 5] and sorted(picks[4:].tolist()) == [1, 2]
+
+
+def test_candidates_gathered_from_the_pool_pick_as_the_concatenated_pool():
+    from labelwise.strategies.probcover import probcover_candidates
+
+    rng = np.random.default_rng(5)
+    pool = rng.normal(size=(600, 6)).astype(np.float32)
+    rows = np.sort(rng.choice(600, 450, replace=False))
+    covered = pool[:4].astype(np.float64)
+    gathered = probcover_candidates(pool, covered, 7, 0.9, 3, rows)
+    concatenated = probcover_candidates(pool[rows], covered, 7, 0.9, 3)
+    assert gathered.tolist() == concatenated.tolist()

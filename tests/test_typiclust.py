@@ -143,3 +143,44 @@ def test_copies_come_last_within_their_cluster():
         picks = typiclust(X, 6, random_state=0, normalize=False, max_clusters=1,
                           backend="sklearn")
     assert sorted(picks[:4].tolist()) == [0, 3, 4, 5] and sorted(picks[4:].tolist()) == [1, 2]
+
+
+def test_low_copy_picks_equal_the_old_copying_path(monkeypatch):
+    """One normalised buffer, hashed duplicates and k-means in place pick exactly what the
+    earlier code did: a normalised copy, a sort of the rows' bytes and k-means on its own copy."""
+    from labelwise.strategies import coldstart
+    from labelwise.strategies import typiclust as module
+
+    def old_pool_features(parts, normalize=True):
+        X = np.concatenate([X if rows is None else X[rows] for X, rows in parts])
+        X = np.array(X, dtype=np.float32, order="C", copy=True)
+        if normalize:
+            norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+            norms[norms == 0] = 1.0
+            X /= norms[:, None].astype(np.float32)
+        return X, None  # None: k-means copies the pool, as before
+
+    def old_first_copies(X):
+        rows = np.ascontiguousarray(X).view(np.dtype((np.void, X.dtype.itemsize * X.shape[1])))
+        _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
+        return first.astype(np.int64)[inverse.ravel()]
+
+    rng = np.random.default_rng(7)
+    pool = rng.normal(size=(1500, 16)).astype(np.float32)
+    pool[100:130] = pool[5]  # duplicates
+    unit = coldstart.prepare_features(pool)  # float32 unit rows: the no-copy path
+    rows = np.sort(rng.choice(1500, 1200, replace=False))
+    cases = [lambda: typiclust(pool, 12, None, 0),
+             lambda: typiclust(pool.astype(np.float64), 8, [3, 50, 700], 1),
+             lambda: typiclust(pool, 70, np.arange(0, 1500, 40), 2),  # MiniBatchKMeans
+             lambda: typiclust(unit, 9, None, 3),
+             lambda: typiclust_candidates(pool, pool[:5], 10, 4, rows)]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the duplicates' warning
+        new = [case() for case in cases]
+        monkeypatch.setattr(module, "pool_features", old_pool_features)
+        monkeypatch.setattr(module, "first_copies", old_first_copies)
+        old = [case() for case in cases]
+    assert [a.tolist() for a in new] == [b.tolist() for b in old]

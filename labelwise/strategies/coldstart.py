@@ -2,7 +2,9 @@
 
 Both pick from a pool of embeddings alone, with no model: ``X`` (n, d) is the WHOLE pool
 (labeled and unlabeled rows), ``labeled_idx`` the rows already labeled, and the picks are rows
-of ``X``. :func:`pool_of` builds that pool from a selection context's two arrays.
+of ``X``. :func:`pool_of` builds that pool from a selection context's two arrays;
+:func:`pool_parts` and :func:`pool_features` build it, normalised, in one float32 buffer read
+straight from the arrays (rows of a memory-mapped pool included), with no copy in between.
 """
 
 from __future__ import annotations
@@ -11,18 +13,83 @@ import numpy as np
 
 from labelwise.validation import LabelwiseError, check_features
 
+#: rows gathered, normalised or hashed at a time: bounds the temporaries to a few MB
+BLOCK_ROWS = 8192
+
+
+def _row_norms32(X: np.ndarray) -> np.ndarray:
+    """(n,) float32 L2 norm of each row of the float32 ``X`` (n, d), 1 for all-zero rows:
+    the divisors of :func:`pool_features`. One ``einsum`` over the whole array, summing in
+    float64 through numpy's small cast buffer (no (n, d) float64 temporary); kept as one call
+    so every row's sum is rounded the same way whichever array holds the rows."""
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
+    norms[norms == 0] = 1.0
+    return norms.astype(np.float32)
+
+
+def _fill(out: np.ndarray, parts) -> None:
+    """Copy the rows of ``parts`` ((array, rows or None) pairs, in pool order) into the float32
+    ``out``, :data:`BLOCK_ROWS` at a time (a memory map is read block by block)."""
+    at = 0
+    for X, rows in parts:
+        n = len(X) if rows is None else len(rows)
+        for a in range(0, n, BLOCK_ROWS):
+            b = min(a + BLOCK_ROWS, n)
+            out[at + a:at + b] = X[a:b] if rows is None else X[rows[a:b]]
+        at += n
+
+
+def pool_features(parts, normalize: bool = True):
+    """The pool ``[rows of part 1; rows of part 2; ...]`` (n, d) as float32, C-contiguous, rows
+    scaled to unit L2 norm if ``normalize`` (all-zero rows stay 0), built in ONE buffer.
+
+    ``parts`` are (array, rows) pairs: ``array`` (n_i, d) checked features, ``rows`` the row
+    indices to take (None: all of them), so a pool can be gathered straight from a memory-mapped
+    pool without an intermediate copy. Returns ``(X, restore)``: ``X`` is the single part itself
+    (no copy) when it is one whole float32 C-contiguous array whose rows normalisation would not
+    change (unit norm in float32 already, or ``normalize`` False), and ``restore`` is then None;
+    otherwise ``X`` is a new buffer the caller owns and may overwrite (k-means centres it in
+    place), and ``restore()`` rewrites it to the exact same values again.
+
+    The values are bit for bit those of casting the concatenated pool to float32 and dividing it
+    by its row norms in place (the norms are one ``einsum`` over the whole buffer).
+    """
+    if len(parts) == 1 and parts[0][1] is None:
+        X = parts[0][0]
+        if X.dtype == np.float32 and X.flags.c_contiguous:
+            if not normalize:
+                return X, None
+            norms = _row_norms32(X)
+            if np.all(norms == 1):  # x / 1 == x: nothing to change
+                return X, None
+    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
+    out = np.empty((n, parts[0][0].shape[1]), dtype=np.float32)
+    _fill(out, parts)
+    norms = _row_norms32(out) if normalize else None
+
+    def divide():
+        if norms is not None:
+            for a in range(0, n, BLOCK_ROWS):
+                out[a:a + BLOCK_ROWS] /= norms[a:a + BLOCK_ROWS, None]
+
+    def restore():
+        _fill(out, parts)
+        divide()
+
+    divide()
+    return out, restore
+
 
 def prepare_features(X, normalize: bool = True, name: str = "X") -> np.ndarray:
-    """(n, d) float32 C-contiguous copy of ``X``, rows scaled to unit L2 norm if ``normalize``
-    (all-zero rows stay 0). The authors of TypiClust and ProbCover ran both on L2-normalised
-    self-supervised embeddings; their distance scales (delta around 0.5 to 0.8) assume it."""
+    """(n, d) float32 C-contiguous ``X``, rows scaled to unit L2 norm if ``normalize`` (all-zero
+    rows stay 0). The authors of TypiClust and ProbCover ran both on L2-normalised
+    self-supervised embeddings; their distance scales (delta around 0.5 to 0.8) assume it.
+
+    ``X`` itself comes back (a view, not a copy: treat it as read-only) when it is float32,
+    C-contiguous and its rows are unit-norm already, e.g. a memory-mapped pool of normalised
+    embeddings; otherwise a new array (see :func:`pool_features`)."""
     X = check_features(X, name)
-    X = np.array(X, dtype=np.float32, order="C", copy=True)
-    if normalize:
-        norms = np.sqrt(np.einsum("ij,ij->i", X, X, dtype=np.float64))
-        norms[norms == 0] = 1.0
-        X /= norms[:, None].astype(np.float32)
-    return X
+    return pool_features([(X, None)], normalize)[0]
 
 
 def check_selection(n: int, k: int, labeled_idx) -> np.ndarray:
@@ -53,11 +120,15 @@ def sklearn_seed(random_state) -> int | None:
     return None if random_state is None else int(random_state)
 
 
-def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None) -> np.ndarray:
+def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
+                  restore=None) -> np.ndarray:
     """(n,) k-means cluster index of each row of ``X`` (n, d).
 
     As the TypiClust authors' code: scikit-learn ``KMeans`` up to 50 clusters, else
     ``MiniBatchKMeans`` with batches of 5,000 (both with scikit-learn's default ``n_init``).
+    With ``restore`` (the callable :func:`pool_features` returns with a buffer the caller owns),
+    ``KMeans`` centres ``X`` in place instead of on a copy of its own (one pool's bytes less at
+    the peak; the same arithmetic, so the same clusters) and ``restore()`` then rewrites ``X``.
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
@@ -67,15 +138,20 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None) -> np.ndarr
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     seed = sklearn_seed(random_state)
+    in_place = restore is not None and n_clusters <= 50
     if n_clusters <= 50:
-        km = KMeans(n_clusters=n_clusters, random_state=seed)
+        km = KMeans(n_clusters=n_clusters, random_state=seed, copy_x=not in_place)
     else:
         km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, random_state=seed)
     # on small pools, starting (and on a busy machine, waiting for) OpenMP threads costs more
     # than the work: MiniBatchKMeans on 100 x 8 took 2 s with threads, 0.04 s without
     limits = 1 if X.size < 1_000_000 else None
-    with threadpool_limits(limits=limits):
-        return km.fit_predict(X).astype(np.int64)
+    try:
+        with threadpool_limits(limits=limits):
+            return km.fit_predict(X).astype(np.int64)
+    finally:
+        if in_place:  # KMeans adds the mean back, but (x - m) + m may differ from x by an ulp
+            restore()
 
 
 def pool_of(X_candidates, X_labeled) -> tuple[np.ndarray, np.ndarray]:
@@ -89,3 +165,25 @@ def pool_of(X_candidates, X_labeled) -> tuple[np.ndarray, np.ndarray]:
         raise LabelwiseError(f"X_labeled has {X_labeled.shape[1]} features but X_candidates "
                              f"{X_candidates.shape[1]}; use the same encoder for both")
     return np.concatenate([X_labeled, X_candidates]), np.arange(len(X_labeled), dtype=np.int64)
+
+
+def pool_parts(X_candidates, X_labeled, candidate_rows=None) -> tuple[list, np.ndarray]:
+    """:func:`pool_of` without the concatenation: the pool as :func:`pool_features` parts,
+    ``[(X_labeled, None), (X_candidates, candidate_rows)]`` (the labeled part left out when
+    empty), and the labeled rows ``arange(m)``. ``candidate_rows`` None takes every row of
+    ``X_candidates``; otherwise the candidates are those rows of it."""
+    X_candidates = check_features(X_candidates, "X_candidates")
+    if candidate_rows is not None:
+        candidate_rows = np.asarray(candidate_rows, dtype=np.int64)
+        if candidate_rows.ndim != 1 or (len(candidate_rows) and (
+                candidate_rows.min() < 0 or candidate_rows.max() >= len(X_candidates))):
+            raise LabelwiseError(f"candidate_rows must be a 1-D array of rows of X_candidates "
+                                 f"(0..{len(X_candidates) - 1})")
+    cands = (X_candidates, candidate_rows)
+    if X_labeled is None or len(X_labeled) == 0:
+        return [cands], np.zeros(0, dtype=np.int64)
+    X_labeled = check_features(X_labeled, "X_labeled")
+    if X_labeled.shape[1] != X_candidates.shape[1]:
+        raise LabelwiseError(f"X_labeled has {X_labeled.shape[1]} features but X_candidates "
+                             f"{X_candidates.shape[1]}; use the same encoder for both")
+    return [(X_labeled, None), cands], np.arange(len(X_labeled), dtype=np.int64)

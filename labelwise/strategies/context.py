@@ -109,6 +109,15 @@ class SelectionContext:
         that work on the features: k-center, BADGE, TypiClust, ProbCover...)."""
         return self.X_pool[self.candidate_idx]
 
+    def candidate_source(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(X, rows)``: the candidates are rows ``rows`` of ``X`` (the pool and
+        ``candidate_idx``), or all of ``X`` (``X_candidates``, rows None) when that is at hand.
+        For a strategy that needs every candidate's features at once and gathers them into an
+        array of its own (TypiClust's normalised pool): no gathered copy of the candidates."""
+        if "X_candidates" in self.__dict__ or "candidate_idx" not in self.__dict__:
+            return self.X_candidates, None
+        return self.X_pool, self.candidate_idx
+
     def candidate_block(self, start: int, stop: int) -> np.ndarray:
         """(stop - start, d) the features of candidates ``start:stop``, read from the pool (or
         sliced from ``X_candidates`` when that is at hand)."""

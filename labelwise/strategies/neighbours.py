@@ -69,13 +69,57 @@ def _threads_for(work: int, backend: str):
 
 def first_copies(X: np.ndarray) -> np.ndarray:
     """(n,) int64: for each row of ``X`` (n, d), the lowest row holding exactly the same values
-    (itself when it has no earlier duplicate). One sort of the rows' bytes, O(n log n)."""
-    X = np.ascontiguousarray(X)
+    (the same bytes: 0.0 and -0.0 differ; itself when it has no earlier duplicate).
+
+    Each row is hashed to 64 bits, a block of rows at a time; only rows whose hash is shared
+    (the duplicates, and the rare collision) are compared byte for byte, by one sort of their
+    bytes. Memory is O(n) plus the shared rows, not a sorted copy of the whole pool."""
     if not len(X):
         return np.zeros(0, dtype=np.int64)
+    h = _row_hashes(X)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    shared = np.zeros(len(X), dtype=bool)
+    shared[order[1:][same]] = True
+    shared[order[:-1][same]] = True
+    first = np.arange(len(X), dtype=np.int64)
+    rows = np.flatnonzero(shared)
+    if len(rows):
+        first[rows] = rows[_first_copies_exact(X[rows])]
+    return first
+
+
+def _first_copies_exact(X: np.ndarray) -> np.ndarray:
+    """:func:`first_copies` by one sort of the rows' bytes, O(n log n), a sorted copy of ``X``."""
+    X = np.ascontiguousarray(X)
     rows = X.reshape(len(X), -1).view(np.dtype((np.void, X.dtype.itemsize * X[0].size)))
     _, first, inverse = np.unique(rows.ravel(), return_index=True, return_inverse=True)
     return first.astype(np.int64)[inverse.ravel()]
+
+
+#: odd 64-bit multipliers of the row hash, one per 32-bit word of a row (grown on demand)
+_MULTIPLIERS = np.zeros(0, dtype=np.uint64)
+
+
+def _row_hashes(X: np.ndarray, block: int = 4096) -> np.ndarray:
+    """(n,) uint64 hash of each row's bytes: the sum of its 32-bit words (bytes when a row's
+    size is not a multiple of 4) times fixed random odd multipliers, modulo 2^64. Equal rows get
+    equal hashes; a collision only costs a byte comparison in :func:`first_copies`."""
+    global _MULTIPLIERS
+    n = len(X)
+    width = X.dtype.itemsize * (X.size // n if n else 0)
+    word = np.uint32 if width % 4 == 0 else np.uint8
+    m = width // np.dtype(word).itemsize
+    if len(_MULTIPLIERS) < m:
+        rng = np.random.default_rng(0x1ABE1)
+        _MULTIPLIERS = rng.integers(0, 2**63, m, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    mult = _MULTIPLIERS[:m]
+    out = np.empty(n, dtype=np.uint64)
+    for a in range(0, n, block):
+        words = np.ascontiguousarray(X[a:a + block]).reshape(-1).view(word).reshape(-1, m)
+        out[a:a + block] = (words.astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 def warn_duplicates(first: np.ndarray, who: str, normalized: bool) -> int:

@@ -31,7 +31,8 @@ import numpy as np
 from labelwise.strategies.coldstart import (
     check_selection,
     kmeans_labels,
-    pool_of,
+    pool_features,
+    pool_parts,
     prepare_features,
 )
 from labelwise.strategies.neighbours import (
@@ -42,7 +43,7 @@ from labelwise.strategies.neighbours import (
     transpose_csr,
     warn_duplicates,
 )
-from labelwise.validation import LabelwiseError
+from labelwise.validation import LabelwiseError, check_features
 
 ALPHA = 0.95
 MAX_EDGES = 200_000_000  # 8 bytes each (out- and in-edges as int32): 1.6 GB at most
@@ -154,10 +155,19 @@ def probcover(X, k: int, labeled_idx=None, delta: float | None = None, random_st
     graph. ``random_state`` seeds only the random picks made once everything is covered (and
     k-means when delta is estimated). More than ``max_edges`` edges raises LabelwiseError.
     """
-    X = prepare_features(X, normalize)
+    X = check_features(X, "X")
     labeled = check_selection(len(X), k, labeled_idx)
+    return _probcover([(X, None)], k, labeled, delta, random_state, n_clusters, alpha,
+                      normalize, backend, max_edges)
+
+
+def _probcover(parts, k: int, labeled: np.ndarray, delta, random_state, n_clusters, alpha,
+               normalize: bool, backend: str, max_edges: int) -> np.ndarray:
+    """:func:`probcover` on the pool made of ``parts`` (see
+    :func:`~labelwise.strategies.coldstart.pool_features`), ``labeled`` checked already."""
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    X = pool_features(parts, normalize)[0]  # one float32 pool, or the caller's unit rows
     rng = np.random.default_rng(random_state)
     if delta is None:
         if n_clusters is None:
@@ -173,8 +183,17 @@ def probcover(X, k: int, labeled_idx=None, delta: float | None = None, random_st
 
 
 def probcover_candidates(X_candidates, X_labeled, k: int, delta: float | None = None,
-                         random_state=None, **options) -> np.ndarray:
+                         random_state=None, candidate_rows=None, *,
+                         n_clusters: int | None = None, alpha: float = ALPHA,
+                         normalize: bool = True, backend: str = "auto",
+                         max_edges: int = MAX_EDGES) -> np.ndarray:
     """ProbCover over a selection context's arrays: the pool is ``[X_labeled; X_candidates]``;
-    returns (k,) positions into ``X_candidates``. ``options`` go to :func:`probcover`."""
-    X, labeled = pool_of(X_candidates, X_labeled)
-    return probcover(X, k, labeled, delta, random_state, **options) - len(labeled)
+    returns (k,) positions into the candidates. With ``candidate_rows``, the candidates are
+    those rows of ``X_candidates`` (e.g. a memory-mapped pool), gathered straight into the
+    normalised pool. Options as :func:`probcover`."""
+    parts, labeled = pool_parts(X_candidates, X_labeled, candidate_rows)
+    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
+    labeled = check_selection(n, k, labeled)
+    picks = _probcover(parts, k, labeled, delta, random_state, n_clusters, alpha, normalize,
+                       backend, max_edges)
+    return picks - len(labeled)

@@ -277,7 +277,8 @@ def _feature_similarity(ctx: SelectionContext, k: int) -> np.ndarray:
 def _typiclust(ctx: SelectionContext, k: int) -> np.ndarray:
     from labelwise.strategies.typiclust import typiclust_candidates
 
-    return typiclust_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.rng)
+    X, rows = ctx.candidate_source()  # the pool and the candidates' rows: no gathered copy
+    return typiclust_candidates(X, ctx.X_covered, k, ctx.rng, rows)
 
 
 def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
@@ -290,8 +291,8 @@ def _probcover(ctx: SelectionContext, k: int) -> np.ndarray:
     if key not in ctx.pool_cache:
         ctx.pool_cache[key] = estimate_delta(prepare_features(ctx.X_pool), ctx.n_classes,
                                              random_state=ctx.rng, normalize=False)
-    return probcover_candidates(ctx.X_candidates, ctx.X_covered, k, ctx.pool_cache[key],
-                                ctx.rng)
+    X, rows = ctx.candidate_source()  # the pool and the candidates' rows: no gathered copy
+    return probcover_candidates(X, ctx.X_covered, k, ctx.pool_cache[key], ctx.rng, rows)
 
 
 # what the labeling app says about a pick, where several strategies say the same

@@ -27,10 +27,11 @@ import numpy as np
 from labelwise.strategies.coldstart import (
     check_selection,
     kmeans_labels,
-    pool_of,
-    prepare_features,
+    pool_features,
+    pool_parts,
 )
 from labelwise.strategies.neighbours import first_copies, knn_distances, warn_duplicates
+from labelwise.validation import check_features
 
 K_NN = 20
 MAX_CLUSTERS = 500
@@ -68,18 +69,31 @@ def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_N
         small_cluster: clusters of at most this many points are skipped while others remain.
         normalize: L2-normalise the rows first.
         backend: neighbour search, ``"auto"``, ``"faiss"`` or ``"sklearn"``.
+
+    Memory: one float32 normalised copy of the pool (none when ``X`` is float32, C-contiguous
+    and unit-norm already), which k-means centres in place; k-means' own temporaries (one
+    more pool's bytes inside scikit-learn's ``KMeans``) and O(n) besides.
     """
-    X = prepare_features(X, normalize)
-    n = len(X)
-    labeled = check_selection(n, k, labeled_idx)
+    X = check_features(X, "X")
+    labeled = check_selection(len(X), k, labeled_idx)
+    return _typiclust([(X, None)], k, labeled, random_state, k_nn, max_clusters, small_cluster,
+                      normalize, backend)
+
+
+def _typiclust(parts, k: int, labeled: np.ndarray, random_state, k_nn: int, max_clusters: int,
+               small_cluster: int, normalize: bool, backend: str) -> np.ndarray:
+    """:func:`typiclust` on the pool made of ``parts`` (see
+    :func:`~labelwise.strategies.coldstart.pool_features`), ``labeled`` checked already."""
     if k == 0:
         return np.zeros(0, dtype=np.int64)
+    X, restore = pool_features(parts, normalize)
+    n = len(X)
     first = first_copies(X)
     copy = first != np.arange(n)  # rows with an earlier duplicate
     warn_duplicates(first, "TypiClust counts each group of duplicates as one point and picks "
                     "its copies last", normalize)
     n_clusters = min(len(labeled) + int(k), int(max_clusters), n)
-    clusters = kmeans_labels(X, n_clusters, random_state)
+    clusters = kmeans_labels(X, n_clusters, random_state, restore)
     sizes = np.bincount(clusters, minlength=n_clusters)
     counts = np.bincount(clusters[labeled], minlength=n_clusters)  # labeled + picked
     left = sizes - counts  # unlabeled points left in each cluster
@@ -110,8 +124,16 @@ def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_N
 
 
 def typiclust_candidates(X_candidates, X_labeled, k: int, random_state=None,
-                         **options) -> np.ndarray:
+                         candidate_rows=None, *, k_nn: int = K_NN,
+                         max_clusters: int = MAX_CLUSTERS, small_cluster: int = SMALL_CLUSTER,
+                         normalize: bool = True, backend: str = "auto") -> np.ndarray:
     """TypiClust over a selection context's arrays: the pool is ``[X_labeled; X_candidates]``;
-    returns (k,) positions into ``X_candidates``. ``options`` go to :func:`typiclust`."""
-    X, labeled = pool_of(X_candidates, X_labeled)
-    return typiclust(X, k, labeled, random_state, **options) - len(labeled)
+    returns (k,) positions into the candidates. With ``candidate_rows``, the candidates are
+    those rows of ``X_candidates`` (e.g. a memory-mapped pool), gathered straight into the
+    normalised pool without a copy of their own. Options as :func:`typiclust`."""
+    parts, labeled = pool_parts(X_candidates, X_labeled, candidate_rows)
+    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
+    labeled = check_selection(n, k, labeled)
+    picks = _typiclust(parts, k, labeled, random_state, k_nn, max_clusters, small_cluster,
+                       normalize, backend)
+    return picks - len(labeled)
