@@ -79,6 +79,20 @@ def test_a_second_cold_start_batch_covers_other_regions_than_the_queued_one(tmp_
     assert len(first) == 4 and len(second) == 4 and not first & second
 
 
+def test_a_cold_start_round_runs_the_cold_start_strategy_once(tmp_path, monkeypatch):
+    # the first ranking of a project without a fittable label set queries once: TypiClust on
+    # a large pool costs seconds and a normalised copy of the features
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(60)], X, ["a", "b"],
+                             batch_size=4, prepare=False)
+    engine = project.engine()
+    calls = []
+    query = engine.query
+    monkeypatch.setattr(engine, "query", lambda *a, **kw: calls.append(1) or query(*a, **kw))
+    project.prepare_next_batch()
+    assert len(calls) == 1 and len(project.queue()) == 4
+
+
 def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 40)

@@ -251,7 +251,7 @@ class ModelService:
                 self._restore_previous_model(engine, conn)
                 engine.set_labels(labeled_idx, y)
                 if not engine.can_fit():  # e.g. undos left one class: cold start
-                    engine.step(k, candidates, random_state=seed, pending=pending)
+                    engine.fit_or_cold_start()  # forgets the models; the query below picks
                     refit = False
         if refit:
             fit = engine.fit()  # outside the lock: the last model stays usable meanwhile
