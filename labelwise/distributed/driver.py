@@ -16,8 +16,10 @@ the driver puts the model in the object store once and the workers read it; then
   in proportion to its D^2 mass, then a row within it by the same sampler as in memory, with
   the same ``rng.random()`` per pick: the same distribution, and the same picks up to rounding
   at a worker's boundary; each worker lowers D^2 with the in-memory pruned seeding's bounds
-  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`), and the drawn centre reaches the
-  others as an object ref (one driver wait per pick);
+  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`); each pick is one execution of a
+  Ray compiled graph (the drawn centre goes from its worker to the others through shared
+  channels), or two actor tasks where the graph does not compile
+  (:mod:`labelwise.distributed.seeding`);
 - ``cluster_margin`` (Citovsky et al. 2021): the pool's clusters from a sample gathered on the
   driver, assigned on the workers, the k_m lowest margins by the exact top-k merge, the
   round-robin on the driver;
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labelwise.distributed.remote import get, import_ray
 from labelwise.sharded import ShardedPool
 from labelwise.validation import LabelwiseError
 
@@ -42,33 +45,6 @@ SUPPORTED = ("random", "coreset", "badge", "cluster_margin", "any registered top
 
 #: k-center: rows each worker reports per round trip (its farthest, with a bound on the rest)
 TOP_ROWS = 64
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise LabelwiseError("executor='ray' needs Ray: pip install 'ray[default]'") from None
-    return ray
-
-
-def get(refs):
-    """``ray.get`` that turns a worker's LabelwiseError back into a one-line LabelwiseError."""
-    ray = _ray()
-    try:
-        return ray.get(refs)
-    except ray.exceptions.RayTaskError as exc:
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, LabelwiseError):
-            raise LabelwiseError(str(cause).splitlines()[-1]) from None
-        raise
-    except ray.exceptions.RayActorError as exc:
-        cause = getattr(exc, "cause", None) or getattr(exc, "error_msg", "")
-        text = str(cause)
-        for line in text.splitlines()[::-1]:
-            if "LabelwiseError" in line:
-                raise LabelwiseError(line.split("LabelwiseError: ", 1)[-1]) from None
-        raise
 
 
 def is_top_of_score(strategy) -> bool:
@@ -128,7 +104,7 @@ class ShardedSelection:
                                  "shards first (labelwise.sharded.write_shards(X, folder)) or "
                                  "leave executor unset")
         self.pool = pool if isinstance(pool, ShardedPool) else ShardedPool(pool)
-        ray = _ray()
+        ray = import_ray()
         if not ray.is_initialized():
             ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
         cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -142,7 +118,7 @@ class ShardedSelection:
 
     def close(self) -> None:
         """End the workers (the cluster keeps running)."""
-        ray = _ray()
+        ray = import_ray()
         for w in self.workers:
             ray.kill(w)
         self.workers = []
@@ -188,7 +164,7 @@ class ShardedSelection:
 
     def begin_round(self, model, previous_model, labeled_idx, y_labeled, classes, cand) -> None:
         """Send this round's model (once, through the object store) and candidates."""
-        ray = _ray()
+        ray = import_ray()
         labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
         X_labeled = self.pool.take(labeled_idx)
         # the usual case, every unlabeled row: send the labeled ids, not the candidates
@@ -262,35 +238,11 @@ class ShardedSelection:
 
     def kmeanspp(self, k: int, rng, badge: bool) -> np.ndarray:
         """k-means++ seeding (Arthur & Vassilvitskii 2007; BADGE, Ash et al. 2020), exact D^2
-        sampling in two levels with one ``rng.random()`` per pick, as in memory."""
-        firsts = get([w.kmeanspp_start.remote(badge, k) for w in self.workers])
-        live = [f for f in firsts if f is not None]
-        centre = max(live, key=lambda f: (f[0], -f[1]))  # largest norm, ties to the lower id
-        centres = [centre]  # each a (sq, gid, x, r) or the ref of one drawn on a worker
-        while True:
-            # a drawn centre goes from its worker to the others as an object ref: the driver
-            # waits once per pick, for the masses
-            mass = np.asarray(get([w.kmeanspp_update.remote(centre) for w in self.workers]))
-            if len(centres) == k:
-                break
-            cums = np.cumsum(mass)
-            u = rng.random()
-            if not cums[-1] > 0:  # every D^2 is 0: the unchosen row of largest norm
-                cands = [c for c in get([w.largest_free.remote() for w in self.workers])
-                         if c is not None]
-                centre = max(cands, key=lambda f: (f[0], -f[1]))
-            else:
-                target = u * cums[-1]
-                w = min(int(np.searchsorted(cums, target, side="right")), len(cums) - 1)
-                while mass[w] <= 0:  # rounding past the last worker with mass
-                    w -= 1
-                base = cums[w - 1] if w else 0.0
-                centre = self.workers[w].kmeanspp_draw.remote(target - base)
-            centres.append(centre)
-        refs = [i for i, c in enumerate(centres) if not isinstance(c, tuple)]
-        for i, c in zip(refs, get([centres[i] for i in refs]), strict=True):
-            centres[i] = c
-        return np.asarray([c[1] for c in centres], dtype=np.int64)
+        sampling in two levels with one ``rng.random()`` per pick, as in memory; see
+        :mod:`labelwise.distributed.seeding`."""
+        from labelwise.distributed.seeding import kmeanspp
+
+        return kmeanspp(self.workers, k, rng, badge)
 
     def cluster_margin(self, strategy, k: int, rng, pool_cache: dict | None):
         """Cluster-Margin (Citovsky et al. 2021) over the shards; see

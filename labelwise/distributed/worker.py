@@ -265,3 +265,63 @@ class ShardWorker:
     def largest_free(self):
         """The unchosen candidate of largest squared norm (k-means++ when every D^2 is 0)."""
         return self._largest_free()
+
+    # -- the same seeding with the workers talking directly (labelwise.distributed.mesh) ------
+    def kmeanspp_mesh_listen(self) -> tuple[str, int]:
+        """Listen for the other workers; returns this worker's address."""
+        from labelwise.distributed.mesh import listen
+
+        self.kmeanspp_mesh_close()
+        self.listener, address = listen()
+        return address
+
+    def kmeanspp_mesh_connect(self, addresses: list, me: int, key: bytes) -> str | None:
+        """Connect to the other workers (this one is ``addresses[me]``); None when connected,
+        else why not (one line)."""
+        from labelwise.distributed.mesh import Mesh
+
+        try:
+            self.mesh = Mesh(getattr(self, "listener", None), addresses, me, key)
+        except OSError as exc:
+            self.kmeanspp_mesh_close()
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def kmeanspp_mesh_close(self) -> None:
+        for name in ("mesh", "listener"):
+            if getattr(self, name, None) is not None:
+                getattr(self, name).close()
+            setattr(self, name, None)
+
+    def kmeanspp_mesh_run(self, first, us: np.ndarray, k: int) -> list[int]:
+        """The whole seeding from the ``first`` centre, with ``us[t]`` the uniform number of pick
+        t + 1 (the driver's ``rng.random()`` in order). Per pick: lower D^2 to the centre, send
+        every worker this worker's mass, choose the drawing worker from all masses as the driver
+        would (:func:`~labelwise.distributed.seeding.choose`), and draw here or receive the
+        drawn centre. Returns the k picks (global ids), the same at every worker."""
+        from labelwise.distributed.mesh import pack_centre, unpack_centre
+        from labelwise.distributed.seeding import choose
+
+        m, g = self.mesh, self.gram
+        rt = None if g.R is None else g.R.dtype
+        centre, picks = first, []
+        try:
+            while True:
+                mass = self.kmeanspp_update(centre)
+                picks.append(int(centre[1]))
+                if len(picks) == k:
+                    return picks
+                masses = m.all_masses(mass)
+                pick = choose(masses, float(us[len(picks) - 1]))
+                if pick is None:  # every D^2 is 0: the unchosen row of largest norm
+                    offers = m.allgather(pack_centre(self._largest_free(), g.X.dtype, rt))
+                    offers = [unpack_centre(b, g.X.dtype, rt) for b in offers]
+                    centre = max((o for o in offers if o is not None),
+                                 key=lambda f: (f[0], -f[1]))
+                    continue
+                w, target = pick
+                mine = self.kmeanspp_draw(target) if w == m.me else None
+                got = m.broadcast(w, None if mine is None else pack_centre(mine, g.X.dtype, rt))
+                centre = mine if mine is not None else unpack_centre(got, g.X.dtype, rt)
+        finally:
+            self.kmeanspp_mesh_close()
