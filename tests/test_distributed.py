@@ -112,18 +112,6 @@ def test_badge_keeps_the_in_memory_picks_with_the_same_seed(cluster):
     assert np.mean(same) >= 0.95, same
 
 
-def test_badge_picks_are_the_same_through_the_mesh_and_through_ray_tasks(cluster, monkeypatch):
-    # the workers talking directly (the default) and the driver choosing each pick as Ray
-    # tasks (where the workers cannot connect) run the same draws on the same numbers
-    from labelwise.distributed import seeding
-
-    mesh = [_both(cluster, "badge", 40, seed=seed)[1] for seed in (0, 5)]
-    monkeypatch.setattr(seeding, "MESH", False)
-    tasks = [_both(cluster, "badge", 40, seed=seed)[1] for seed in (0, 5)]
-    for a, b in zip(mesh, tasks, strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
 def test_cluster_margin_picks_equal_the_in_memory_picks(cluster):
     mem, shard, _ = _both(cluster, "cluster_margin", 30, seed=4)
     np.testing.assert_array_equal(shard, mem)
