@@ -57,7 +57,7 @@ class _KmRatio(float):
 
 #: k_m = ceil(KM_RATIO * k): how many low-margin candidates a round draws its batch from. Chosen
 #: on a development set (MNIST-5k pixels, batches of 5% of the pool; docs/distributed.md): 1.25
-#: kept margin's accuracy, 10 lost 0.05 (the filter keeps half the pool and little uncertainty).
+#: kept margin's accuracy, 10 lost 0.07 (the filter keeps half the pool and little uncertainty).
 KM_RATIO = _KmRatio(1.25)
 #: at most this many rows enter the O(m^2) clustering; the rest join their nearest sampled row.
 SAMPLE_SIZE = 4000
