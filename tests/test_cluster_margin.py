@@ -1,17 +1,23 @@
 """Cluster-Margin (Citovsky et al. 2021): HAC with average linkage once, then the lowest-margin
 candidates visited cluster by cluster round-robin, smallest cluster first."""
 
+import math
+
 import numpy as np
 import pytest
 
 from labelwise import ActiveLearner
 from labelwise.strategies import get_strategy
 from labelwise.strategies.cluster_margin import (
+    KM_RATIO,
     cluster_margin,
+    cluster_margin_selector,
     hac_clusters,
     hac_labels,
+    margin_candidates,
     round_robin,
 )
+from labelwise.validation import LabelwiseError
 
 
 def test_round_robin_by_hand():
@@ -111,4 +117,33 @@ def test_registered_strategy_picks_low_margin_candidates_once_per_pool_clusterin
     assert len(al.pool_cache) == 1  # the clustering ran once for both queries
     margins = np.asarray(al.pick_scores())
     all_margins = np.sort(get_strategy("margin").score(al.last_context))
-    assert margins.max() <= all_margins[150 - 1]  # within the k_m = 10 k lowest
+    assert margins.max() <= all_margins[margin_candidates(15, 380) - 1]  # the k_m lowest
+
+
+def test_km_is_the_ratio_times_k_rounded_up_within_k_and_n():
+    assert margin_candidates(200, 60_000, 1.25) == 250
+    assert margin_candidates(3, 60_000, 1.25) == 4  # ceil(3.75)
+    assert margin_candidates(200, 1_000, 10) == 1_000  # at most the candidates
+    assert margin_candidates(200, 60_000, 1) == 200
+    assert margin_candidates(200, 60_000) == math.ceil(float(KM_RATIO) * 200)
+    # the default ratio times an integer batch is that k_m, an int (the sharded driver multiplies)
+    for k in (1, 3, 200):
+        assert KM_RATIO * k == k * KM_RATIO == margin_candidates(k, 10**9)
+        assert isinstance(KM_RATIO * k, int)
+    assert KM_RATIO * np.int64(7) == 9
+
+
+def test_a_selector_with_its_own_ratio(problem):
+    X, y = problem
+    lab = np.arange(0, 400, 20)
+    al = ActiveLearner(X, "logreg", "margin", classes=[0, 1, 2], labeled_idx=lab, labels=y[lab])
+    al.fit()
+    al.query(1, random_state=0)
+    ctx = al.last_context
+    all_margins = np.sort(get_strategy("margin").score(ctx))
+    picks = cluster_margin_selector(km_ratio=1.25)(ctx, 8)
+    assert len(np.unique(picks)) == 8
+    # k_m = 10: the eight picks come from the ten lowest margins
+    assert get_strategy("margin").score(ctx)[picks].max() <= all_margins[10 - 1]
+    with pytest.raises(LabelwiseError, match="km_ratio"):
+        cluster_margin_selector(km_ratio=0.5)

@@ -371,8 +371,8 @@ register("probcover", _probcover, (),
          "cold start without a model: greedy maximum coverage of delta-balls on the features, "
          "delta from 95% ball purity", "yehuda2022", family="typical", reason=_TYPICAL)
 register("cluster_margin", select_cluster_margin, {PROBA},
-         "the 10 k lowest-margin candidates visited by cluster round-robin, smallest cluster "
-         "first (average-linkage HAC of the pool, once)", "citovsky2021",
+         "the 1.25 k lowest-margin candidates visited by cluster round-robin, smallest "
+         "cluster first (average-linkage HAC of the pool, once)", "citovsky2021",
          score=on_proba(scores.margin), largest=False, family="uncertain",
          reason="the model was unsure of it, and its cluster had few picks yet",
          score_reason=_MARGIN_POINTS)
