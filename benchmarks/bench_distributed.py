@@ -1,4 +1,4 @@
-"""Sharded selection on a local Ray cluster vs the in-memory pool, and Cluster-Margin's claim.
+"""Sharded selection on a local Ray cluster vs the in-memory pool.
 
 1. ``--rows`` x ``--dim`` synthetic float32 embeddings (a 50-component mixture in a 16-dim
    subspace plus noise, 10 classes) are written as shards (kept in ``--shards`` for reruns).
@@ -13,11 +13,10 @@
    resident memory next to the shard bytes each holds (memory-mapped pages count as resident).
    Each side times a round after a warm-up query; Cluster-Margin's first round, which clusters
    the pool (once per pool, then cached on both sides), is timed and printed on its own.
-4. ``--claims``: Cluster-Margin (Citovsky et al. 2021) against margin and BADGE with large
-   batches on mnist5k (logreg, in memory): final accuracy and query seconds, as ratios.
 
 Run: ``python benchmarks/bench_distributed.py [--rows 1000000] [--dim 384] [--workers 2]
-[--k 1000] [--strategies margin,coreset,badge,cluster_margin] [--claims] [--claims-only]``.
+[--k 1000] [--strategies margin,coreset,badge,cluster_margin]``.
+Cluster-Margin's accuracy claim has its own benchmark, ``bench_cluster_margin.py``.
 """
 
 from __future__ import annotations
@@ -262,34 +261,6 @@ def distributed(args) -> None:
           "(imports, the shards read once for NaN) / the bytes of its shards, MiB")
 
 
-# -- Cluster-Margin's claim --------------------------------------------------------------------
-def claims(args) -> None:
-    """Large batches on mnist5k: Cluster-Margin vs margin and BADGE (Citovsky et al. 2021)."""
-    from labelwise import load_dataset, run_active_learning
-
-    ds = load_dataset("mnist5k")
-    rows = {}
-    for name in ("margin", "badge", "cluster_margin"):
-        acc, query = [], []
-        for seed in range(args.seeds):
-            recs = run_active_learning(ds.X_train, ds.y_train, ds.X_test, ds.y_test, name,
-                                       "logreg", seed_size=100, batch_size=args.batch,
-                                       rounds=args.rounds, random_state=seed)
-            acc.append(recs[-1].metrics["accuracy"])
-            query.append(sum(r.query_seconds for r in recs))
-        rows[name] = (np.mean(acc), np.std(acc), np.mean(query))
-    print(f"\nCluster-Margin claim (Citovsky et al. 2021): mnist5k, logreg, seed set 100, "
-          f"{args.rounds} rounds of {args.batch}, {args.seeds} seeds")
-    print(f"{'strategy':<15}{'final accuracy':>18}{'query s':>10}{'query / BADGE':>15}")
-    for name, (m, sd, q) in rows.items():
-        print(f"{name:<15}{m:>12.3f} ± {sd:.3f}{q:>10.2f}{q / rows['badge'][2]:>15.2f}")
-    cm, best = rows["cluster_margin"][0], max(rows["margin"][0], rows["badge"][0])
-    verdict = "holds" if cm >= best - 0.01 and rows["cluster_margin"][2] < rows["badge"][2] \
-        else "does not hold"
-    print(f"claim (matches or beats margin and BADGE within 0.01 accuracy, at less query time "
-          f"than BADGE): {verdict}")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -301,11 +272,6 @@ def main() -> None:
     ap.add_argument("--shards", type=Path, default=Path("/tmp/labelwise-bench-shards"))
     ap.add_argument("--port", type=int, default=6391)
     ap.add_argument("--store-mb", type=int, default=1024)
-    ap.add_argument("--claims", action="store_true", help="also run Cluster-Margin's claim")
-    ap.add_argument("--claims-only", action="store_true")
-    ap.add_argument("--batch", type=int, default=200)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--_role", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_address", default=None, help=argparse.SUPPRESS)
@@ -315,10 +281,7 @@ def main() -> None:
                        args._address, args.threads)
         print(json.dumps(res))
         return
-    if not args.claims_only:
-        distributed(args)
-    if args.claims or args.claims_only:
-        claims(args)
+    distributed(args)
 
 
 if __name__ == "__main__":

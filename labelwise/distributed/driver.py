@@ -258,7 +258,7 @@ class ShardedSelection:
             get([w.assign_clusters.remote(key, S, labels) for w in self.workers])
             cache[key] = "on the workers"
         n = sum(self.n_cand)
-        k_m = min(n, max(k, cm.KM_RATIO * k))
+        k_m = cm.margin_candidates(k, n)
         s, ids, cl = self.top_k(strategy, k_m, clusters_key=key)
         pos = cm.round_robin(cl, k, rng)
         return ids[pos], PickedContext(k, s[pos])

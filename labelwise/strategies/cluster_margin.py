@@ -41,24 +41,10 @@ from labelwise.strategies.scores import margin
 from labelwise.strategies.selectors import top_k
 from labelwise.validation import LabelwiseError
 
-
-class _KmRatio(float):
-    """k_m / k. Its product with an integer batch size is k_m rounded up, an int, so code that
-    computes ``KM_RATIO * k`` (the sharded driver does) gets the same k_m as
-    :func:`margin_candidates`."""
-
-    def __mul__(self, other):
-        if isinstance(other, (int, np.integer)):
-            return math.ceil(float(self) * int(other))
-        return float(self) * other
-
-    __rmul__ = __mul__
-
-
 #: k_m = ceil(KM_RATIO * k): how many low-margin candidates a round draws its batch from. Chosen
 #: on a development set (MNIST-5k pixels, batches of 5% of the pool; docs/distributed.md): 1.25
 #: kept margin's accuracy, 10 lost 0.07 (the filter keeps half the pool and little uncertainty).
-KM_RATIO = _KmRatio(1.25)
+KM_RATIO = 1.25
 #: at most this many rows enter the O(m^2) clustering; the rest join their nearest sampled row.
 SAMPLE_SIZE = 4000
 #: the tree is cut into sample_size / MEAN_CLUSTER_SIZE clusters unless n_clusters is given.
