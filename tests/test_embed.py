@@ -55,6 +55,30 @@ def test_an_interrupted_run_resumes_to_identical_shards(image_folder, monkeypatc
     assert (out / "ids.txt").read_bytes() == (root.parent / "whole" / "ids.txt").read_bytes()
 
 
+def test_a_rerun_after_the_items_changed_is_refused_not_mixed(image_folder, monkeypatch):
+    # the kept shard holds the first listing's rows: a file replaced by another at the same count
+    # would put rows under the wrong ids
+    root = image_folder()
+    real = embed_mod.encode_shard
+
+    def interrupted(s, *args):
+        if s == 1:
+            raise RuntimeError("killed")
+        return real(s, *args)
+
+    monkeypatch.setattr(embed_mod, "encode_shard", interrupted)
+    out = root.parent / "s"
+    with pytest.raises(RuntimeError, match="killed"):
+        embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
+    monkeypatch.undo()
+    first = sorted(root.rglob("*.png"))[0]
+    first.rename(first.with_name("zz.png"))  # same count, another listing
+    with pytest.raises(LabelwiseError, match=r"^\S+ holds shards of another listing of .*: row "
+                                             r"\d+ was \S+, now \S+; use another --out"):
+        embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
+    assert list(shard_files(out)) == ["shard-00000.npy"]
+
+
 def test_an_unreadable_image_stops_with_its_name_and_the_rerun_resumes(image_folder, capsys):
     root = image_folder()
     bad = root / "light" / "2.png"

@@ -103,6 +103,24 @@ def _check_settings(folder: Path, settings: dict) -> None:
         _write_atomic(path, json.dumps(settings, indent=1))
 
 
+def _check_ids(folder: Path, ids: list[str], data) -> None:
+    """Write ``ids.txt``, or on a rerun check that the collection still lists the same items in
+    the same order: a kept shard holds the rows of the first run's listing, so a changed listing
+    (a file replaced, removed or added at the same count) would pair rows with the wrong ids."""
+    path = folder / IDS
+    if not path.is_file():
+        _write_atomic(path, "".join(f"{i}\n" for i in ids))
+        return
+    old = path.read_text().splitlines()
+    if old != ids:
+        pairs = enumerate(zip(old, ids, strict=False))  # a length change shows past the end
+        row = next((r for r, (a, b) in pairs if a != b), min(len(old), len(ids)))
+        was = old[row] if row < len(old) else "nothing"
+        now = ids[row] if row < len(ids) else "nothing"
+        raise LabelwiseError(f"{folder} holds shards of another listing of {data}: row {row} was "
+                             f"{was}, now {now}; use another --out or delete it")
+
+
 def embed_to_shards(data: str | os.PathLike, out: str | os.PathLike, encoder: str | None = None,
                     rows_per_shard: int = 65536, executor: str = "local",
                     ray_address: str | None = None, batch_size: int | None = None,
@@ -133,8 +151,8 @@ def embed_to_shards(data: str | os.PathLike, out: str | os.PathLike, encoder: st
     _check_settings(folder, {"source": os.path.abspath(source.name), "rows": source.n,
                              "encoder": encoder, "rows_per_shard": rows_per_shard})
     ids = source.ids()
-    if ids is not None and not (folder / IDS).is_file():
-        _write_atomic(folder / IDS, "".join(f"{i}\n" for i in ids))
+    if ids is not None:
+        _check_ids(folder, [str(i) for i in ids], data)
     writer = ShardWriter(folder)
     n_shards = -(-source.n // rows_per_shard)
     bounds = [(s * rows_per_shard, min(source.n, (s + 1) * rows_per_shard))
@@ -161,8 +179,9 @@ def _ray_encode(specs, encoder, folder, batch_size, ray_address):
     """Ray Data: one row per pending shard (its number and its rows' spec as JSON: paths,
     offsets or a row range, never items), ``map_batches`` with :class:`ShardEncoder` actors that
     read and encode on the workers; yields each finished shard's row count."""
-    import ray
+    from labelwise.distributed.remote import import_ray
 
+    ray = import_ray()
     if not ray.is_initialized():
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
