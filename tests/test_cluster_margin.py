@@ -140,5 +140,6 @@ def test_a_selector_with_its_own_ratio(problem):
     assert len(np.unique(picks)) == 8
     # k_m = 10: the eight picks come from the ten lowest margins
     assert get_strategy("margin").score(ctx)[picks].max() <= all_margins[10 - 1]
-    with pytest.raises(LabelwiseError, match="km_ratio"):
-        cluster_margin_selector(km_ratio=0.5)
+    for bad in (0.5, float("inf"), float("nan"), "2", True):
+        with pytest.raises(LabelwiseError, match="km_ratio must be a finite number >= 1"):
+            cluster_margin_selector(km_ratio=bad)

@@ -168,7 +168,7 @@ def test_low_copy_picks_equal_the_old_copying_path(monkeypatch):
     rng = np.random.default_rng(7)
     pool = rng.normal(size=(1500, 16)).astype(np.float32)
     pool[100:130] = pool[5]  # duplicates
-    unit = coldstart.prepare_features(pool)  # float32 unit rows: the no-copy path
+    unit = coldstart.prepare_features(pool)  # float32 rows of norm ~1 (most not exactly 1)
     rows = np.sort(rng.choice(1500, 1200, replace=False))
     cases = [lambda: typiclust(pool, 12, None, 0),
              lambda: typiclust(pool.astype(np.float64), 8, [3, 50, 700], 1),

@@ -16,9 +16,8 @@ the driver puts the model in the object store once and the workers read it; then
   in proportion to its D^2 mass, then a row within it by the same sampler as in memory, with
   the same ``rng.random()`` per pick: the same distribution, and the same picks up to rounding
   at a worker's boundary; each worker lowers D^2 with the in-memory pruned seeding's bounds
-  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`); each pick is one execution of a
-  Ray compiled graph (the drawn centre goes from its worker to the others through shared
-  channels), or two actor tasks where the graph does not compile
+  (:class:`~labelwise.strategies.kmeanspp_fast.PrunedD2`); each pick is a draw task on one
+  worker and an update task on every worker, the drawn centre passed on as an object reference
   (:mod:`labelwise.distributed.seeding`);
 - ``cluster_margin`` (Citovsky et al. 2021): the pool's clusters from a sample gathered on the
   driver, assigned on the workers, the k_m lowest margins by the exact top-k merge, the

@@ -156,8 +156,11 @@ def cluster_margin_selector(km_ratio: float = KM_RATIO, n_clusters: int | None =
                             sample_size: int = SAMPLE_SIZE):
     """A selector ``(ctx, k) -> (k,)`` with these settings, for a strategy of one's own (the
     registry's ``cluster_margin`` is the defaults)."""
-    if not km_ratio >= 1:
-        raise LabelwiseError(f"km_ratio must be at least 1 (k_m >= k), got {km_ratio!r}")
+    if isinstance(km_ratio, bool) or not isinstance(km_ratio, (int, float, np.integer,
+                                                               np.floating)) \
+            or not 1 <= km_ratio < float("inf"):
+        raise LabelwiseError(f"km_ratio must be a finite number >= 1 (k_m >= k), got "
+                             f"{km_ratio!r}")
 
     def select(ctx, k: int) -> np.ndarray:
         clusters = pool_clusters(ctx.pool_cache, ctx.X_pool, n_clusters, sample_size)
