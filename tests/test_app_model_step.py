@@ -93,6 +93,25 @@ def test_a_cold_start_round_runs_the_cold_start_strategy_once(tmp_path, monkeypa
     assert len(calls) == 1 and len(project.queue()) == 4
 
 
+def test_a_cold_start_after_undos_names_no_model(tmp_path):
+    # a model existed, then an undo left one class: the next batch comes from the cold start,
+    # and the model line must not name the old model as the one that ranked it
+    X = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    labels = ["a" if i in (0, 1) else None for i in range(60)]
+    project = create_project(tmp_path / "p", [f"i{i}" for i in range(60)], X, ["a", "b"],
+                             labels=labels, batch_size=4, prepare=False)
+    project.prepare_next_batch()  # one class: cold start
+    item = next(r["item"] for r in project.queue() if r["status"] == "current")
+    project.conn.execute("INSERT INTO assignments VALUES (?, 'ann', 0)", (item,))
+    project.label(item, "b", "ann")
+    project.prepare_next_batch()  # a round ranked by the model on 3 labels
+    assert project.model_labels() == 3
+    project.undo("ann")  # one class again
+    cold = project.model_service.rank(depth=4)
+    assert cold.info["cold_start"] and cold.info["model_labels"] is None
+    assert cold.info["warm_from"] is None
+
+
 def test_a_restarted_app_continues_the_stopping_monitor(tmp_path):
     rng = np.random.default_rng(1)
     y = np.repeat([0, 1], 40)

@@ -266,9 +266,13 @@ class ModelService:
                     "cv_done": False}
             if fit is not None:
                 info.update(self.round_stopping.observe(conn, engine, self.features, new_round))
-            model_labels = len(y) if fit is not None else self.model_labels()
+            # which model ranked: this fit, the last good one (the fallback), or none (a cold
+            # start: undos may have left one class after models existed)
+            model_labels = len(y) if fit is not None else (
+                None if query.cold_start else self.model_labels())
             # whether the model started from the one before (warm start), for the model line
             warm = ({"warm_from": fit.warm_from, "warm_note": fit.warm_note} if fit is not None
+                    else {"warm_from": None, "warm_note": None} if query.cold_start
                     else self.model_warm_start())
         info["model_labels"] = model_labels
         info.update(warm)
