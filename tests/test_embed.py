@@ -21,6 +21,20 @@ def shard_files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.glob("shard-*.npy"))}
 
 
+def killed_at_the_second_shard(root, out, monkeypatch):
+    """Embed ``root`` into ``out`` in shards of 4 rows, the run killed as the second one starts."""
+    real = embed_mod.encode_shard
+
+    def interrupted(s, *args):
+        if s == 1:
+            raise RuntimeError("killed")
+        return real(s, *args)
+
+    monkeypatch.setattr(embed_mod, "encode_shard", interrupted)
+    with pytest.raises(RuntimeError, match="killed"):
+        embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
+
+
 def test_streamed_shards_equal_the_whole_folder_encoded_at_once(image_folder, monkeypatch):
     root = image_folder()
     real, sizes = embed_mod.read_items, []
@@ -37,17 +51,8 @@ def test_streamed_shards_equal_the_whole_folder_encoded_at_once(image_folder, mo
 def test_an_interrupted_run_resumes_to_identical_shards(image_folder, monkeypatch):
     root = image_folder()
     embed_to_shards(root, root.parent / "whole", "identity", rows_per_shard=4, progress=False)
-    real = embed_mod.encode_shard
-
-    def interrupted(s, *args):
-        if s == 1:
-            raise RuntimeError("killed")
-        return real(s, *args)
-
-    monkeypatch.setattr(embed_mod, "encode_shard", interrupted)
     out = root.parent / "s"
-    with pytest.raises(RuntimeError, match="killed"):
-        embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
+    killed_at_the_second_shard(root, out, monkeypatch)
     assert list(shard_files(out)) == ["shard-00000.npy"]
     monkeypatch.undo()
     embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
@@ -59,17 +64,8 @@ def test_a_rerun_after_the_items_changed_is_refused_not_mixed(image_folder, monk
     # the kept shard holds the first listing's rows: a file replaced by another at the same count
     # would put rows under the wrong ids
     root = image_folder()
-    real = embed_mod.encode_shard
-
-    def interrupted(s, *args):
-        if s == 1:
-            raise RuntimeError("killed")
-        return real(s, *args)
-
-    monkeypatch.setattr(embed_mod, "encode_shard", interrupted)
     out = root.parent / "s"
-    with pytest.raises(RuntimeError, match="killed"):
-        embed_to_shards(root, out, "identity", rows_per_shard=4, progress=False)
+    killed_at_the_second_shard(root, out, monkeypatch)
     monkeypatch.undo()
     first = sorted(root.rglob("*.png"))[0]
     first.rename(first.with_name("zz.png"))  # same count, another listing
