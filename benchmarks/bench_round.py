@@ -80,21 +80,30 @@ def measure(fn, repeat: int):
     return best, peak
 
 
-def plain_round(X, y, labeled, k):
-    """The user's own scikit-learn round: fit, predict_proba on X[unlabeled], margin, top k."""
+def fit_logreg(X, y, labeled):
+    """The plain round's fit: scikit-learn's logistic regression on the labeled rows."""
     from sklearn.linear_model import LogisticRegression
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LogisticRegression(C=1.0, max_iter=500).fit(X[labeled], y[labeled])
+
+
+def unlabeled_rows(n, labeled):
+    mask = np.ones(n, dtype=bool)
+    mask[labeled] = False
+    return np.flatnonzero(mask)
+
+
+def plain_round(X, y, labeled, k):
+    """The user's own scikit-learn round: fit, predict_proba on X[unlabeled], margin, top k."""
     state = {}
 
     def fit():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state["clf"] = LogisticRegression(C=1.0, max_iter=500).fit(X[labeled], y[labeled])
+        state["clf"] = fit_logreg(X, y, labeled)
 
     def query():
-        mask = np.ones(len(X), dtype=bool)
-        mask[labeled] = False
-        unlabeled = np.flatnonzero(mask)
+        unlabeled = unlabeled_rows(len(X), labeled)
         p = state["clf"].predict_proba(X[unlabeled])
         top2 = np.partition(p, p.shape[1] - 2, axis=1)[:, -2:]
         margin = top2[:, 1] - top2[:, 0]
@@ -125,9 +134,7 @@ def modal_round(X, y, labeled, k):
                                        X_training=X[labeled], y_training=y[labeled])
 
     def query():
-        mask = np.ones(len(X), dtype=bool)
-        mask[labeled] = False
-        unlabeled = np.flatnonzero(mask)
+        unlabeled = unlabeled_rows(len(X), labeled)
         idx, _ = state["al"].query(X[unlabeled], n_instances=k)
         return unlabeled[idx]
 
@@ -146,16 +153,10 @@ def inline_modal_round(X, y, labeled, k):
     holder = {}
 
     def fit_():
-        from sklearn.linear_model import LogisticRegression
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            holder["clf"] = LogisticRegression(C=1.0, max_iter=500).fit(X[labeled], y[labeled])
+        holder["clf"] = fit_logreg(X, y, labeled)
 
     def query():
-        mask = np.ones(len(X), dtype=bool)
-        mask[labeled] = False
-        unlabeled = np.flatnonzero(mask)
+        unlabeled = unlabeled_rows(len(X), labeled)
         m = margin_score(holder["clf"].predict_proba(X[unlabeled]))
         return unlabeled[np.argsort(m)[:k]]
 
