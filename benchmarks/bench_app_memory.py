@@ -89,10 +89,9 @@ def label_for(url: str, name: str, y, until: float) -> None:
 
 
 def run(code: Path, root: Path, X_path: Path, y, y_path: Path, args) -> dict:
-    import httpx
 
     sys.path.insert(0, str(HERE))
-    from bench_team import start_server
+    from bench_team import start_server, wait_first_batch
 
     env = {**os.environ, "PYTHONPATH": str(code)}
     project = root / f"{code.name}-project"
@@ -105,10 +104,7 @@ def run(code: Path, root: Path, X_path: Path, y, y_path: Path, args) -> dict:
                 "create_peak": created["peak"]}
     proc, url = start_server(code, project)
     try:
-        deadline = time.monotonic() + 300
-        while not httpx.get(url + "/api/progress", timeout=60).json()["next_ready"] \
-                and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_first_batch(url, 300, 0.5)
         time.sleep(2.0)
         idle = proc_status(proc.pid)
         until = time.monotonic() + args.seconds

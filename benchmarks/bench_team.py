@@ -112,6 +112,16 @@ def start_server(code: Path, project: Path):
     raise RuntimeError("the server did not start within 120 s")
 
 
+def wait_first_batch(url: str, timeout: float, poll: float) -> None:
+    """Wait (at most ``timeout`` s) until the worker has prepared its first batch ahead."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while not httpx.get(url + "/api/progress", timeout=60).json()["next_ready"] \
+            and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
 def annotate(url: str, name: str, y: np.ndarray, until: float, think: float, rec: dict,
              seed: int) -> None:
     """Label what the server serves until ``until``; record states and latencies in ``rec``."""
@@ -167,10 +177,7 @@ def run_variant(code: Path, root: Path, X_path: Path, y: np.ndarray, y_path: Pat
     try:
         # the annotators arrive once the worker has prepared its first batch ahead (the server
         # loads the features and the learner's libraries first), as on a server started earlier
-        deadline = time.monotonic() + 120
-        while not httpx.get(url + "/api/progress", timeout=60).json()["next_ready"] \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_first_batch(url, 120, 0.2)
         n_work = args.annotators - (1 if idle else 0)
         recs = [{"next_ms": [], "label_ms": [], "states": [], "acked": [], "refused": []}
                 for _ in range(n_work)]
