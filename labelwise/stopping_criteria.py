@@ -92,24 +92,26 @@ def stabilizing_predictions(kappas: Sequence[float], window: int = KAPPA_WINDOW,
     return criterion_row(value, value > threshold, threshold)
 
 
+def _entropy_below(proba, reduce, threshold: float) -> dict:
+    """``reduce`` of the rows' entropies of ``proba`` (n, K); stop when below ``threshold``
+    (NaN and no stop for an empty or malformed array)."""
+    p = np.asarray(proba, dtype=float)
+    if p.ndim != 2 or len(p) == 0:
+        return criterion_row(math.nan, False, threshold)
+    value = float(reduce(entropy(p)))
+    return criterion_row(value, value < threshold, threshold)
+
+
 def overall_uncertainty(pool_proba, threshold: float = OVERALL_UNCERTAINTY_THRESHOLD) -> dict:
     """Mean entropy of ``pool_proba`` (n, K), the model on unlabeled items; stop when below
     ``threshold``."""
-    p = np.asarray(pool_proba, dtype=float)
-    if p.ndim != 2 or len(p) == 0:
-        return criterion_row(math.nan, False, threshold)
-    value = float(entropy(p).mean())
-    return criterion_row(value, value < threshold, threshold)
+    return _entropy_below(pool_proba, np.mean, threshold)
 
 
 def max_confidence(picks_proba, threshold: float = MAX_CONFIDENCE_THRESHOLD) -> dict:
     """Largest entropy among the next batch's picks, ``picks_proba`` (b, K); stop when below
     ``threshold``."""
-    p = np.asarray(picks_proba, dtype=float)
-    if p.ndim != 2 or len(p) == 0:
-        return criterion_row(math.nan, False, threshold)
-    value = float(entropy(p).max())
-    return criterion_row(value, value < threshold, threshold)
+    return _entropy_below(picks_proba, np.max, threshold)
 
 
 def accuracy_plateau(accuracies: Iterable[float | None], window: int = PLATEAU_WINDOW,
