@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from labelwise.io import atomic_write
 from labelwise.validation import LabelwiseError
 
 
@@ -72,20 +73,18 @@ def select_round(pool, labels: str | os.PathLike, strategy: str, k: int,
     al = ActiveLearner(X, learner, strategy, classes=classes, random_state=seed,
                        executor=executor if executor == "ray" else None,
                        ray_address=ray_address, labeled_idx=rows, labels=y)
-    picks = al.step(k, random_state=seed)
-    scores = al.pick_scores()
+    try:
+        picks = al.step(k, random_state=seed)
+        scores = al.pick_scores()
+    finally:
+        al.close()
     ids = _item_ids(pool)
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(out, newline="") as f:
         w = csv.writer(f)
         w.writerow(["rank", "row", "score"] + (["id"] if ids is not None else []))
         for rank, (r, s) in enumerate(zip(picks, scores, strict=True)):
             w.writerow([rank, int(r), "" if np.isnan(s) else f"{s:.6g}"]
                        + ([ids[r]] if ids is not None else []))
-    os.replace(tmp, out)
-    if al._sharded is not None:
-        al._sharded.close()
     return picks
 
 

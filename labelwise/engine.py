@@ -234,6 +234,12 @@ class ActiveLearner:
         if len(labeled_idx):
             self.teach(labeled_idx, labels)
 
+    def close(self) -> None:
+        """Release what selection holds outside this process (a sharded pool's Ray workers);
+        nothing for a pool in memory."""
+        if self._sharded is not None:
+            self._sharded.close()
+
     @classmethod
     def around(cls, X_pool, model, strategy="margin", labeled_idx=(), labels=(),
                previous_model=None, random_state=None) -> ActiveLearner:

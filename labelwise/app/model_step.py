@@ -267,13 +267,15 @@ class ModelService:
             if fit is not None:
                 info.update(self.round_stopping.observe(conn, engine, self.features, new_round))
             # which model ranked: this fit, the last good one (the fallback), or none (a cold
-            # start: undos may have left one class after models existed)
-            model_labels = len(y) if fit is not None else (
-                None if query.cold_start else self.model_labels())
-            # whether the model started from the one before (warm start), for the model line
-            warm = ({"warm_from": fit.warm_from, "warm_note": fit.warm_note} if fit is not None
-                    else {"warm_from": None, "warm_note": None} if query.cold_start
-                    else self.model_warm_start())
+            # start: undos may have left one class after models existed); and whether it
+            # started from the one before (warm start), for the model line
+            if fit is not None:
+                model_labels = len(y)
+                warm = {"warm_from": fit.warm_from, "warm_note": fit.warm_note}
+            elif query.cold_start:
+                model_labels, warm = None, {"warm_from": None, "warm_note": None}
+            else:
+                model_labels, warm = self.model_summary()
         info["model_labels"] = model_labels
         info.update(warm)
         ranking = Ranking(items=picks, scores=scores, info=info, n_labels=len(y),
@@ -284,22 +286,28 @@ class ModelService:
         self.last_ranking = ranking
         return ranking
 
-    def _newest_fitted_round(self) -> tuple[int, dict] | None:
+    def newest_fitted_round(self) -> tuple[int, dict] | None:
+        """``(n_labels, info)`` of the newest round a fitted model ranked, or None."""
         row = self.conn.execute("SELECT n_labels, info FROM rounds WHERE json_extract(info, "
                                 "'$.fitted') ORDER BY round DESC LIMIT 1").fetchone()
         return None if row is None else (row[0], json.loads(row[1]))
 
+    def model_summary(self) -> tuple[int | None, dict]:
+        """:meth:`model_labels` and :meth:`model_warm_start` from one read of the newest fitted
+        round."""
+        row = self.newest_fitted_round()
+        info = {} if row is None else row[1]
+        labels = None if row is None else info.get("model_labels", row[0])
+        return labels, {"warm_from": info.get("warm_from"), "warm_note": info.get("warm_note")}
+
     def model_labels(self) -> int | None:
         """The labels of the newest fitted model that ranked a batch (None: none yet)."""
-        row = self._newest_fitted_round()
-        return None if row is None else row[1].get("model_labels", row[0])
+        return self.model_summary()[0]
 
     def model_warm_start(self) -> dict:
         """``{"warm_from": labels of the model the newest fitted one started from (None: from
         scratch), "warm_note": why a warm-start project's model fitted from scratch, or None}``."""
-        row = self._newest_fitted_round()
-        info = {} if row is None else row[1]
-        return {"warm_from": info.get("warm_from"), "warm_note": info.get("warm_note")}
+        return self.model_summary()[1]
 
     def latest_ranking(self) -> Ranking | None:
         """The newest :meth:`rank` of this process (in memory), or None."""

@@ -256,10 +256,8 @@ class Project:
     def fine_tuning_status(self) -> str | None:
         """One line on what "+ft" fine-tuning did in the newest fitted round (Khosla et al.
         2022: pseudo-labels of confident pool items), or None when the round did none."""
-        row = self.conn.execute(
-            "SELECT n_labels, info FROM rounds WHERE json_extract(info, '$.fitted') "
-            "ORDER BY round DESC LIMIT 1").fetchone()
-        info = json.loads(row[1]).get("pseudo_labels") if row is not None else None
+        row = self.model_service.newest_fitted_round()
+        info = row[1].get("pseudo_labels") if row is not None else None
         if not info:
             return None
         head = f"+ft in the last round (model on {row[0]} labels): "
@@ -341,6 +339,9 @@ class Project:
 
     def model_warm_start(self) -> dict:
         return self.model_service.model_warm_start()
+
+    def model_summary(self) -> tuple[int | None, dict]:
+        return self.model_service.model_summary()
 
     def latest_ranking(self) -> Ranking | None:
         return self.model_service.latest_ranking()

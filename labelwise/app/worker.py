@@ -137,7 +137,7 @@ class BatchWorker:
             ranked_by = ranking.info.get("model_labels")
             warm = {k: ranking.info.get(k) for k in ("warm_from", "warm_note")}
         else:  # restarted: the batches queued before
-            ranked_by, warm = p.model_labels(), p.model_warm_start()
+            ranked_by, warm = p.model_summary()
         warm_start = bool(p.settings.get("warm_start", False))
         since = self.fitting_since
         running = time.monotonic() - since if since is not None else None
