@@ -80,7 +80,6 @@ class PrunedD2:
         self.cx = np.empty((capacity, G.X.shape[1]), dtype=G.X.dtype)
         self.cr = None if G.R is None else np.empty((capacity, G.R.shape[1]), dtype=G.R.dtype)
         self.csq = np.empty(capacity, dtype=G.sq.dtype)
-        self.chn = np.empty(capacity, dtype=G.sq.dtype)  # |x| of each centre (BADGE's bound)
         self.nc = 0
         self.skip = 0  # picks left before the pruning test is tried again after it failed
 
@@ -93,7 +92,6 @@ class PrunedD2:
         self.cx[j] = x
         if self.cr is not None:
             self.cr[j] = r
-            self.chn[j] = np.sqrt(x @ x)
         self.csq[j] = sq
         self.nc += 1
 
