@@ -47,19 +47,10 @@ def kmeanspp(workers: list, k: int, rng: np.random.Generator, badge: bool) -> np
     firsts = get([w.kmeanspp_start.remote(badge, k) for w in workers])
     first = max((f for f in firsts if f is not None), key=lambda f: (f[0], -f[1]))
     us = rng.random(k - 1)  # the same numbers as k - 1 calls of rng.random()
-    return _as_tasks(workers, first, us, k)
-
-
-def _as_tasks(workers: list, first, us: np.ndarray, k: int) -> np.ndarray:
-    """The seeding with the driver choosing each pick's worker (two task round trips a pick)."""
-    from labelwise.distributed.remote import get
-
     centre = first
     centres = [first]  # each a (sq, gid, x, r) or the ref of one drawn on a worker
-    while True:
+    while len(centres) < k:  # the last centre needs no update: its masses would go unused
         mass = np.asarray(get([w.kmeanspp_update.remote(centre) for w in workers]))
-        if len(centres) == k:
-            break
         pick = choose(mass, us[len(centres) - 1])
         if pick is None:  # every D^2 is 0: the unchosen row of largest norm
             cands = [c for c in get([w.largest_free.remote() for w in workers]) if c is not None]

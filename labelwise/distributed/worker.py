@@ -122,17 +122,29 @@ class ShardWorker:
             self.cluster_ids[key] = out
 
     # -- k-center greedy (Sener & Savarese 2018) ---------------------------------------------
-    def _embed(self) -> np.ndarray:
-        """(n_c, d') the candidates' embedding, filled block by block (no second copy)."""
-        out = None
+    def _embed(self, residuals: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n_c, d') the candidates' embedding, filled block by block (no second copy), and
+        with ``residuals`` their BADGE residuals (n_c, K) from the same read of each block
+        (else None)."""
+        from labelwise.strategies.scores import badge_residual
+
+        out = R = None
         for at, Xb in self.blocks(self.cand):
             e = np.asarray(self.model.embed(Xb))
             if out is None:
                 out = np.empty((len(self.cand), e.shape[1]), dtype=e.dtype)
             out[at] = e
+            if residuals:
+                r = badge_residual(self.model.predict_proba(Xb))
+                if R is None:
+                    R = np.empty((len(self.cand), r.shape[1]), dtype=r.dtype)
+                R[at] = r
         if out is None:  # no candidates here: zero rows of the embedding's width
-            return np.asarray(self.model.embed(self.rows(np.array([0]))))[:0]
-        return out
+            X0 = self.rows(np.array([0]))
+            out = np.asarray(self.model.embed(X0))[:0]
+            if residuals:
+                R = badge_residual(self.model.predict_proba(X0))[:0]
+        return out, R
 
     def kcenter_start(self, centers: np.ndarray | None, k: int, m: int):
         """Embed the candidates and start the bounded k-center state over them
@@ -144,7 +156,7 @@ class ShardWorker:
         from labelwise.strategies.kcenter_fast import KCenterState
 
         self.emb = self.kc = None  # free the last query's state before embedding again
-        self.emb = self._embed()
+        self.emb = self._embed()[0]
         self.kc_capacity = k
         if centers is None or len(centers) == 0:
             return None
@@ -200,23 +212,18 @@ class ShardWorker:
         returns the largest squared norm (the first centre's criterion) as (sq, global id, row,
         residual row)."""
         from labelwise.strategies.kmeanspp_state import Gram
-        from labelwise.strategies.scores import badge_residual
 
         self.emb = self.gram = self.seeding = self.pruned = None  # free the last query's
-        self.emb = self._embed()
-        R = None
-        if badge:
-            parts = [badge_residual(self.model.predict_proba(Xb)) for _, Xb in
-                     self.blocks(self.cand)]
-            R = np.concatenate(parts) if parts else \
-                badge_residual(self.model.predict_proba(self.rows(np.array([0]))))[:0]
+        self.emb, R = self._embed(residuals=badge)
         self.gram = Gram(self.emb, R)
         self.chosen = np.zeros(len(self.emb), dtype=bool)
         self.seeding = self.pruned = None
         self.km_capacity = k
-        return self._largest_free()
+        return self.largest_free()
 
-    def _largest_free(self):
+    def largest_free(self):
+        """The unchosen candidate of largest squared norm (k-means++'s first centre, and its
+        next one when every D^2 is 0), as (sq, global id, row, residual row)."""
         free = np.flatnonzero(~self.chosen)
         if len(free) == 0:
             return None
@@ -261,7 +268,3 @@ class ShardWorker:
         total = float(D.sums.sum())
         u = min(max(target / total, 0.0), np.nextafter(1.0, 0.0))
         return self._centre(D.draw(u, self.gram.sq, self.chosen))
-
-    def largest_free(self):
-        """The unchosen candidate of largest squared norm (k-means++ when every D^2 is 0)."""
-        return self._largest_free()
