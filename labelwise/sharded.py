@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelwise.io import atomic_write
 from labelwise.validation import LabelwiseError, plural
 
 MANIFEST = "manifest.json"
@@ -228,10 +229,8 @@ class ShardWriter:
             raise LabelwiseError(f"a shard must be 2-D (rows, features), got shape {X.shape}")
         check_shard_finite(X, self.name(s))
         path = self.folder / self.name(s)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
+        with atomic_write(path, "wb") as f:
             np.save(f, X)
-        os.replace(tmp, path)
         return path
 
     def write_manifest(self, n_shards: int) -> Path:
@@ -243,9 +242,8 @@ class ShardWriter:
             entries.append({"file": self.name(s), "rows": int(arr.shape[0])})
         meta = {"format": FORMAT, "dim": dim, "dtype": "float32", "shards": entries}
         path = self.folder / MANIFEST
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            f.write(json.dumps(meta, indent=1))
         return path
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from labelwise.distributed.embed_sources import Source, read_items, spec_rows
+from labelwise.io import atomic_write
 from labelwise.sharded import ShardedPool, ShardWriter
 from labelwise.validation import LabelwiseError, check_positive_int
 
@@ -83,13 +84,6 @@ def encode_shard(s: int, spec: dict, encoder, writer: ShardWriter, batch_size: i
     return n
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary name, then rename: an interrupted write leaves no half file."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _check_settings(folder: Path, settings: dict) -> None:
     path = folder / SETTINGS
     if path.is_file():
@@ -100,7 +94,8 @@ def _check_settings(folder: Path, settings: dict) -> None:
                                  f"({', '.join(diff)} differ); use another --out or delete it")
     else:
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, json.dumps(settings, indent=1))
+        with atomic_write(path) as f:
+            f.write(json.dumps(settings, indent=1))
 
 
 def _check_ids(folder: Path, ids: list[str], data) -> None:
@@ -109,7 +104,8 @@ def _check_ids(folder: Path, ids: list[str], data) -> None:
     (a file replaced, removed or added at the same count) would pair rows with the wrong ids."""
     path = folder / IDS
     if not path.is_file():
-        _write_atomic(path, "".join(f"{i}\n" for i in ids))
+        with atomic_write(path) as f:
+            f.writelines(f"{i}\n" for i in ids)
         return
     old = path.read_text().splitlines()
     if old != ids:
