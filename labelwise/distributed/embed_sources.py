@@ -204,19 +204,17 @@ def _index_texts(path: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, list[str
             if not offsets and not bad:
                 raise LabelwiseError(f"{path.name} has no rows")
         else:
-            header, rows = _csv_index(path, src, "\t" if fmt == "tsv" else ",", bad)
-            for start, line_no, row in rows:
-                if _row_text(row, bad, line_no):
-                    offsets.append(start)
-                    lines.append(line_no)
+            header = _csv_index(path, src, "\t" if fmt == "tsv" else ",", bad, offsets, lines)
     handle_offenders(bad, "rows", path.name, skip_bad=False)
     if not offsets:
         raise LabelwiseError(f"{path.name} has no texts")
     return np.asarray(offsets, dtype=np.int64), np.asarray(lines, dtype=np.int64), header
 
 
-def _csv_index(path: Path, src: _Lines, delimiter: str, bad: list):
-    """The header and, per well-formed record, (byte offset, last line, {column: field})."""
+def _csv_index(path: Path, src: _Lines, delimiter: str, bad: list, offsets: list,
+               lines: list) -> list[str]:
+    """The header; appends each good record's byte offset and last line to ``offsets`` and
+    ``lines`` (streaming: no field is kept), each bad one to ``bad``."""
     reader = csv.reader(src, delimiter=delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
@@ -227,8 +225,6 @@ def _csv_index(path: Path, src: _Lines, delimiter: str, bad: list):
     if "text" not in header:
         raise LabelwiseError(f"{path.name} has no text column 'text' (columns: "
                              f"{', '.join(header)}); name the column 'text'")
-    keep = [c for c in ("text", "label") if c in header]
-    rows = []
     while True:
         start = src.pos  # the reader pulls lines only as a record needs them
         try:
@@ -243,9 +239,10 @@ def _csv_index(path: Path, src: _Lines, delimiter: str, bad: list):
         if len(fields) != len(header):
             bad.append(f"line {reader.line_num} ({len(fields)} fields, header has {len(header)})")
             continue
-        row = dict(zip(header, fields, strict=True))
-        rows.append((start, reader.line_num, {c: row[c] for c in keep}))
-    return header, rows
+        if _row_text(dict(zip(header, fields, strict=True)), bad, reader.line_num):
+            offsets.append(start)
+            lines.append(reader.line_num)
+    return header
 
 
 def _read_texts(spec: dict, offsets: list[int]) -> list[str]:
