@@ -25,7 +25,8 @@ from labelwise.validation import LabelwiseError
 _BUILDING = ".building-"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -41,7 +42,7 @@ def _stale_builds(target: Path) -> list[Path]:
     out = []
     for p in target.parent.iterdir():
         pid = p.name[len(prefix):].split("-", 1)[0] if p.name.startswith(prefix) else ""
-        if pid.isdigit() and p.is_dir() and not _pid_alive(int(pid)):
+        if pid.isdigit() and p.is_dir() and not pid_alive(int(pid)):
             out.append(p)
     return out
 

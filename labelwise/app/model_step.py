@@ -104,8 +104,8 @@ class ModelService:
             s = self.settings
             self._engine = ActiveLearner(
                 self.features, s["learner"], s["strategy"], classes=self.classes,
-                random_state=s["random_state"], learner_params=s.get("learner_params") or {},
-                cold_start=s.get("cold_start", "random"), warm_start=s.get("warm_start", False))
+                random_state=s["random_state"], learner_params=s["learner_params"] or {},
+                cold_start=s["cold_start"], warm_start=s["warm_start"])
         return self._engine
 
     def learner(self):

@@ -45,7 +45,7 @@ from labelwise.app.errors import (
     check_annotator,
     check_item,
 )
-from labelwise.app.files import interrupted_build
+from labelwise.app.files import interrupted_build, pid_alive
 from labelwise.app.labeling import Queue
 from labelwise.app.labels import Labels
 from labelwise.app.model_step import ModelService, Ranking
@@ -223,7 +223,7 @@ class Project:
             "path": str(self.path), "modality": self.settings["modality"],
             "encoder": self.settings["encoder"], "strategy": self.settings["strategy"],
             "learner": self.settings["learner"], "batch_size": self.settings["batch_size"],
-            "warm_start": bool(self.settings.get("warm_start", False)),
+            "warm_start": bool(self.settings["warm_start"]),
             "classes": self.classes, "items": p["n_items"], "labels": p["n_labels"],
             "labeled_items": p["n_labeled_items"], "skipped": p["n_skipped"],
             "unlabeled": p["n_items"] - p["n_labeled_items"] - p["n_skipped"],
@@ -235,7 +235,7 @@ class Project:
                 "GROUP BY annotator").fetchall()),
             "cv_accuracy": next((h["cv_accuracy"] for h in reversed(p["history"])
                                  if h["cv_accuracy"] is not None), None),
-            "cold_start": self.settings.get("cold_start", "random"),
+            "cold_start": self.settings["cold_start"],
             "stopping": self.stopping_status(),
             "model": self.model_state(),
             "fine_tuning": self.fine_tuning_status(),
@@ -375,15 +375,5 @@ class Project:
 
 
 def _alive(pid) -> bool:
-    """Whether process ``pid`` runs on this machine."""
-    import os
-
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether process ``pid`` (from the database: any JSON value) runs on this machine."""
+    return isinstance(pid, int) and pid > 0 and pid_alive(pid)

@@ -58,7 +58,7 @@ def check_embeddings_file(path: Path, n_items: int,
 #: settings a project made by an older release may lack, and their values then
 SETTING_DEFAULTS = {"labels_per_item": 1, "lease_seconds": DEFAULT_LEASE_SECONDS,
                     "cold_start": "random", "random_state": 0, "encoder": None,
-                    "data_root": None, "learner_params": None}
+                    "data_root": None, "learner_params": None, "warm_start": False}
 #: settings every project has, with a check of each value
 REQUIRED_SETTINGS = {
     "classes": lambda v: isinstance(v, list) and len(v) >= 2

@@ -69,6 +69,7 @@ class BatchWorker:
         self.fitting_since: float | None = None  # monotonic time the running fit began
         self.fitting_labels: int | None = None
         self._retry_at = 0.0  # after a failed fit, the next try waits (monotonic time)
+        self._fit_ended = 0.0  # when the last fit ended (monotonic time)
         self._wake = threading.Event()
         self._fit_wanted = threading.Event()
         self._idle = threading.Event()  # set while no fit runs (the accuracy folds wait for it)
@@ -117,8 +118,13 @@ class BatchWorker:
         size = int(p.settings["batch_size"])
         ranking = p.latest_ranking()
         round_s = 1.0 + (ranking.train_seconds + ranking.select_seconds if ranking else 0.0)
-        rate = max(p.label_rate(), p.potential_rate())
-        return size * p.batches_wanted() + math.ceil(AHEAD_ROUNDS * rate * round_s)
+        return size * p.batches_wanted() + math.ceil(AHEAD_ROUNDS * self._team_rate() * round_s)
+
+    def _team_rate(self) -> float:
+        """Labels per second: the larger of the team's measured rate and what its think time
+        allows."""
+        p = self.project
+        return max(p.label_rate(), p.potential_rate())
 
     # -- state for people ----------------------------------------------------------------------
     def model_state(self) -> dict:
@@ -138,7 +144,7 @@ class BatchWorker:
             warm = {k: ranking.info.get(k) for k in ("warm_from", "warm_note")}
         else:  # restarted: the batches queued before
             ranked_by, warm = p.model_summary()
-        warm_start = bool(p.settings.get("warm_start", False))
+        warm_start = bool(p.settings["warm_start"])
         since = self.fitting_since
         running = time.monotonic() - since if since is not None else None
         problem = self.fit_error
@@ -282,10 +288,10 @@ class BatchWorker:
         if ranking is None or ranking.exhausted or ranking.remaining is None:
             return True
         pause = FIT_PAUSE_FACTOR * self.last_fit_seconds
-        if time.monotonic() - getattr(self, "_fit_ended", 0.0) >= pause:
+        if time.monotonic() - self._fit_ended >= pause:
             return True
-        rate = max(self.project.label_rate(), self.project.potential_rate())
-        return ranking.remaining < 1.5 * rate * (ranking.train_seconds + ranking.select_seconds)
+        round_s = ranking.train_seconds + ranking.select_seconds
+        return ranking.remaining < 1.5 * self._team_rate() * round_s
 
     def _run_accuracy(self) -> None:
         while not self._stop.is_set():
