@@ -25,14 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from labelwise.experiments.report import STOPPING_NAMES as NAMES
+from labelwise.io import atomic_write
 from labelwise.stopping import RECOMMENDED, first_stop_round
 
 #: the criteria the suite judges (the accuracy plateau needs the cross-validated accuracy,
 #: which the default monitor does not compute)
 JUDGED = ("stabilizing_predictions", "overall_uncertainty", "max_confidence", RECOMMENDED)
-NAMES = {"stabilizing_predictions": "stabilizing predictions",
-         "overall_uncertainty": "overall uncertainty", "max_confidence": "max confidence",
-         RECOMMENDED: "recommended"}
 #: the goal: the stop fires, at most this many labels after the 99% point ...
 LATE_LABELS = 150
 #: ... and at most this much accuracy below the final model
@@ -217,8 +216,8 @@ def run_stopping_suite(out: str | Path | None = None, seeds: int = 1, quick: boo
             t = time.perf_counter()
             with threadpool_limits(1):  # one BLAS thread: on busy cores more threads only fight
                 frames.append(run_set(spec, seed, quick))
-            frames[-1].to_csv(done.with_suffix(".tmp"), index=False)
-            done.with_suffix(".tmp").replace(done)
+            with atomic_write(done, newline="") as f:
+                frames[-1].to_csv(f, index=False)
             if progress:
                 print(f"  {spec.name} seed {seed}: {len(frames[-1])} rounds, "
                       f"{time.perf_counter() - t:.1f} s", flush=True)
