@@ -51,30 +51,30 @@ class DeepEnsembleLearner(TorchLearner):
                          self.params["dropout"])
 
     def _fit(self, X, y_idx):
+        self._fit_members(X, y_idx)
+
+    def _warm_fit(self, X, y_idx, previous) -> None:
+        """Each member continues from a copy of last round's member with its own seed, to the
+        loss its fresh fit would stop at (:meth:`TorchLearner._warm_fit`)."""
+        self._fit_members(X, y_idx, previous)
+
+    def _fit_members(self, X, y_idx, previous=None) -> None:
+        """Train the members, member i with seed + i: fresh networks, or with ``previous`` (last
+        round's ensemble) copies of its members."""
         self._prepare()
         seed = self._seed()
         self.members_ = []
         self.train_logs_ = []
         for i in range(self.params["n_members"]):
-            net = self._new_network(X.shape[1], seed + i)
-            self.train_logs_.append(self.trainer_.fit(net, X, y_idx, seed + i, **self._stop()))
-            self.members_.append(net)
-        self.net_ = self.members_[0]
-
-    def _warm_fit(self, X, y_idx, previous) -> None:
-        """Each member continues from a copy of last round's member with its own seed, to the
-        loss its fresh fit would stop at (:meth:`TorchLearner._warm_fit`)."""
-        self._prepare()
-        seed = self._seed()
-        self.members_ = []
-        self.train_logs_ = []
-        for i, prev in enumerate(previous.members_):
-            net = copy.deepcopy(prev).to(self.device_)
-            stop = self._stop(warm_loss=self._warm_stop_loss(X, y_idx, seed + i))
+            if previous is None:
+                net = self._new_network(X.shape[1], seed + i)
+                stop = self._stop()
+            else:
+                net = copy.deepcopy(previous.members_[i]).to(self.device_)
+                stop = self._stop(warm_loss=self._warm_stop_loss(X, y_idx, seed + i))
             self.train_logs_.append(self.trainer_.fit(net, X, y_idx, seed + i, **stop))
             self.members_.append(net)
         self.net_ = self.members_[0]
-        return None
 
     def _member_proba(self, X) -> np.ndarray:
         return np.stack([proba_numpy(net, X, self.device_) for net in self.members_])
