@@ -153,7 +153,7 @@ class ShardedSelection:
             return cand[random_choice(len(cand), k, rng)], PickedContext(k, None)
         self.begin_round(learner, previous_learner, labeled_idx, y_labeled, classes, cand)
         if strategy.name == "coreset":
-            return self.kcenter(learner, labeled_idx, k, rng), PickedContext(k, None)
+            return self.kcenter(learner, k, rng), PickedContext(k, None)
         if strategy.name == "badge":
             return self.kmeanspp(k, rng, badge=True), PickedContext(k, None)
         if strategy.name == "cluster_margin":
@@ -165,18 +165,19 @@ class ShardedSelection:
         """Send this round's model (once, through the object store) and candidates."""
         ray = import_ray()
         labeled_idx = np.asarray(labeled_idx, dtype=np.int64)
-        X_labeled = self.pool.take(labeled_idx)
+        # read once: the workers get them, and k-center embeds them as its first centres
+        self.X_labeled = X_labeled = self.pool.take(labeled_idx)
         # the usual case, every unlabeled row: send the labeled ids, not the candidates
         complement = len(cand) + len(labeled_idx) == len(self.pool)
         if not complement:
             cand = np.sort(cand)
-        m_ref, p_ref = ray.put(model), ray.put(previous_model)
+        m_ref, p_ref, x_ref = ray.put(model), ray.put(previous_model), ray.put(X_labeled)
         refs = []
         for w, g in zip(self.workers, self.groups, strict=True):
             lo, hi = self.pool.offsets[g[0]], self.pool.offsets[g[-1] + 1]
             mine = None if complement else cand[(cand >= lo) & (cand < hi)]
             refs.append(w.begin_round.remote(m_ref, p_ref, labeled_idx if complement else None,
-                                             mine, X_labeled, y_labeled, classes))
+                                             mine, x_ref, y_labeled, classes))
         self.n_cand = get(refs)
 
     # -- selectors -----------------------------------------------------------------------------
@@ -192,8 +193,9 @@ class ShardedSelection:
         cl = None if clusters_key is None else np.concatenate([p[2] for p in parts])[pos]
         return s[pos], ids[pos], cl
 
-    def kcenter(self, learner, labeled_idx, k: int, rng) -> np.ndarray:
-        """k-center greedy (Sener & Savarese 2018) with the labeled rows as centres.
+    def kcenter(self, learner, k: int, rng) -> np.ndarray:
+        """k-center greedy (Sener & Savarese 2018) with this round's labeled rows (read by
+        :meth:`begin_round`) as centres.
 
         Each worker keeps the in-memory fast path's bounded state over its candidates and
         reports its ``TOP_ROWS`` farthest (exact) with a bound on the rest. The driver picks the
@@ -202,8 +204,8 @@ class ShardedSelection:
         can then be farther; then it sends the centres of the block to every worker at once.
         One round trip per block of picks, instead of one per pick."""
         centers = None
-        if len(labeled_idx):
-            centers = np.asarray(learner.embed(self.pool.take(labeled_idx)))
+        if len(self.X_labeled):
+            centers = np.asarray(learner.embed(self.X_labeled))
         m = TOP_ROWS
         tops = get([w.kcenter_start.remote(centers, k, m) for w in self.workers])
         picks: list[int] = []
