@@ -48,18 +48,9 @@ TOP_ROWS = 64
 
 def is_top_of_score(strategy) -> bool:
     """Whether ``strategy`` picks the top k of its score (registered with a score alone): its
-    selector is :func:`~labelwise.strategies.registry.top_of_score`'s, possibly inside the
-    registry's wrappers (each closing over the one selector it wraps)."""
-    fn = strategy.select
-    for _ in range(4):
-        if getattr(fn, "__qualname__", "").startswith("top_of_score"):
-            return True
-        inner = [c.cell_contents for c in getattr(fn, "__closure__", None) or ()
-                 if callable(getattr(c, "cell_contents", None))]
-        if len(inner) != 1:
-            return False
-        fn = inner[0]
-    return False
+    selector is :func:`~labelwise.strategies.registry.top_of_score`'s (the registry's wrapper
+    keeps its name through ``functools.wraps``)."""
+    return getattr(strategy.select, "__qualname__", "").startswith("top_of_score.")
 
 
 def groups_of(rows: np.ndarray, n_workers: int) -> list[list[int]]:
