@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labelwise.distributed.remote import get, import_ray
+from labelwise.distributed.remote import connect, get, import_ray
 from labelwise.sharded import ShardedPool
 from labelwise.validation import LabelwiseError
 
@@ -94,9 +94,7 @@ class ShardedSelection:
                                  "shards first (labelwise.sharded.write_shards(X, folder)) or "
                                  "leave executor unset")
         self.pool = pool if isinstance(pool, ShardedPool) else ShardedPool(pool)
-        ray = import_ray()
-        if not ray.is_initialized():
-            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+        ray = connect(ray_address)
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.groups = groups_of(self.pool.rows, n_workers or cpus)
         # num_cpus=0: a worker mostly waits for per-pick messages, and reserving cores would

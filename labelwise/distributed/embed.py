@@ -175,11 +175,9 @@ def _ray_encode(specs, encoder, folder, batch_size, ray_address):
     """Ray Data: one row per pending shard (its number and its rows' spec as JSON: paths,
     offsets or a row range, never items), ``map_batches`` with :class:`ShardEncoder` actors that
     read and encode on the workers; yields each finished shard's row count."""
-    from labelwise.distributed.remote import import_ray
+    from labelwise.distributed.remote import connect
 
-    ray = import_ray()
-    if not ray.is_initialized():
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    ray = connect(ray_address)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     ds = ray.data.from_items([{"shard": s, "spec": json.dumps(spec)} for s, spec in specs])
     ds = ds.map_batches(ShardEncoder, batch_size=1, concurrency=min(cpus, len(specs)),

@@ -14,6 +14,15 @@ def import_ray():
     return ray
 
 
+def connect(address: str | None):
+    """The ray module, connected to the cluster at ``address`` (None: RAY_ADDRESS or a local
+    one) unless this process is connected already."""
+    ray = import_ray()
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    return ray
+
+
 def get(refs):
     """``ray.get`` that turns a worker's LabelwiseError back into a one-line LabelwiseError."""
     ray = import_ray()

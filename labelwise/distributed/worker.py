@@ -155,8 +155,7 @@ class ShardWorker:
         from labelwise.strategies.distances import min_sq_distances
         from labelwise.strategies.kcenter_fast import KCenterState
 
-        self.emb = self.kc = None  # free the last query's state before embedding again
-        self.emb = self._embed()[0]
+        self.emb = self._embed()[0]  # begin_round freed the last query's state
         self.kc_capacity = k
         if centers is None or len(centers) == 0:
             return None
@@ -213,11 +212,9 @@ class ShardWorker:
         residual row)."""
         from labelwise.strategies.kmeanspp_state import Gram
 
-        self.emb = self.gram = self.seeding = self.pruned = None  # free the last query's
-        self.emb, R = self._embed(residuals=badge)
+        self.emb, R = self._embed(residuals=badge)  # begin_round freed the last query's state
         self.gram = Gram(self.emb, R)
         self.chosen = np.zeros(len(self.emb), dtype=bool)
-        self.seeding = self.pruned = None
         self.km_capacity = k
         return self.largest_free()
 
