@@ -45,13 +45,17 @@ def typicality(X: np.ndarray, k_nn: int = K_NN, backend: str = "auto") -> np.nda
     lone point (m = 1) gets 0."""
     first = first_copies(X)
     distinct = np.flatnonzero(first == np.arange(len(X)))
-    k = min(int(k_nn), len(distinct) - 1)
+    typ = np.zeros(len(X))
+    typ[distinct] = _distinct_typicality(X[distinct], k_nn, backend)
+    return typ[first]
+
+
+def _distinct_typicality(X: np.ndarray, k_nn: int, backend: str) -> np.ndarray:
+    """:func:`typicality` of rows known to be pairwise distinct, (m,) float64."""
+    k = min(int(k_nn), len(X) - 1)
     if k < 1:
         return np.zeros(len(X))
-    mean = knn_distances(X[distinct], k, backend).astype(np.float64).mean(axis=1)
-    typ = np.zeros(len(X))
-    typ[distinct] = 1.0 / mean
-    return typ[first]
+    return 1.0 / knn_distances(X, k, backend).astype(np.float64).mean(axis=1)
 
 
 def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_NN,
@@ -112,7 +116,11 @@ def _typiclust(parts, k: int, labeled: np.ndarray, random_state, k_nn: int, max_
         c = int(cand[np.lexsort((cand, -sizes[cand], counts[cand]))[0]])
         if c not in scored:  # typicality once per visited cluster; copies rank below all
             rows = order[starts[c]:starts[c + 1]]
-            scored[c] = (rows, np.where(copy[rows], -1.0, typicality(X[rows], k_nn, backend)))
+            # equal rows share a cluster, so its distinct rows are those with no earlier copy
+            distinct = ~copy[rows]
+            typ = np.full(len(rows), -1.0)
+            typ[distinct] = _distinct_typicality(X[rows[distinct]], k_nn, backend)
+            scored[c] = (rows, typ)
         rows, typ = scored[c]
         free = np.flatnonzero(~taken[rows])
         p = int(rows[free[np.argmax(typ[free])]])  # ties: the lower row
