@@ -154,20 +154,16 @@ class LogisticRegressionLearner(SklearnLearner):
         est.coef_, est.intercept_ = prev.coef_.copy(), prev.intercept_.copy()
         return est.fit(X, y_idx)
 
-    def _warm_fit(self, X, y_idx, previous):
-        note = super()._warm_fit(X, y_idx, previous)
-        self._keep_float32()
-        return note
+    # fitted in float64 (the labeled rows), predicted in the pool's dtype: a float32 pool meets
+    # float32 coefficients, so no block is cast to float64 (numpy would upcast it); the cast is
+    # K x d, nothing beside a block of rows
+    @property
+    def coef32_(self) -> np.ndarray:
+        return self.estimator_.coef_.astype(np.float32)
 
-    def _fit(self, X, y_idx):
-        super()._fit(X, y_idx)
-        self._keep_float32()
-
-    def _keep_float32(self):
-        # fitted in float64 (the labeled rows), predicted in the pool's dtype: a float32 pool
-        # meets float32 coefficients, so no block is cast to float64 (numpy would upcast it)
-        self.coef32_ = self.estimator_.coef_.astype(np.float32)
-        self.intercept32_ = self.estimator_.intercept_.astype(np.float32)
+    @property
+    def intercept32_(self) -> np.ndarray:
+        return self.estimator_.intercept_.astype(np.float32)
 
     def _decision_values(self, X) -> np.ndarray:
         if X.dtype != np.float32:
