@@ -1,9 +1,11 @@
 """What the servers share about the network: which addresses are this machine only (servers
-there need no password), and reading a request body under a size limit (ASGI)."""
+there need no password), reading a request body under a size limit, and answering a JSON
+error before any route runs (ASGI)."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 
 
 def is_loopback(host: str) -> bool:
@@ -53,3 +55,13 @@ def replaying(body: bytes, receive):
         return await receive()
 
     return replay
+
+
+async def send_json_error(send, status: int, message: str, headers=()) -> None:
+    """Answer an ASGI request ``{"error": message}`` with ``status`` (before any route runs:
+    the guards of the app and of the Label Studio backend), ``headers`` added."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *headers]})
+    await send({"type": "http.response.body", "body": body})

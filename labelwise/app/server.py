@@ -31,7 +31,6 @@ parameter ``token``. Request bodies over ``max_body`` bytes get 413.
 """
 
 import hmac
-import json
 import secrets
 import sqlite3
 from pathlib import Path
@@ -42,7 +41,13 @@ from labelwise.app.db import is_corrupt
 from labelwise.app.errors import DiskFull
 from labelwise.app.project import Conflict, ItemNotFound, Project
 from labelwise.io import is_disk_full
-from labelwise.net import BodyTooLarge, is_loopback, read_capped_body, replaying
+from labelwise.net import (
+    BodyTooLarge,
+    is_loopback,
+    read_capped_body,
+    replaying,
+    send_json_error,
+)
 from labelwise.validation import LabelwiseError
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -72,13 +77,6 @@ class _Guard:
     def __init__(self, app, token: str | None, max_body: int, project: Project):
         self.app, self.token, self.max_body, self.project = app, token, max_body, project
 
-    async def _reply(self, send, status: int, message: str) -> None:
-        body = json.dumps({"error": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -95,25 +93,25 @@ class _Guard:
             shared = self.token is not None and hmac.compare_digest(given.encode(),
                                                                     self.token.encode())
             # read per request: an account added or removed while serving counts at once
-            if annotators.has_accounts(self.project):
-                name = annotators.annotator_for_token(self.project, given)
+            if self.project.annotators.has_accounts():
+                name = self.project.annotators.for_token(given)
                 if name is None and shared:
-                    return await self._reply(send, 403, "this project has annotator accounts: "
+                    return await send_json_error(send, 403, "this project has annotator accounts: "
                                              "open your personal link (labelwise annotators)")
                 if name is None:
-                    return await self._reply(send, 401, "missing or unknown personal token: "
+                    return await send_json_error(send, 401, "missing or unknown personal token: "
                                              "open your link from `labelwise annotators add`")
                 scope[ANNOTATOR_KEY] = name
             elif self.token is not None and not shared:
-                return await self._reply(send, 401, "missing or wrong access token")
+                return await send_json_error(send, 401, "missing or wrong access token")
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await self._reply(send, 413, f"request body over {self.max_body} bytes")
+            return await send_json_error(send, 413, f"request body over {self.max_body} bytes")
         if scope["method"] in ("POST", "PUT", "PATCH"):
             try:
                 body = await read_capped_body(receive, self.max_body)
             except BodyTooLarge:
-                return await self._reply(send, 413, f"request body over {self.max_body} bytes")
+                return await send_json_error(send, 413, f"request body over {self.max_body} bytes")
             if body is None:  # the client went away
                 return
             return await self.app(scope, replaying(body, receive), send)

@@ -51,7 +51,6 @@ Authentication" of a model connection; its webhook then needs the same ``Authori
 # and BackgroundTasks is imported inside create_app.
 import base64
 import hmac
-import json
 import threading
 
 from labelwise.integrations.label_studio import (
@@ -61,7 +60,13 @@ from labelwise.integrations.label_studio import (
     parse_label_config,
 )
 from labelwise.integrations.label_studio_pool import BackendSettings, TaskPool
-from labelwise.net import BodyTooLarge, is_loopback, read_capped_body, replaying
+from labelwise.net import (
+    BodyTooLarge,
+    is_loopback,
+    read_capped_body,
+    replaying,
+    send_json_error,
+)
 from labelwise.validation import LabelwiseError
 
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
@@ -115,11 +120,7 @@ class Guard:
         self.app, self.expected, self.max_body = app, expected_auth, max_body
 
     async def _answer(self, send, status: int, error: str, headers=()) -> None:
-        body = json.dumps({"error": error}).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"), *headers]})
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, status, error, [(b"connection", b"close"), *headers])
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
