@@ -67,6 +67,7 @@ class TaskPool:
         self._ranked = -1  # the version the current ranking was computed on
         self._failed = -1  # the version whose ranking failed (not retried until a change)
         self._engine = None
+        self.stopping = None  # the StoppingMonitor, made by the first background round
         #: the current ranking: scores of its rows, the tie score of rows it did not order, the
         #: model's predicted classes (None before a model), the model itself
         self.scores = np.empty(0)
@@ -174,8 +175,7 @@ class TaskPool:
         from labelwise.engine import ActiveLearner
 
         with self.lock:
-            if self._ranked == self.version or self._failed == self.version \
-                    or not self.task_ids:
+            if self._settled or not self.task_ids:
                 return
             version, X = self.version, self.X
             idx, y = self.labeled()
@@ -231,12 +231,17 @@ class TaskPool:
                              model_version=self.model_version, stopping=stopping)
             self._ranked, self.last_error = version, None
 
+    @property
+    def _settled(self) -> bool:
+        """Whether the ranking is current, or its round failed on these labels (not retried
+        until a change). Read under ``lock``."""
+        return self._ranked == self.version or self._failed == self.version
+
     def refresh_later(self) -> None:
         """Start a background round if the ranking is stale and none is running; the
         background thread goes on until the ranking is current."""
         with self.lock:
-            if self._worker is not None or self._ranked == self.version \
-                    or self._failed == self.version:
+            if self._worker is not None or self._settled:
                 return
             self._worker = threading.Thread(target=self._work, daemon=True,
                                             name="labelwise-ls-retrain")
@@ -246,7 +251,7 @@ class TaskPool:
         while True:
             self.refresh()
             with self.lock:
-                if self._ranked == self.version or self._failed == self.version:
+                if self._settled:
                     self._worker = None
                     return
 
@@ -264,7 +269,7 @@ class TaskPool:
         set drawn at the first round. Runs in the background round (one at a time)."""
         from labelwise.stopping import StoppingMonitor, flat_row
 
-        if getattr(self, "stopping", None) is None:
+        if self.stopping is None:
             self.stopping = StoppingMonitor(random_state=self.settings.random_state)
         return flat_row(self.stopping.observe(engine.model, X, idx))
 
