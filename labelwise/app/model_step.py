@@ -142,8 +142,9 @@ class ModelService:
         return math.ceil((active + behind) / int(self.settings["batch_size"])) + 1
 
     def batches_missing(self) -> int:
-        """How many batches the team needs queued beyond those open now."""
-        return self._batches_missing(self.conn)
+        """How many batches the team needs queued beyond those open now (read on this thread's
+        connection: inside a transaction, from its snapshot)."""
+        return max(0, self.batches_wanted() - self.open_batches())
 
     def open_batches(self) -> int:
         """How many batches are being handed out or queued ahead."""
@@ -154,11 +155,6 @@ class ModelService:
         """Whether this process holds a fitted model (else a ranking comes from the cold
         start)."""
         return self._engine is not None and self._engine.model is not None
-
-    def _batches_missing(self, conn) -> int:
-        open_rounds = conn.execute("SELECT count(*) FROM rounds WHERE status IN "
-                                   "('current', 'next')").fetchone()[0]
-        return max(0, self.batches_wanted() - open_rounds)
 
     def prepare_next_batch(self, batches: int | None = 1, accuracy: bool = True) -> dict | None:
         """Queue the next batch(es) when fewer than :meth:`batches_wanted` are open: one
@@ -214,7 +210,7 @@ class ModelService:
         size = int(self.settings["batch_size"])
         conn.execute("BEGIN")  # a consistent snapshot of the labels and the queue
         try:
-            missing = self._batches_missing(conn)
+            missing = self.batches_missing()
             if depth is None:
                 if missing == 0:
                     return None
@@ -326,10 +322,10 @@ class ModelService:
         conn = self.conn
         size = int(self.settings["batch_size"])
         t0 = time.perf_counter()
-        if self._batches_missing(conn) == 0:  # a read first: no write lock while idle
+        if self.batches_missing() == 0:  # a read first: no write lock while idle
             return None
         with db.transaction(conn):
-            missing = self._batches_missing(conn)
+            missing = self.batches_missing()
             if batches is not None:
                 missing = min(missing, max(1, int(batches)))
             if missing == 0:
