@@ -88,6 +88,23 @@ def test_estimate_accuracy_fills_in_a_deferred_estimate_once(tmp_path):
     assert p.estimate_accuracy() is None
 
 
+def test_labels_ranked_by_a_fallback_still_ask_for_a_fit(tmp_path):
+    """A fallback ranking (the last model ranks again, no fit) snapshots labels its model never
+    learned: the fitter must still train on them, not take the snapshot for a fit."""
+    p = make(tmp_path, batch_size=4)
+    worker = BatchWorker(p)  # not started: its checks are called by hand
+    fitted = p.rank(depth=8)
+    assert not worker._new_labels(fitted)
+    idx = p.next_item("a0")["item"]["idx"]
+    p.label(idx, truth(idx), "a0")
+    fallback = p.rank(depth=8, refit=False)
+    assert not fallback.fitted and fallback.info["label_watermark"] > \
+        fitted.info["label_watermark"]
+    assert worker._new_labels(fallback)  # the label is in its snapshot, not in its model
+    assert worker._new_labels(p.rank(depth=8, refit=False))  # nor in the next fallback's
+    assert not worker._new_labels(p.rank(depth=8))
+
+
 # -- nobody waits for a fit --------------------------------------------------------------------
 
 

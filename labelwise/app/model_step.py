@@ -242,6 +242,12 @@ class ModelService:
         t_round = time.perf_counter()
         lock = self._engine_mutex
         fit = None
+        # the newest label this ranking's model step has taken in: a fallback (refit=False)
+        # ranks from the snapshot's labels but learned none of them, so the labels given
+        # since the last fit still ask for one (the worker reads this, not the snapshot's)
+        previous = self.last_ranking
+        learned = int(watermark) if refit else (
+            previous.info.get("learned_watermark", 0) if previous is not None else 0)
         if refit:  # the fallback (refit=False) leaves the labels to the fitting thread
             with lock:  # the worker's fallback may rank from the last model while this fits
                 self._restore_previous_model(engine, conn)
@@ -257,6 +263,7 @@ class ModelService:
             scores = engine.pick_scores()
             info = {"strategy": query.strategy, "cold_start": query.cold_start,
                     "fitted": fit is not None, "label_watermark": int(watermark),
+                    "learned_watermark": learned,
                     "snapshot_at": snapshot_at,
                     "pseudo_labels": fit.pseudo_labels if fit is not None else None,
                     "cv_done": False}

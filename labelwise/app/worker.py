@@ -228,11 +228,12 @@ class BatchWorker:
             "SELECT count(DISTINCT item_idx) FROM labels WHERE undone_at IS NULL").fetchone()[0]
 
     def _new_labels(self, ranking) -> bool:
-        """Whether labels were given since ``ranking``'s snapshot (or there is none)."""
+        """Whether labels were given since the last fit behind ``ranking`` (or there is none).
+        A fallback ranking's snapshot holds labels its model never learned: those count."""
         if ranking is None:
             return True
         newest = self.project.conn.execute("SELECT coalesce(max(id), 0) FROM labels").fetchone()
-        return newest[0] > ranking.info["label_watermark"]
+        return newest[0] > ranking.info["learned_watermark"]
 
     def _run_fits(self) -> None:
         warm = False
