@@ -1,5 +1,7 @@
 """The cold-start selectors' shared pool preparation: one buffer, the same values as before."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,63 @@ def test_kmeans_in_place_gives_the_same_clusters_and_restores_the_pool(n_cluster
     got = kmeans_labels(X, n_clusters, 0, restore)
     assert np.array_equal(got, want)
     assert np.array_equal(X.view(np.uint32), want_X.view(np.uint32))
+
+
+@pytest.mark.parametrize("n, d", [(1000, 2), (3001, 17), (20_000, 384), (5, 3)])
+def test_column_variances_are_numpys_bit_for_bit(monkeypatch, n, d):
+    monkeypatch.setattr(coldstart, "BLOCK_ROWS", 256)  # many blocks
+    X = (np.random.default_rng(n).normal(size=(n, d)) * 40 + 7).astype(np.float32)
+    assert np.array_equal(coldstart.column_variances(X).view(np.uint32),
+                          np.var(X, axis=0).view(np.uint32))
+
+
+def test_in_place_kmeans_never_makes_numpys_centred_copy(monkeypatch):
+    """scikit-learn's tolerance calls np.var, which centres a copy of the whole pool; the
+    in-place k-means gets the same tolerance from the blocks (so the same clusters)."""
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(4)
+    X, restore = pool_features([(rng.normal(size=(3000, 16)) + rng.integers(0, 4, (3000, 1)),
+                                 None)])
+    plain = KMeans(7, random_state=5).fit(X.copy())
+
+    def no_var(*args, **kwargs):
+        raise AssertionError("np.var copies the pool")
+
+    monkeypatch.setattr(np, "var", no_var)
+    got = kmeans_labels(X, 7, 5, restore)
+    assert np.array_equal(got, plain.labels_)
+    km = coldstart._block_tolerance_kmeans()(n_clusters=7, random_state=5, copy_x=False)
+    km.fit(X.copy())
+    assert km._tol == plain._tol and km.n_iter_ == plain.n_iter_
+
+
+def mapped_rss_kb(path) -> int:
+    """Resident kB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if "-" in line.split(" ", 1)[0] and len(line.split()) >= 5:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc smaps")
+def test_a_memory_mapped_pool_gives_its_pages_back_once_gathered(tmp_path, monkeypatch):
+    monkeypatch.setattr(coldstart, "BLOCK_ROWS", 1024)
+    X = np.random.default_rng(6).normal(size=(20_000, 256)).astype(np.float32)  # 20 MB
+    np.save(tmp_path / "X.npy", X)
+    pool = np.load(tmp_path / "X.npy", mmap_mode="r")
+    float(pool.sum())  # every page resident, as after scoring the pool
+    assert mapped_rss_kb(tmp_path / "X.npy") > 15_000
+    buf, restore = pool_features([(pool, None)])
+    assert mapped_rss_kb(tmp_path / "X.npy") < 2_000  # at most about one block's pages
+    assert np.array_equal(buf, old_prepare(X)) and np.array_equal(pool, X)  # nothing lost
+    restore()
+    assert mapped_rss_kb(tmp_path / "X.npy") < 2_000
+    private = np.load(tmp_path / "X.npy", mmap_mode="c")
+    assert coldstart.shared_mapping(private) is None  # a private map may hold changes: kept
+    assert coldstart.shared_mapping(pool[10:20]) is not None
+    assert coldstart.shared_mapping(X) is None

@@ -29,14 +29,54 @@ def _row_norms32(X: np.ndarray) -> np.ndarray:
 
 def _fill(out: np.ndarray, parts) -> None:
     """Copy the rows of ``parts`` ((array, rows or None) pairs, in pool order) into the float32
-    ``out``, :data:`BLOCK_ROWS` at a time (a memory map is read block by block)."""
+    ``out``, :data:`BLOCK_ROWS` at a time; a memory map is read block by block and gives its
+    pages back after each block (see :func:`release_pages`), so the map never adds a second
+    pool's bytes to the buffer's."""
     at = 0
     for X, rows in parts:
+        mapping = shared_mapping(X)
         n = len(X) if rows is None else len(rows)
         for a in range(0, n, BLOCK_ROWS):
             b = min(a + BLOCK_ROWS, n)
             out[at + a:at + b] = X[a:b] if rows is None else X[rows[a:b]]
+            if mapping is not None:
+                release_pages(mapping)
         at += n
+
+
+def shared_mapping(X: np.ndarray):
+    """The ``mmap.mmap`` behind ``X`` when it is a shared file mapping (a ``np.memmap`` opened
+    "r", "r+" or "w+", or a view of one), else None (an ordinary array, a private "c" map)."""
+    import mmap
+
+    shared = False
+    obj = X
+    while obj is not None:
+        if isinstance(obj, np.memmap) and getattr(obj, "mode", None) in ("r", "r+", "w+"):
+            shared = True
+        if isinstance(obj, mmap.mmap):
+            return obj if shared else None
+        obj = getattr(obj, "base", None)
+    return None
+
+
+def release_pages(mapping) -> bool:
+    """Drop the pages of the shared file mapping ``mapping`` (from :func:`shared_mapping`) from
+    this process's resident memory: once rows are copied into the buffer a selector works on,
+    the mapping would otherwise hold a second pool's bytes until the process ends. The file's
+    data stay in the page cache (the kernel may reclaim them) and the next read maps them in
+    again, so nothing changes for the array's users. Returns whether pages were given back
+    (Linux and macOS; elsewhere nothing happens)."""
+    import mmap
+
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mapping is None or advice is None:
+        return False
+    try:
+        mapping.madvise(advice)
+    except (OSError, ValueError):  # a closed or unusual mapping: keep the pages
+        return False
+    return True
 
 
 def pool_features(parts, normalize: bool = True):
@@ -139,7 +179,9 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
 
     seed = sklearn_seed(random_state)
     in_place = restore is not None and n_clusters <= 50
-    if n_clusters <= 50:
+    if in_place and X.ndim == 2 and X.shape[1] >= 2 and X.dtype == np.float32:
+        km = _block_tolerance_kmeans()(n_clusters=n_clusters, random_state=seed, copy_x=False)
+    elif n_clusters <= 50:
         km = KMeans(n_clusters=n_clusters, random_state=seed, copy_x=not in_place)
     else:
         km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, random_state=seed)
@@ -152,6 +194,56 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
     finally:
         if in_place:  # KMeans adds the mean back, but (x - m) + m may differ from x by an ulp
             restore()
+
+
+def column_variances(X: np.ndarray) -> np.ndarray:
+    """(d,) ``np.var(X, axis=0)`` of the float32 ``X`` (n, d), d >= 2, read :data:`BLOCK_ROWS`
+    rows at a time: the same values bit for bit (numpy sums a C-ordered array down axis 0 row
+    after row, and each block's sum carries the running one along), without the (n, d) centred
+    copy ``np.var`` makes. (With d = 1 numpy sums the contiguous column pairwise instead.)"""
+    n = len(X)
+
+    def column_sums(rows_of):
+        total = None
+        for a in range(0, n, BLOCK_ROWS):
+            block = rows_of(a, min(a + BLOCK_ROWS, n))
+            if total is not None:
+                block = np.concatenate([total[None], block])
+            total = np.add.reduce(block, axis=0)
+        return np.true_divide(total, np.intp(n), out=total, casting="unsafe")
+
+    mean = column_sums(lambda a, b: X[a:b])
+    return column_sums(lambda a, b: np.square(np.subtract(X[a:b], mean)))
+
+
+_BLOCK_TOLERANCE_KMEANS = None
+
+
+def _block_tolerance_kmeans():
+    """scikit-learn's ``KMeans`` whose tolerance (``tol`` times the mean of the columns'
+    variances) reads the variances from :func:`column_variances`: the same number, so the same
+    iterations and clusters, without the centred copy of the pool ``np.var`` would make (one
+    pool's bytes at the peak of a cold start)."""
+    global _BLOCK_TOLERANCE_KMEANS
+    if _BLOCK_TOLERANCE_KMEANS is None:
+        from sklearn.cluster import KMeans
+
+        class BlockToleranceKMeans(KMeans):
+            def _check_params_vs_input(self, X, *args, **kwargs):
+                tol = self.tol
+                self.tol = 0  # scikit-learn's tolerance of tol = 0 skips np.var
+                try:
+                    super()._check_params_vs_input(X, *args, **kwargs)
+                finally:
+                    self.tol = tol
+                if not hasattr(self, "_tol"):  # another scikit-learn: let it compute its own
+                    super()._check_params_vs_input(X, *args, **kwargs)
+                    return
+                # scikit-learn's expression, on the same variances
+                self._tol = np.mean(column_variances(X)) * tol if tol else 0
+
+        _BLOCK_TOLERANCE_KMEANS = BlockToleranceKMeans
+    return _BLOCK_TOLERANCE_KMEANS
 
 
 def pool_of(X_candidates, X_labeled) -> tuple[np.ndarray, np.ndarray]:

@@ -75,8 +75,9 @@ def typiclust(X, k: int, labeled_idx=None, random_state=None, *, k_nn: int = K_N
         backend: neighbour search, ``"auto"``, ``"faiss"`` or ``"sklearn"``.
 
     Memory: one float32 normalised copy of the pool (none when ``X`` is float32, C-contiguous
-    and unit-norm already), which k-means centres in place; k-means' own temporaries (one
-    more pool's bytes inside scikit-learn's ``KMeans``) and O(n) besides.
+    and unit-norm already), which k-means centres in place (a memory-mapped ``X`` gives its
+    pages back as it is read); the rows of the largest visited cluster twice (gathered, and
+    in the neighbour index) and O(n) besides.
     """
     X = check_features(X, "X")
     labeled = check_selection(len(X), k, labeled_idx)
