@@ -95,6 +95,7 @@ def test_labels_ranked_by_a_fallback_still_ask_for_a_fit(tmp_path):
     worker = BatchWorker(p)  # not started: its checks are called by hand
     fitted = p.rank(depth=8)
     assert not worker._new_labels(fitted)
+    assert not worker._new_labels(p.rank(depth=8, refit=False))  # no label since the fit
     idx = p.next_item("a0")["item"]["idx"]
     p.label(idx, truth(idx), "a0")
     fallback = p.rank(depth=8, refit=False)
@@ -103,6 +104,35 @@ def test_labels_ranked_by_a_fallback_still_ask_for_a_fit(tmp_path):
     assert worker._new_labels(fallback)  # the label is in its snapshot, not in its model
     assert worker._new_labels(p.rank(depth=8, refit=False))  # nor in the next fallback's
     assert not worker._new_labels(p.rank(depth=8))
+
+
+def test_a_fallback_beside_a_fit_neither_hides_it_nor_asks_for_it_again(tmp_path, monkeypatch):
+    """The feeder's fallback may start while the fitter ranks: it must not replace the fit's
+    newer ranking, nor carry a watermark older than the fit's (a needless second fit)."""
+    p = make(tmp_path, batch_size=4)
+    worker = BatchWorker(p)
+    p.rank(depth=8)
+    idx = p.next_item("a0")["item"]["idx"]
+    p.label(idx, truth(idx), "a0")
+    engine = p.model_service.engine()
+    query, querying = engine.query, threading.Event()
+
+    def slow_query(*args, **kwargs):
+        if threading.current_thread().name == "fitter":
+            querying.set()
+            time.sleep(0.5)  # the fallback below starts now and waits for the engine
+        return query(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "query", slow_query)
+    out = {}
+    fitter = threading.Thread(target=lambda: out.update(fit=p.rank(depth=8)), name="fitter")
+    fitter.start()
+    assert querying.wait(30)
+    fallback = p.rank(depth=8, refit=False)
+    fitter.join(30)
+    assert p.latest_ranking() is out["fit"] and fallback is not out["fit"]
+    assert fallback.info["learned_watermark"] == out["fit"].info["learned_watermark"]
+    assert not worker._new_labels(p.latest_ranking())
 
 
 # -- nobody waits for a fit --------------------------------------------------------------------

@@ -90,12 +90,28 @@ def test_kmeans_in_place_gives_the_same_clusters_and_restores_the_pool(n_cluster
     assert np.array_equal(X.view(np.uint32), want_X.view(np.uint32))
 
 
-@pytest.mark.parametrize("n, d", [(1000, 2), (3001, 17), (20_000, 384), (5, 3)])
-def test_column_variances_are_numpys_bit_for_bit(monkeypatch, n, d):
+@pytest.mark.parametrize("n, d", [(1000, 2), (3001, 17), (20_000, 384), (5, 3), (512, 4),
+                                  (3000, 1)])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_column_variances_are_numpys_bit_for_bit(monkeypatch, n, d, order):
     monkeypatch.setattr(coldstart, "BLOCK_ROWS", 256)  # many blocks
-    X = (np.random.default_rng(n).normal(size=(n, d)) * 40 + 7).astype(np.float32)
+    X = (np.random.default_rng(n).normal(size=(n, d)) * 40 + 7).astype(np.float32, order=order)
     assert np.array_equal(coldstart.column_variances(X).view(np.uint32),
                           np.var(X, axis=0).view(np.uint32))
+
+
+def test_the_block_tolerance_kmeans_is_an_ordinary_estimator():
+    import pickle
+
+    from sklearn.base import clone
+
+    X = np.random.default_rng(8).normal(size=(800, 6)).astype(np.float32)
+    km = coldstart.BlockToleranceKMeans(n_clusters=3, random_state=0, copy_x=False)
+    first = km.fit(X.copy()).labels_.copy()
+    assert np.array_equal(km.fit(X.copy()).labels_, first)  # a refit: its tolerance afresh
+    again = pickle.loads(pickle.dumps(km))
+    assert np.array_equal(again.predict(X), km.predict(X))
+    assert clone(km).get_params() == km.get_params()
 
 
 def test_in_place_kmeans_never_makes_numpys_centred_copy(monkeypatch):
@@ -144,7 +160,26 @@ def test_a_memory_mapped_pool_gives_its_pages_back_once_gathered(tmp_path, monke
     assert np.array_equal(buf, old_prepare(X)) and np.array_equal(pool, X)  # nothing lost
     restore()
     assert mapped_rss_kb(tmp_path / "X.npy") < 2_000
+    rows = np.arange(0, 20_000, 3)  # candidates: rows gathered from the map
+    buf, _ = pool_features([(pool, rows)])
+    assert mapped_rss_kb(tmp_path / "X.npy") < 2_000
+    assert np.array_equal(buf, old_prepare(X[rows]))
     private = np.load(tmp_path / "X.npy", mmap_mode="c")
     assert coldstart.shared_mapping(private) is None  # a private map may hold changes: kept
     assert coldstart.shared_mapping(pool[10:20]) is not None
     assert coldstart.shared_mapping(X) is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux /proc smaps")
+def test_pages_given_back_keep_a_writable_maps_unflushed_writes(tmp_path, monkeypatch):
+    monkeypatch.setattr(coldstart, "BLOCK_ROWS", 512)
+    path = tmp_path / "W.npy"
+    W = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(4000, 256))  # 4 MB
+    W[:] = np.random.default_rng(9).normal(size=W.shape)
+    W[17] = -1.0  # written, never flushed
+    want = np.array(W)
+    buf, _ = pool_features([(W, None)])
+    assert mapped_rss_kb(path) < 1_000
+    assert np.array_equal(W, want) and np.array_equal(buf, old_prepare(want))
+    del W
+    assert np.array_equal(np.load(path), want)  # and in the file

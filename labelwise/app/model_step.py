@@ -82,6 +82,7 @@ class ModelService:
         self._engine = None
         self._engine_mutex = threading.RLock()  # the worker's fallback ranks while a fit runs
         self.last_ranking: Ranking | None = None
+        self._learned_watermark = 0  # the newest label id the model in memory has taken in
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -242,12 +243,8 @@ class ModelService:
         t_round = time.perf_counter()
         lock = self._engine_mutex
         fit = None
-        # the newest label this ranking's model step has taken in: a fallback (refit=False)
-        # ranks from the snapshot's labels but learned none of them, so the labels given
-        # since the last fit still ask for one (the worker reads this, not the snapshot's)
-        previous = self.last_ranking
-        learned = int(watermark) if refit else (
-            previous.info.get("learned_watermark", 0) if previous is not None else 0)
+        fitting = refit
+        previous = self.last_ranking  # a fallback publishes only if no fit published since
         if refit:  # the fallback (refit=False) leaves the labels to the fitting thread
             with lock:  # the worker's fallback may rank from the last model while this fits
                 self._restore_previous_model(engine, conn)
@@ -255,9 +252,16 @@ class ModelService:
                 if not engine.can_fit():  # e.g. undos left one class: cold start
                     engine.fit_or_cold_start()  # forgets the models; the query below picks
                     refit = False
+                    self._learned_watermark = int(watermark)
         if refit:
             fit = engine.fit()  # outside the lock: the last model stays usable meanwhile
         with lock:
+            if fit is not None:
+                self._learned_watermark = int(watermark)
+            # the newest label the model step has taken in: a fallback ranks from its
+            # snapshot's labels but learned none of them, so the labels given since the last
+            # fit still ask for one (the worker reads this, not the snapshot's watermark)
+            learned = self._learned_watermark
             picks = engine.query(k, candidates, random_state=seed, pending=pending)
             query = engine.last_query
             scores = engine.pick_scores()
@@ -286,7 +290,9 @@ class ModelService:
                           train_seconds=fit.train_seconds if fit is not None else 0.0,
                           select_seconds=query.query_seconds, fitted=fit is not None,
                           seconds=time.perf_counter() - t_round)
-        self.last_ranking = ranking
+        with lock:  # a fallback that ran beside a fit must not hide the fit's newer ranking
+            if fitting or self.last_ranking is previous:
+                self.last_ranking = ranking
         return ranking
 
     def newest_fitted_round(self) -> tuple[int, dict] | None:

@@ -29,9 +29,9 @@ def _row_norms32(X: np.ndarray) -> np.ndarray:
 
 def _fill(out: np.ndarray, parts) -> None:
     """Copy the rows of ``parts`` ((array, rows or None) pairs, in pool order) into the float32
-    ``out``, :data:`BLOCK_ROWS` at a time; a memory map is read block by block and gives its
-    pages back after each block (see :func:`release_pages`), so the map never adds a second
-    pool's bytes to the buffer's."""
+    ``out``, :data:`BLOCK_ROWS` at a time; a memory map is read block by block and gives the
+    pages of each block back once it is copied (see :func:`release_pages`), so the map never
+    adds a second pool's bytes to the buffer's."""
     at = 0
     for X, rows in parts:
         mapping = shared_mapping(X)
@@ -40,7 +40,9 @@ def _fill(out: np.ndarray, parts) -> None:
             b = min(a + BLOCK_ROWS, n)
             out[at + a:at + b] = X[a:b] if rows is None else X[rows[a:b]]
             if mapping is not None:
-                release_pages(mapping)
+                lo, hi = (a, b) if rows is None else (int(rows[a:b].min()),
+                                                      int(rows[a:b].max()) + 1)
+                release_pages(mapping, X, lo, hi)
         at += n
 
 
@@ -60,20 +62,33 @@ def shared_mapping(X: np.ndarray):
     return None
 
 
-def release_pages(mapping) -> bool:
-    """Drop the pages of the shared file mapping ``mapping`` (from :func:`shared_mapping`) from
-    this process's resident memory: once rows are copied into the buffer a selector works on,
-    the mapping would otherwise hold a second pool's bytes until the process ends. The file's
-    data stay in the page cache (the kernel may reclaim them) and the next read maps them in
-    again, so nothing changes for the array's users. Returns whether pages were given back
-    (Linux and macOS; elsewhere nothing happens)."""
+def release_pages(mapping, X: np.ndarray | None = None, lo: int = 0,
+                  hi: int | None = None) -> bool:
+    """Drop from this process's resident memory the pages of the shared file mapping
+    ``mapping`` (from :func:`shared_mapping`) that hold rows ``lo:hi`` of ``X`` (an array on
+    it; None: the whole mapping). Once rows are copied into the buffer a selector works on, the
+    mapping would otherwise hold a second pool's bytes until the process ends. The file's data
+    stay in the page cache (the kernel may reclaim them; a shared mapping's writes are in it
+    already) and the next read maps them in again, so nothing changes for the array's users.
+    Returns whether pages were given back (Linux and macOS; elsewhere nothing happens)."""
     import mmap
 
     advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mapping is None or advice is None:
+    if mapping is None or advice is None or len(mapping) == 0:
         return False
+    start, length = 0, len(mapping)
+    if X is not None and X.ndim >= 1 and X.strides[0] > 0 and hi is not None and hi > lo:
+        view = np.frombuffer(mapping, dtype=np.uint8)  # the mapping's address, no copy
+        base = view.ctypes.data
+        del view  # (an exported buffer would keep the mapping from closing)
+        first = X.ctypes.data - base + lo * X.strides[0]
+        last = X.ctypes.data - base + hi * X.strides[0]
+        start = max(0, first - first % mmap.PAGESIZE)
+        length = min(len(mapping), last) - start
+        if length <= 0:
+            return False
     try:
-        mapping.madvise(advice)
+        mapping.madvise(advice, start, length)
     except (OSError, ValueError):  # a closed or unusual mapping: keep the pages
         return False
     return True
@@ -179,7 +194,7 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
 
     seed = sklearn_seed(random_state)
     in_place = restore is not None and n_clusters <= 50
-    if in_place and X.ndim == 2 and X.shape[1] >= 2 and X.dtype == np.float32:
+    if in_place:
         km = _block_tolerance_kmeans()(n_clusters=n_clusters, random_state=seed, copy_x=False)
     elif n_clusters <= 50:
         km = KMeans(n_clusters=n_clusters, random_state=seed, copy_x=not in_place)
@@ -197,10 +212,14 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
 
 
 def column_variances(X: np.ndarray) -> np.ndarray:
-    """(d,) ``np.var(X, axis=0)`` of the float32 ``X`` (n, d), d >= 2, read :data:`BLOCK_ROWS`
-    rows at a time: the same values bit for bit (numpy sums a C-ordered array down axis 0 row
-    after row, and each block's sum carries the running one along), without the (n, d) centred
-    copy ``np.var`` makes. (With d = 1 numpy sums the contiguous column pairwise instead.)"""
+    """(d,) ``np.var(X, axis=0)`` of ``X`` (n, d), the same values bit for bit. For a
+    C-contiguous float32 ``X`` with d >= 2 they are read :data:`BLOCK_ROWS` rows at a time,
+    without the (n, d) centred copy ``np.var`` makes: numpy sums such an array down axis 0 row
+    after row, and each block's sum carries the running one along. Any other ``X`` (a column,
+    Fortran order, float64) goes to ``np.var``, which sums those in other orders."""
+    if not (X.ndim == 2 and X.shape[1] >= 2 and len(X) and X.dtype == np.float32
+            and X.flags.c_contiguous):
+        return np.var(X, axis=0)
     n = len(X)
 
     def column_sums(rows_of):
@@ -223,7 +242,9 @@ def _block_tolerance_kmeans():
     """scikit-learn's ``KMeans`` whose tolerance (``tol`` times the mean of the columns'
     variances) reads the variances from :func:`column_variances`: the same number, so the same
     iterations and clusters, without the centred copy of the pool ``np.var`` would make (one
-    pool's bytes at the peak of a cold start)."""
+    pool's bytes at the peak of a cold start). Built on first use (scikit-learn's clustering
+    is not imported with labelwise) and reached as ``coldstart.BlockToleranceKMeans``, so it
+    pickles like any estimator."""
     global _BLOCK_TOLERANCE_KMEANS
     if _BLOCK_TOLERANCE_KMEANS is None:
         from sklearn.cluster import KMeans
@@ -231,19 +252,28 @@ def _block_tolerance_kmeans():
         class BlockToleranceKMeans(KMeans):
             def _check_params_vs_input(self, X, *args, **kwargs):
                 tol = self.tol
+                self.__dict__.pop("_tol", None)  # a refit computes it afresh
                 self.tol = 0  # scikit-learn's tolerance of tol = 0 skips np.var
                 try:
                     super()._check_params_vs_input(X, *args, **kwargs)
                 finally:
                     self.tol = tol
-                if not hasattr(self, "_tol"):  # another scikit-learn: let it compute its own
+                if "_tol" not in self.__dict__:  # another scikit-learn: its own tolerance
                     super()._check_params_vs_input(X, *args, **kwargs)
                     return
                 # scikit-learn's expression, on the same variances
                 self._tol = np.mean(column_variances(X)) * tol if tol else 0
 
+        BlockToleranceKMeans.__module__ = __name__
+        BlockToleranceKMeans.__qualname__ = "BlockToleranceKMeans"
         _BLOCK_TOLERANCE_KMEANS = BlockToleranceKMeans
     return _BLOCK_TOLERANCE_KMEANS
+
+
+def __getattr__(name: str):
+    if name == "BlockToleranceKMeans":
+        return _block_tolerance_kmeans()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pool_of(X_candidates, X_labeled) -> tuple[np.ndarray, np.ndarray]:
