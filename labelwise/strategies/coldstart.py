@@ -109,18 +109,20 @@ def pool_features(parts, normalize: bool = True):
     The values are bit for bit those of casting the concatenated pool to float32 and dividing it
     by its row norms in place (the norms are one ``einsum`` over the whole buffer).
     """
+    norms = None
     if len(parts) == 1 and parts[0][1] is None:
         X = parts[0][0]
         if X.dtype == np.float32 and X.flags.c_contiguous:
             if not normalize:
                 return X, None
-            norms = _row_norms32(X)
+            norms = _row_norms32(X)  # the buffer's too: it will hold these very rows
             if np.all(norms == 1):  # x / 1 == x: nothing to change
                 return X, None
     n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
     out = np.empty((n, parts[0][0].shape[1]), dtype=np.float32)
     _fill(out, parts)
-    norms = _row_norms32(out) if normalize else None
+    if normalize and norms is None:
+        norms = _row_norms32(out)
 
     def divide():
         if norms is not None:
