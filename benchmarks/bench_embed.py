@@ -2,7 +2,8 @@
 
 Writes synthetic folders of small PNGs (random 128 x 128 RGB, 48 KiB decoded each), embeds each
 into shards of ``--rows-per-shard`` rows in a fresh process, and prints that process's peak
-resident memory (ru_maxrss) and the time. With ``--baseline DIR`` (another checkout of labelwise)
+resident memory (``VmHWM``; ru_maxrss would carry this script's own peak into the child) and
+the time. With ``--baseline DIR`` (another checkout of labelwise)
 the same runs are made with that code first, so the two columns come from one run on one
 machine. The default encoder is ``identity`` (pixels as features: no model, so the figures are
 the data path's own memory; the shard's float32 features are 4x its pixels).
@@ -29,14 +30,16 @@ HERE = Path(__file__).resolve().parents[1]
 
 #: run in a fresh interpreter with the checkout under test first on sys.path
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import labelwise
 from labelwise.distributed.embed import embed_to_shards
 t = time.perf_counter()
 embed_to_shards(sys.argv[1], sys.argv[2], sys.argv[3], rows_per_shard=int(sys.argv[4]),
                 progress=False)
+with open("/proc/self/status") as f:
+    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 print(json.dumps({"seconds": time.perf_counter() - t, "code": labelwise.__file__,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mib": peak_kib / 1024}))
 """
 
 
