@@ -68,19 +68,23 @@ def encode_shard(s: int, spec: dict, encoder, writer: ShardWriter, batch_size: i
     items in memory at a time; ``advance(k)`` is told of each batch. Returns the row count."""
     n = spec_rows(spec)
     step = check_positive_int(batch_size or encoder.default_batch_size, "batch_size")
-    parts = []
+    out = None  # the shard's features, filled batch by batch (no list of parts to join)
     for i0 in range(0, n, step):
-        items = read_items(spec, i0, min(n, i0 + step))
-        parts.append(encoder.encode(items, batch_size=step, progress=False))
-        if parts[-1].shape[1] != parts[0].shape[1]:
-            raise LabelwiseError(f"encoder {encoder.name!r} gave {parts[-1].shape[1]} features "
-                                 f"for rows {i0}.. of shard {s} but {parts[0].shape[1]} before "
+        i1 = min(n, i0 + step)
+        items = read_items(spec, i0, i1)
+        feats = encoder.encode(items, batch_size=step, progress=False)
+        del items  # the decoded batch goes before the next one is read
+        if out is None:
+            out = np.empty((n, feats.shape[1]), dtype=feats.dtype)
+        elif feats.shape[1] != out.shape[1]:
+            raise LabelwiseError(f"encoder {encoder.name!r} gave {feats.shape[1]} features "
+                                 f"for rows {i0}.. of shard {s} but {out.shape[1]} before "
                                  "(images of different sizes?); use an encoder that resizes, "
                                  "such as efficientnet-lite0")
+        out[i0:i1] = feats
         if advance is not None:
-            advance(len(parts[-1]))
-        del items  # the decoded batch goes before the next one is read
-    writer.write(s, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0))
+            advance(len(feats))
+    writer.write(s, out)
     return n
 
 
