@@ -10,7 +10,7 @@ def import_ray():
     try:
         import ray
     except ImportError:
-        raise LabelwiseError("executor='ray' needs Ray: pip install 'ray[default]'") from None
+        raise LabelwiseError("the ray executor needs Ray: pip install 'labelwise[ray]'") from None
     return ray
 
 

@@ -359,10 +359,9 @@ def _execute_processes(specs, todo, run_fn, finish, n_jobs, bar, task, progress=
 
 
 def _execute_ray(specs, todo, run_fn, finish, n_jobs, ray_address, bar, task) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise LabelwiseError("the ray executor needs Ray: pip install 'labelwise[ray]'") from None
+    from labelwise.distributed.remote import import_ray
+
+    ray = import_ray()
     started = False
     if not ray.is_initialized():
         kwargs = {"address": ray_address} if ray_address else {"num_cpus": n_jobs or os.cpu_count()}
