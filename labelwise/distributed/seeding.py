@@ -47,17 +47,15 @@ def kmeanspp(workers: list, k: int, rng: np.random.Generator, badge: bool) -> np
     firsts = get([w.kmeanspp_start.remote(badge, k) for w in workers])
     first = max((f for f in firsts if f is not None), key=lambda f: (f[0], -f[1]))
     us = rng.random(k - 1)  # the same numbers as k - 1 calls of rng.random()
-    centre = first
     centres = [first]  # each a (sq, gid, x, r) or the ref of one drawn on a worker
     while len(centres) < k:  # the last centre needs no update: its masses would go unused
-        mass = np.asarray(get([w.kmeanspp_update.remote(centre) for w in workers]))
+        mass = np.asarray(get([w.kmeanspp_update.remote(centres[-1]) for w in workers]))
         pick = choose(mass, us[len(centres) - 1])
         if pick is None:  # every D^2 is 0: the unchosen row of largest norm
             cands = [c for c in get([w.largest_free.remote() for w in workers]) if c is not None]
-            centre = max(cands, key=lambda f: (f[0], -f[1]))
+            centres.append(max(cands, key=lambda f: (f[0], -f[1])))
         else:  # the draw's ref goes to every worker's update without a wait of the driver
-            centre = workers[pick[0]].kmeanspp_draw.remote(pick[1])
-        centres.append(centre)
+            centres.append(workers[pick[0]].kmeanspp_draw.remote(pick[1]))
     refs = [i for i, c in enumerate(centres) if not isinstance(c, tuple)]
     for i, c in zip(refs, get([centres[i] for i in refs]), strict=True):
         centres[i] = c
