@@ -302,7 +302,9 @@ class ModelService:
         return None if row is None else (row[0], json.loads(row[1]))
 
     def model_summary(self) -> tuple[int | None, dict]:
-        """:meth:`model_labels` and :meth:`model_warm_start` from one read of the newest fitted
+        """``(labels of the newest fitted model that ranked a batch or None, {"warm_from": labels
+        of the model it started from (None: from scratch), "warm_note": why a warm-start
+        project's model fitted from scratch, or None})`` from one read of the newest fitted
         round."""
         row = self.newest_fitted_round()
         info = {} if row is None else row[1]
@@ -312,11 +314,6 @@ class ModelService:
     def model_labels(self) -> int | None:
         """The labels of the newest fitted model that ranked a batch (None: none yet)."""
         return self.model_summary()[0]
-
-    def model_warm_start(self) -> dict:
-        """``{"warm_from": labels of the model the newest fitted one started from (None: from
-        scratch), "warm_note": why a warm-start project's model fitted from scratch, or None}``."""
-        return self.model_summary()[1]
 
     def latest_ranking(self) -> Ranking | None:
         """The newest :meth:`rank` of this process (in memory), or None."""

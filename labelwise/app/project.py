@@ -337,9 +337,6 @@ class Project:
     def model_labels(self) -> int | None:
         return self.model_service.model_labels()
 
-    def model_warm_start(self) -> dict:
-        return self.model_service.model_warm_start()
-
     def model_summary(self) -> tuple[int | None, dict]:
         return self.model_service.model_summary()
 

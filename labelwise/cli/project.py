@@ -33,9 +33,10 @@ def init_cmd(
     cold_start: str = typer.Option("typiclust", help="strategy for the first batches, before "
                                    "two classes are labeled: typiclust, probcover or random"),
     warm_start: bool = typer.Option(False, "--warm-start", help="start each model's fit from "
-                                    "the previous one (faster on many labels; logreg, mlp, "
-                                    "ensemble, torch-module, partial_fit classifiers): picks "
-                                    "then depend on the history, not only on the labels"),
+                                    "the previous one (faster on many labels; the learners "
+                                    "`labelwise learners` marks \\[warm start], and partial_fit "
+                                    "classifiers): picks then depend on the history, not only "
+                                    "on the labels"),
 ):
     """Create a labeling project: database, embeddings (cached) and the first batch."""
     from labelwise.app.create import init_project
