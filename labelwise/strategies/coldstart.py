@@ -62,22 +62,22 @@ def shared_mapping(X: np.ndarray):
     return None
 
 
-def release_pages(mapping, X: np.ndarray | None = None, lo: int = 0,
-                  hi: int | None = None) -> bool:
+def release_pages(mapping, X: np.ndarray, lo: int, hi: int) -> bool:
     """Drop from this process's resident memory the pages of the shared file mapping
     ``mapping`` (from :func:`shared_mapping`) that hold rows ``lo:hi`` of ``X`` (an array on
-    it; None: the whole mapping). Once rows are copied into the buffer a selector works on, the
-    mapping would otherwise hold a second pool's bytes until the process ends. The file's data
-    stay in the page cache (the kernel may reclaim them; a shared mapping's writes are in it
-    already) and the next read maps them in again, so nothing changes for the array's users.
-    Returns whether pages were given back (Linux and macOS; elsewhere nothing happens)."""
+    it; the whole mapping when ``X``'s rows run backwards). Once rows are copied into the
+    buffer a selector works on, the mapping would otherwise hold a second pool's bytes until the
+    process ends. The file's data stay in the page cache (the kernel may reclaim them; a shared
+    mapping's writes are in it already) and the next read maps them in again, so nothing
+    changes for the array's users. Returns whether pages were given back (Linux and macOS;
+    elsewhere nothing happens)."""
     import mmap
 
     advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mapping is None or advice is None or len(mapping) == 0:
+    if advice is None or len(mapping) == 0 or hi <= lo:
         return False
     start, length = 0, len(mapping)
-    if X is not None and X.ndim >= 1 and X.strides[0] > 0 and hi is not None and hi > lo:
+    if X.strides[0] > 0:
         view = np.frombuffer(mapping, dtype=np.uint8)  # the mapping's address, no copy
         base = view.ctypes.data
         del view  # (an exported buffer would keep the mapping from closing)
@@ -196,10 +196,9 @@ def kmeans_labels(X: np.ndarray, n_clusters: int, random_state=None,
 
     seed = sklearn_seed(random_state)
     in_place = restore is not None and n_clusters <= 50
-    if in_place:
-        km = _block_tolerance_kmeans()(n_clusters=n_clusters, random_state=seed, copy_x=False)
-    elif n_clusters <= 50:
-        km = KMeans(n_clusters=n_clusters, random_state=seed, copy_x=not in_place)
+    if n_clusters <= 50:
+        kmeans = _block_tolerance_kmeans() if in_place else KMeans
+        km = kmeans(n_clusters=n_clusters, random_state=seed, copy_x=not in_place)
     else:
         km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, random_state=seed)
     # on small pools, starting (and on a busy machine, waiting for) OpenMP threads costs more
