@@ -66,13 +66,9 @@ class DeepEnsembleLearner(TorchLearner):
         self.members_ = []
         self.train_logs_ = []
         for i in range(self.params["n_members"]):
-            if previous is None:
-                net = self._new_network(X.shape[1], seed + i)
-                stop = self._stop()
-            else:
-                net = copy.deepcopy(previous.members_[i]).to(self.device_)
-                stop = self._stop(warm_loss=self._warm_stop_loss(X, y_idx, seed + i))
-            self.train_logs_.append(self.trainer_.fit(net, X, y_idx, seed + i, **stop))
+            net = (self._new_network(X.shape[1], seed + i) if previous is None
+                   else copy.deepcopy(previous.members_[i]).to(self.device_))
+            self.train_logs_.append(self._fit_network(net, X, y_idx, seed + i, previous))
             self.members_.append(net)
         self.net_ = self.members_[0]
 

@@ -193,8 +193,8 @@ class TorchLearner(BaseLearner):
         p = self.params
         if previous is not None and p["ema_mode"] == "public" and hasattr(previous, "ema_"):
             # the EMA goes on averaging where last round's ended, with its step count
-            ema = WeightEMA(copy.deepcopy(previous.ema_.model).to(self.device_),
-                            p["ema_decay"], step=previous.ema_step_)
+            ema = WeightEMA(previous.ema_.model, p["ema_decay"], step=previous.ema_step_)
+            ema.model.to(self.device_)  # (its own copy: last round's stays as it was)
         else:
             ema = start_ema(net, p["ema_mode"], p["ema_decay"], getattr(self, "ema_step_", 0),
                             lambda: self._ema_start_network(X.shape[1]))
