@@ -240,7 +240,7 @@ class ShardedSelection:
         from labelwise.strategies import cluster_margin as cm
 
         cache = {} if pool_cache is None else pool_cache
-        key = ("cluster_margin", len(self.pool), None, cm.SAMPLE_SIZE)
+        key = cm.cluster_key(len(self.pool))
         if key not in cache:  # once per pool: HAC on a sample gathered from the shards
             rows = cm.sample_rows(len(self.pool), cm.SAMPLE_SIZE)
             S = self.pool.take(rows)

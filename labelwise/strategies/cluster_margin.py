@@ -143,10 +143,16 @@ def cluster_margin(margins: np.ndarray, clusters: np.ndarray, k: int, rng: np.ra
     return low[round_robin(np.asarray(clusters)[low], k, rng)]
 
 
+def cluster_key(n: int, n_clusters: int | None = None, sample_size: int = SAMPLE_SIZE) -> tuple:
+    """The pool cache's key for the clusters of a pool of ``n`` rows with these settings (the
+    sharded driver keeps its workers' clusters under the same key)."""
+    return ("cluster_margin", n, n_clusters, sample_size)
+
+
 def pool_clusters(pool_cache: dict, X_pool, n_clusters: int | None = None,
                   sample_size: int = SAMPLE_SIZE) -> np.ndarray:
     """(N,) the pool's clusters, computed on first use and kept in ``pool_cache``."""
-    key = ("cluster_margin", len(X_pool), n_clusters, sample_size)
+    key = cluster_key(len(X_pool), n_clusters, sample_size)
     if key not in pool_cache:
         pool_cache[key] = hac_clusters(X_pool, n_clusters, sample_size)
     return pool_cache[key]
