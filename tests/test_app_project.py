@@ -296,3 +296,20 @@ def test_status_says_a_project_warm_starts_and_from_which_model(tmp_path, capsys
         "model on 12 labels (warm-started from the one on 8)")
     plain = make(tmp_path, name="plain")
     assert "warm start" not in cli(["status", plain.path], capsys)[1]
+
+
+def test_a_project_let_go_of_is_freed_at_once_with_its_memory_map(tmp_path):
+    """No reference cycle: creating a project relies on the one built in a temporary folder
+    being freed (its map of the features unmapped) before the finished one maps the file."""
+    import gc
+    import weakref
+
+    p = make(tmp_path)
+    p.queue()
+    refs = [weakref.ref(p), weakref.ref(p.features), weakref.ref(p.model_service.engine())]
+    gc.disable()
+    try:
+        del p
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()

@@ -224,8 +224,7 @@ def init_project(
             project.import_labels(labels_csv)
             project.prepare_next_batch()
         project.close()
-        del project  # freed before the final path maps the embeddings again: see _free_built
-    _free_built()
+        del project  # freed before the final path maps the embeddings again (create_project)
     return Project(path)
 
 
@@ -302,20 +301,12 @@ def create_project(
     if _in_place:
         return _write(path, X, ids, texts, paths, labels, settings, prepare)
     with _building(path, "try again") as tmp:
+        # the project built in the temporary folder is freed here, its memory map of
+        # embeddings.npy with it, before the finished one maps and checks the file afresh:
+        # mapped pages count as resident once per mapping, and with both maps alive creating
+        # peaked 1x the features' bytes higher (benchmarks/bench_app_memory.py)
         _write(tmp, X, ids, texts, paths, labels, settings, prepare).close()
-    _free_built()
     return Project(path)
-
-
-def _free_built() -> None:
-    """Free the (closed, unreferenced) project built in the temporary folder now, its memory map
-    of ``embeddings.npy`` included, before the project reopened at the final path maps and
-    checks the file afresh: mapped pages count as resident once per mapping, and with both maps
-    alive creating peaked 1x the features' bytes higher (``benchmarks/bench_app_memory.py``).
-    A Project refers to itself through its services, so only the cycle collector frees it."""
-    import gc
-
-    gc.collect()
 
 
 def _write(path: Path, X: np.ndarray, ids: list[str], texts, paths, labels, settings: dict,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -132,8 +133,12 @@ class Project:
                 self.close()
                 raise
         self._features_lock = threading.Lock()
-        connect = lambda: self.conn  # noqa: E731 (this thread's connection, opened on demand)
-        features = lambda: self.features  # noqa: E731 (memory-mapped when first read)
+        # the services reach the project through a weak reference: no cycle, so a project let
+        # go of is freed at once, its memory map of the features with it (creating a project
+        # relies on that before it maps the finished project's file again)
+        project = weakref.ref(self)
+        connect = lambda: project().conn  # noqa: E731 (this thread's connection, on demand)
+        features = lambda: project().features  # noqa: E731 (memory-mapped when first read)
         self.labels = Labels(connect)
         self.queue_service = Queue(connect, self.settings)
         self.model_service = ModelService(connect, self.settings, features, self.queue_service,
