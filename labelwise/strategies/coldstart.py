@@ -280,14 +280,10 @@ def __getattr__(name: str):
 def pool_of(X_candidates, X_labeled) -> tuple[np.ndarray, np.ndarray]:
     """The whole pool from a selection context: ``[X_labeled; X_candidates]`` (m + n_c, d) and
     the labeled rows ``arange(m)``; a pick p of the pool is candidate position p - m."""
-    X_candidates = check_features(X_candidates, "X_candidates")
-    if X_labeled is None or len(X_labeled) == 0:
-        return X_candidates, np.zeros(0, dtype=np.int64)
-    X_labeled = check_features(X_labeled, "X_labeled")
-    if X_labeled.shape[1] != X_candidates.shape[1]:
-        raise LabelwiseError(f"X_labeled has {X_labeled.shape[1]} features but X_candidates "
-                             f"{X_candidates.shape[1]}; use the same encoder for both")
-    return np.concatenate([X_labeled, X_candidates]), np.arange(len(X_labeled), dtype=np.int64)
+    parts, labeled = pool_parts(X_candidates, X_labeled)
+    if len(parts) == 1:
+        return parts[0][0], labeled
+    return np.concatenate([X for X, _ in parts]), labeled
 
 
 def pool_parts(X_candidates, X_labeled, candidate_rows=None) -> tuple[list, np.ndarray]:
@@ -310,3 +306,12 @@ def pool_parts(X_candidates, X_labeled, candidate_rows=None) -> tuple[list, np.n
         raise LabelwiseError(f"X_labeled has {X_labeled.shape[1]} features but X_candidates "
                              f"{X_candidates.shape[1]}; use the same encoder for both")
     return [(X_labeled, None), cands], np.arange(len(X_labeled), dtype=np.int64)
+
+
+def selection_parts(X_candidates, X_labeled, k: int, candidate_rows=None):
+    """:func:`pool_parts` for a request of ``k`` picks, checked (:func:`check_selection`): the
+    parts and the labeled rows ``arange(m)``; a pick p of the pool is candidate position
+    p - m. What TypiClust's and ProbCover's selection-context entry points share."""
+    parts, labeled = pool_parts(X_candidates, X_labeled, candidate_rows)
+    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
+    return parts, check_selection(n, k, labeled)

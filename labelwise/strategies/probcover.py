@@ -32,8 +32,8 @@ from labelwise.strategies.coldstart import (
     check_selection,
     kmeans_labels,
     pool_features,
-    pool_parts,
     prepare_features,
+    selection_parts,
 )
 from labelwise.strategies.neighbours import (
     first_copies,
@@ -191,9 +191,7 @@ def probcover_candidates(X_candidates, X_labeled, k: int, delta: float | None = 
     returns (k,) positions into the candidates. With ``candidate_rows``, the candidates are
     those rows of ``X_candidates`` (e.g. a memory-mapped pool), gathered straight into the
     normalised pool. Options as :func:`probcover`."""
-    parts, labeled = pool_parts(X_candidates, X_labeled, candidate_rows)
-    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
-    labeled = check_selection(n, k, labeled)
+    parts, labeled = selection_parts(X_candidates, X_labeled, k, candidate_rows)
     picks = _probcover(parts, k, labeled, delta, random_state, n_clusters, alpha, normalize,
                        backend, max_edges)
     return picks - len(labeled)

@@ -28,7 +28,7 @@ from labelwise.strategies.coldstart import (
     check_selection,
     kmeans_labels,
     pool_features,
-    pool_parts,
+    selection_parts,
 )
 from labelwise.strategies.neighbours import first_copies, knn_distances, warn_duplicates
 from labelwise.validation import check_features
@@ -140,9 +140,7 @@ def typiclust_candidates(X_candidates, X_labeled, k: int, random_state=None,
     returns (k,) positions into the candidates. With ``candidate_rows``, the candidates are
     those rows of ``X_candidates`` (e.g. a memory-mapped pool), gathered straight into the
     normalised pool without a copy of their own. Options as :func:`typiclust`."""
-    parts, labeled = pool_parts(X_candidates, X_labeled, candidate_rows)
-    n = sum(len(X) if rows is None else len(rows) for X, rows in parts)
-    labeled = check_selection(n, k, labeled)
+    parts, labeled = selection_parts(X_candidates, X_labeled, k, candidate_rows)
     picks = _typiclust(parts, k, labeled, random_state, k_nn, max_clusters, small_cluster,
                        normalize, backend)
     return picks - len(labeled)
