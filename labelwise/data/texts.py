@@ -24,14 +24,17 @@ from labelwise.validation import LabelwiseError
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
 
 
+def not_utf8(name: str, line: int) -> LabelwiseError:
+    """The one-line error for a file whose line ``line`` holds bytes that are not UTF-8."""
+    return LabelwiseError(f"{name} is not UTF-8 text (bad byte at line {line}); save it as UTF-8")
+
+
 def _read_utf8(p: Path) -> str:
     data = p.read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise LabelwiseError(f"{p.name} is not UTF-8 text (bad byte at line {line}); "
-                             "save it as UTF-8") from None
+        raise not_utf8(p.name, data[: exc.start].count(b"\n") + 1) from None
 
 
 def _csv_rows(p: Path, text: str, delimiter: str):
@@ -62,20 +65,38 @@ def _csv_rows(p: Path, text: str, delimiter: str):
     return header, rows
 
 
+def json_object(line: str) -> dict | str:
+    """One JSONL line (not blank) as its object, or why it is not one."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg}"
+    if not isinstance(obj, dict):
+        return f"a JSON {type(obj).__name__}, not an object"
+    return obj
+
+
+def row_problem(row: dict, text_column: str = "text", label_column: str | None = "label"):
+    """Why the parsed ``row`` gives no usable text and label, or None when it does."""
+    value = row.get(text_column)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "no " + repr(text_column) if text_column not in row else "empty text"
+    if not isinstance(value, str):
+        return f"text is a {type(value).__name__}, not a string"
+    label = None if label_column is None else row.get(label_column)
+    if isinstance(label, (dict, list)):
+        return f"label is a {type(label).__name__}"
+    return None
+
+
 def _jsonl_rows(p: Path, text: str):
     rows, keys = [], {}
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append((line_no, f"not JSON: {exc.msg}"))
-            continue
-        if not isinstance(obj, dict):
-            rows.append((line_no, f"a JSON {type(obj).__name__}, not an object"))
-            continue
-        keys.update(dict.fromkeys(obj))
+        obj = json_object(line)
+        if isinstance(obj, dict):
+            keys.update(dict.fromkeys(obj))
         rows.append((line_no, obj))
     return list(keys), rows
 
@@ -127,20 +148,13 @@ def load_text_table(
         if isinstance(row, str):
             bad.append(f"line {line_no} ({row})")
             continue
-        value = row.get(text_column)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            why = "no " + repr(text_column) if text_column not in row else "empty text"
+        why = row_problem(row, text_column, label_column if has_labels else None)
+        if why is not None:
             bad.append(f"line {line_no} ({why})")
             continue
-        if not isinstance(value, str):
-            bad.append(f"line {line_no} (text is a {type(value).__name__}, not a string)")
-            continue
         label = row.get(label_column) if has_labels else None
-        if isinstance(label, (dict, list)):
-            bad.append(f"line {line_no} (label is a {type(label).__name__})")
-            continue
         label = None if label is None or str(label).strip() == "" else str(label).strip()
-        items.append(value.strip())
+        items.append(row[text_column].strip())
         labels.append(label)
         ids.append(f"line {line_no}")
     handle_offenders(bad, "rows", p.name, skip_bad)

@@ -20,6 +20,7 @@ import numpy as np
 
 from labelwise.data import _is_text_table
 from labelwise.data.problems import handle_offenders
+from labelwise.data.texts import json_object, not_utf8, row_problem
 from labelwise.validation import LabelwiseError
 
 #: image loading as :func:`labelwise.data.load_image_folder` does it: larger images shrunk to this
@@ -157,24 +158,15 @@ class _Lines:
         try:
             return raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
         except UnicodeDecodeError:
-            raise LabelwiseError(f"{self.name} is not UTF-8 text (bad byte at line "
-                                 f"{self.line}); save it as UTF-8") from None
+            raise not_utf8(self.name, self.line) from None
 
 
 def _row_text(row: dict, bad: list, line_no: int) -> bool:
     """Whether ``row`` has a usable text (and label), as the loader judges; else note why."""
-    value = row.get("text")
-    if value is None or (isinstance(value, str) and not value.strip()):
-        why = "empty text" if "text" in row else "no 'text'"
+    why = row_problem(row)
+    if why is not None:
         bad.append(f"line {line_no} ({why})")
-        return False
-    if not isinstance(value, str):
-        bad.append(f"line {line_no} (text is a {type(value).__name__}, not a string)")
-        return False
-    if isinstance(row.get("label"), (dict, list)):
-        bad.append(f"line {line_no} (label is a {type(row['label']).__name__})")
-        return False
-    return True
+    return why is None
 
 
 def _index_texts(path: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -191,13 +183,9 @@ def _index_texts(path: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, list[str
                 line_no = src.line
                 if not text.strip():
                     continue
-                try:
-                    obj = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    bad.append(f"line {line_no} (not JSON: {exc.msg})")
-                    continue
-                if not isinstance(obj, dict):
-                    bad.append(f"line {line_no} (a JSON {type(obj).__name__}, not an object)")
+                obj = json_object(text)
+                if isinstance(obj, str):
+                    bad.append(f"line {line_no} ({obj})")
                 elif _row_text(obj, bad, line_no):
                     offsets.append(start)
                     lines.append(line_no)
