@@ -53,8 +53,21 @@ def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
         raise LabelwiseError(f"cannot read image {path}: {exc}") from None
 
 
+#: larger images are shrunk to this side when read (the loaders' default)
+MAX_SIDE = 512
+
+
+def image_entries(root: Path):
+    """Each visible file under ``root`` in the loaders' order, as ``(path, relative posix
+    path, why it is not an image or None)``."""
+    for f in _visible_files(root):
+        rel = f.relative_to(root).as_posix()
+        yield f, rel, (None if f.suffix.lower() in IMAGE_SUFFIXES
+                       else f"not an image file: {', '.join(IMAGE_SUFFIXES)}")
+
+
 def load_image_folder(path: str | Path, skip_bad: bool = False,
-                      max_side: int | None = 512) -> RawData:
+                      max_side: int | None = MAX_SIDE) -> RawData:
     """Read a folder of images: one subfolder per class, top-level files unlabeled.
 
     Args:
@@ -76,21 +89,19 @@ def load_image_folder(path: str | Path, skip_bad: bool = False,
     root = Path(path).expanduser()
     if not root.is_dir():
         raise LabelwiseError(f"image folder not found: {root}")
-    files = _visible_files(root)
     items, labels, ids, bad = [], [], [], []
-    for f in files:
-        rel = f.relative_to(root)
-        if f.suffix.lower() not in IMAGE_SUFFIXES:
-            bad.append(f"{rel.as_posix()} (not an image file: {', '.join(IMAGE_SUFFIXES)})")
+    for f, rel, not_image in image_entries(root):
+        if not_image:
+            bad.append(f"{rel} ({not_image})")
             continue
         try:
             img = read_image(f, max_side)
         except LabelwiseError as exc:
-            bad.append(f"{rel.as_posix()} ({str(exc).rsplit(': ', 1)[-1]})")
+            bad.append(f"{rel} ({str(exc).rsplit(': ', 1)[-1]})")
             continue
         items.append(img)
-        labels.append(rel.parts[0] if len(rel.parts) > 1 else None)
-        ids.append(rel.as_posix())
+        labels.append(rel.split("/", 1)[0] if "/" in rel else None)
+        ids.append(rel)
     handle_offenders(bad, "files", str(root), skip_bad)
     if not items:
         raise LabelwiseError(f"no images in {root} (looked for {', '.join(IMAGE_SUFFIXES)})")

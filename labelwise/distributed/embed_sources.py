@@ -23,9 +23,6 @@ from labelwise.data.problems import handle_offenders
 from labelwise.data.texts import json_object, not_utf8, row_problem
 from labelwise.validation import LabelwiseError
 
-#: image loading as :func:`labelwise.data.load_image_folder` does it: larger images shrunk to this
-MAX_SIDE = 512
-
 
 class Source:
     """The rows of a collection, opened without reading its items.
@@ -109,15 +106,14 @@ def read_items(spec: dict, i0: int, i1: int):
 def _list_images(root: Path) -> list[str]:
     """The image files under ``root`` (relative, sorted as the loader sorts them); a file that is
     not an image is an error listing every such file, as the loader's."""
-    from labelwise.data.images import IMAGE_SUFFIXES, _visible_files
+    from labelwise.data.images import IMAGE_SUFFIXES, image_entries
 
     files, bad = [], []
-    for f in _visible_files(root):
-        rel = f.relative_to(root).as_posix()
-        if f.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(rel)
+    for _, rel, not_image in image_entries(root):
+        if not_image:
+            bad.append(f"{rel} ({not_image})")
         else:
-            bad.append(f"{rel} (not an image file: {', '.join(IMAGE_SUFFIXES)})")
+            files.append(rel)
     handle_offenders(bad, "files", str(root), skip_bad=False)
     if not files:
         raise LabelwiseError(f"no images in {root} (looked for {', '.join(IMAGE_SUFFIXES)})")
@@ -125,7 +121,7 @@ def _list_images(root: Path) -> list[str]:
 
 
 def _read_image(root: str, rel: str) -> np.ndarray:
-    from labelwise.data.images import read_image
+    from labelwise.data.images import MAX_SIDE, read_image
 
     try:
         return read_image(Path(root) / rel, MAX_SIDE)

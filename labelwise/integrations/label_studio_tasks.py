@@ -82,13 +82,13 @@ def read_task_image(url: str, document_root: str | None) -> np.ndarray:
     ``labelwise init`` reads image folders)."""
     from urllib.parse import urlsplit
 
-    from labelwise.data.images import read_image
+    from labelwise.data.images import MAX_SIDE, read_image
 
     if urlsplit(url).path.rstrip("/") == "/data/local-files":
         if document_root is None:
             raise LabelwiseError(f"task image {url!r} is a local-files URL: give the backend "
                                  "Label Studio's LOCAL_FILES_DOCUMENT_ROOT (--document-root)")
-        return read_image(local_files_path(url, document_root), max_side=512)
+        return read_image(local_files_path(url, document_root), max_side=MAX_SIDE)
     if url.startswith(("http://", "https://")):
         import httpx
 
@@ -97,7 +97,7 @@ def read_task_image(url: str, document_root: str | None) -> np.ndarray:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise LabelwiseError(f"cannot fetch task image {url}: {exc}") from None
-        return read_image(io.BytesIO(response.content), max_side=512)
+        return read_image(io.BytesIO(response.content), max_side=MAX_SIDE)
     raise LabelwiseError(f"cannot read task image {url!r}: give local-files URLs (with "
                          "--document-root), http(s) URLs, or features in the task data")
 
