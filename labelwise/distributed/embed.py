@@ -152,7 +152,7 @@ def embed_to_shards(data: str | os.PathLike, out: str | os.PathLike, encoder: st
                              "encoder": encoder, "rows_per_shard": rows_per_shard})
     ids = source.ids()
     if ids is not None:
-        _check_ids(folder, [str(i) for i in ids], data)
+        _check_ids(folder, ids, data)
     writer = ShardWriter(folder)
     n_shards = -(-source.n // rows_per_shard)
     bounds = [(s * rows_per_shard, min(source.n, (s + 1) * rows_per_shard))

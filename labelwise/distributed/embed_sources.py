@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +57,13 @@ class Source:
                                  "images or a text table (.csv with a 'text' column, .tsv, "
                                  ".jsonl)")
 
-    def ids(self) -> Iterator[str] | None:
+    def ids(self) -> list[str] | None:
         """The item ids, one per row (image paths relative to the folder, ``"line <n>"`` for a
         text row, as the loaders give them); None for a feature file (the row is the id)."""
         if self._kind == "images":
-            return iter(self._files)
+            return list(self._files)
         if self._kind == "texts":
-            return (f"line {n}" for n in self._lines)
+            return [f"line {n}" for n in self._lines]
         return None
 
     def spec(self, r0: int, r1: int) -> dict:
